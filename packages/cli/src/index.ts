@@ -1,0 +1,2 @@
+/** @oncely/cli (in progress). */
+export {};

@@ -1,0 +1,83 @@
+import type { Codec } from '../codec/types.js';
+import type { RawRecord } from '../kafka/types.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * Declaration-merging hook that fixes the transaction type for the whole program. A store package
+ * registers its own, e.g. @oncely/postgres-offsets does
+ * `declare module '@oncely/core' { interface Register { tx: Knex.Transaction } }`, so that
+ * `ctx.tx` is a Knex.Transaction in every handler without a type argument.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging
+export interface Register {}
+
+/** The transaction type handlers receive: the registered one, or unknown. */
+export type DefaultTx = Register extends { tx: infer T } ? T : unknown;
+
+/** One Kafka record, decoded. */
+export interface Message<T> {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  key: Buffer | null;
+  value: T;
+  headers: ReadonlyArray<readonly [name: string, value: Buffer | null]>;
+  timestamp: Date;
+  /** Stable id `topic/partition/offset`: deduplicates effects outside the transaction. */
+  id: string;
+  /** The record as fetched (bytes), for dead letters and logging. */
+  raw: RawRecord;
+}
+
+/** The records of one partition that a batch handler applies in one transaction. */
+export interface Batch<T> {
+  topic: string;
+  partition: number;
+  messages: ReadonlyArray<Message<T>>;
+  /** The partition's high watermark when the batch was fetched (lag = highWatermark - nextOffset). */
+  highWatermark: bigint;
+}
+
+/** What a handler gets besides the record(s). */
+export interface HandlerContext<Tx = DefaultTx> {
+  /** The batch's transaction: write through it and your writes commit with the offset, or not at all. */
+  tx: Tx;
+  /** Aborts when the worker stops hard or loses the partition; pass it to long calls. */
+  signal: AbortSignal;
+  logger: Logger;
+  /** True when the record (any record of a batch) was applied before: its offset is below the highest ever committed. */
+  isReplay: boolean;
+  group: string;
+  workerId: string;
+  /** 1 on the first try of this batch, then 2, 3… after retries. */
+  attempt: number;
+}
+
+export type MessageHandlerFn<T, Tx = DefaultTx> = (message: Message<T>, ctx: HandlerContext<Tx>) => Promise<void> | void;
+export type BatchHandlerFn<T, Tx = DefaultTx> = (batch: Batch<T>, ctx: HandlerContext<Tx>) => Promise<void> | void;
+
+/** A class handler for one record at a time (see `@handles`). */
+export interface MessageHandler<T, Tx = DefaultTx> {
+  handle(message: Message<T>, ctx: HandlerContext<Tx>): Promise<void> | void;
+}
+
+/** A class handler for a whole batch (see `@handlesBatch`). */
+export interface BatchHandler<T, Tx = DefaultTx> {
+  handleBatch(batch: Batch<T>, ctx: HandlerContext<Tx>): Promise<void> | void;
+}
+
+/** Where and how a handler reads. */
+export interface HandlerOptions<T> {
+  topic: string;
+  codec: Codec<T>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: constructor arguments are resolved by the container
+export type Newable<T> = new (...args: any[]) => T;
+
+/** A registered handler: a discriminated union, so the runtime never guesses what it holds. */
+export type HandlerDefinition<Tx = DefaultTx> =
+  | { kind: 'message'; topic: string; codec: Codec<unknown>; fn: MessageHandlerFn<unknown, Tx> }
+  | { kind: 'batch'; topic: string; codec: Codec<unknown>; fn: BatchHandlerFn<unknown, Tx> }
+  | { kind: 'message-class'; topic: string; codec: Codec<unknown>; target: Newable<MessageHandler<unknown, Tx>> }
+  | { kind: 'batch-class'; topic: string; codec: Codec<unknown>; target: Newable<BatchHandler<unknown, Tx>> };

@@ -1,0 +1,80 @@
+import { CodecError, toError } from '../errors.js';
+import type { Codec, Schema } from './types.js';
+
+/** Options of {@link json}. */
+export interface JsonCodecOptions<T> {
+  /** Largest value accepted, in bytes. Default 1 MiB (1_048_576). */
+  maxBytes?: number;
+  /** Validates the parsed value (e.g. a zod schema) so that `msg.value` is what the type says. */
+  schema?: Schema<T>;
+  /** Whether a null value (a tombstone) is passed on as null instead of failing. Default false. */
+  allowNull?: boolean;
+}
+
+// JSON.parse itself never pollutes prototypes, but it creates own "__proto__" keys that a later
+// Object.assign/spread into a plain object turns into a prototype change. Dropping them (and
+// "constructor.prototype") at parse time makes decoded values safe to merge.
+function reviver(key: string, value: unknown): unknown {
+  if (key === '__proto__') return undefined;
+  if (key === 'constructor' && value !== null && typeof value === 'object' && 'prototype' in value) return undefined;
+  return value;
+}
+
+/** JSON values, parsed safely (no `__proto__` keys survive) and size-limited; optionally validated. */
+export function json<T = unknown>(options: JsonCodecOptions<T> = {}): Codec<T> {
+  const maxBytes = options.maxBytes ?? 1_048_576;
+  if (!Number.isInteger(maxBytes) || maxBytes <= 0)
+    throw new CodecError(`json(): maxBytes must be a positive integer, got ${maxBytes}`);
+  return {
+    name: 'json',
+    decode(value, record) {
+      if (value === null) {
+        if (options.allowNull) return null as T;
+        throw new CodecError(
+          `json: record at offset ${record.offset} has a null value (a tombstone); pass json({ allowNull: true }) to accept it`,
+        );
+      }
+      if (value.length > maxBytes) {
+        throw new CodecError(`json: value of ${value.length} bytes at offset ${record.offset} exceeds maxBytes ${maxBytes}`);
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value.toString('utf8'), reviver);
+      } catch (e) {
+        throw new CodecError(`json: value at offset ${record.offset} is not valid JSON: ${toError(e).message}`, { cause: e });
+      }
+      if (!options.schema) return parsed as T;
+      try {
+        return options.schema.parse(parsed);
+      } catch (e) {
+        throw new CodecError(`json: value at offset ${record.offset} does not match its schema: ${toError(e).message}`, {
+          cause: e,
+        });
+      }
+    },
+  };
+}
+
+/** UTF-8 text. Invalid UTF-8 fails instead of being replaced with U+FFFD. */
+export function string(options: { allowNull?: boolean } = {}): Codec<string> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  return {
+    name: 'string',
+    decode(value, record) {
+      if (value === null) {
+        if (options.allowNull) return null as unknown as string;
+        throw new CodecError(`string: record at offset ${record.offset} has a null value`);
+      }
+      try {
+        return decoder.decode(value);
+      } catch (e) {
+        throw new CodecError(`string: value at offset ${record.offset} is not valid UTF-8`, { cause: e });
+      }
+    },
+  };
+}
+
+/** The value bytes as they are (null for a tombstone). */
+export function raw(): Codec<Buffer | null> {
+  return { name: 'raw', decode: (value) => value };
+}

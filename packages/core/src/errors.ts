@@ -1,0 +1,154 @@
+/**
+ * Every error oncely throws is an {@link OncelyError}: a stable `code` from a closed union that
+ * programs can switch on, a `retriable` flag that says whether trying again can help, and the
+ * original error as `cause`.
+ */
+
+/** The closed set of error codes of @oncely/core and the packages built on it. */
+export type OncelyErrorCode =
+  | 'CONFIG_INVALID'
+  | 'STATE_INVALID'
+  | 'CODEC_FAILED'
+  | 'HANDLER_FAILED'
+  | 'NON_RETRIABLE'
+  | 'FENCED'
+  | 'OFFSET_OUT_OF_RANGE'
+  | 'KAFKA_UNAVAILABLE'
+  | 'KAFKA_PROTOCOL'
+  | 'COMPRESSION_UNSUPPORTED'
+  | 'TOPIC_NOT_FOUND'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_FAILED'
+  | 'SCHEMA_TOO_NEW'
+  | 'ABORTED';
+
+export interface OncelyErrorOptions {
+  cause?: unknown;
+  retriable?: boolean;
+}
+
+/** Base class of oncely's errors. */
+export class OncelyError extends Error {
+  override readonly name: string = 'OncelyError';
+  readonly code: OncelyErrorCode;
+  /** Whether the same operation may succeed when tried again (a broker or database that comes back). */
+  readonly retriable: boolean;
+
+  constructor(code: OncelyErrorCode, message: string, options: OncelyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** A bad option or definition: the message names the option and the fix. */
+export class ConfigError extends OncelyError {
+  override readonly name = 'ConfigError';
+  constructor(message: string, options: OncelyErrorOptions = {}) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
+
+/** A call that is not allowed in the current lifecycle state (says which state). */
+export class StateError extends OncelyError {
+  override readonly name = 'StateError';
+  constructor(message: string) {
+    super('STATE_INVALID', message);
+  }
+}
+
+/** A record's key or value could not be decoded, or failed its schema. Never fixed by retrying. */
+export class CodecError extends OncelyError {
+  override readonly name = 'CodecError';
+  constructor(message: string, options: OncelyErrorOptions = {}) {
+    super('CODEC_FAILED', message, { ...options, retriable: false });
+  }
+}
+
+/**
+ * Thrown by a handler to say that this record can never succeed (a business rule, a bad
+ * reference): the failure policy sends it straight to the dead letters without retrying.
+ */
+export class NonRetriableError extends OncelyError {
+  override readonly name = 'NonRetriableError';
+  constructor(message: string, options: OncelyErrorOptions = {}) {
+    super('NON_RETRIABLE', message, { ...options, retriable: false });
+  }
+}
+
+/**
+ * This worker no longer owns the partition (another worker claimed it, or an operator rewound
+ * it): its transaction was rolled back and it must drop the partition.
+ */
+export class FencedError extends OncelyError {
+  override readonly name = 'FencedError';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly epoch: bigint,
+    message = `Fenced on ${topic}/${partition}: epoch ${epoch} is no longer current (another worker claimed the partition or it was rewound); the batch was rolled back.`,
+  ) {
+    super('FENCED', message);
+  }
+}
+
+/** The stored offset is outside the partition's log (retention deleted the data, or it was truncated). */
+export class OffsetOutOfRangeError extends OncelyError {
+  override readonly name = 'OffsetOutOfRangeError';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: bigint,
+    readonly logStartOffset: bigint | undefined,
+    readonly highWatermark: bigint | undefined,
+  ) {
+    super(
+      'OFFSET_OUT_OF_RANGE',
+      `Offset ${offset} of ${topic}/${partition} is out of range` +
+        (logStartOffset !== undefined ? ` (the log now spans ${logStartOffset}..${highWatermark ?? '?'})` : '') +
+        '. Records were deleted by retention before they were processed. Choose a policy with ' +
+        "offsetOutOfRange: 'earliest' | 'latest', or reset the position with `oncely offsets reset`.",
+    );
+  }
+}
+
+/** The broker could not be reached or answered with a retriable error. */
+export class KafkaUnavailableError extends OncelyError {
+  override readonly name = 'KafkaUnavailableError';
+  constructor(message: string, options: OncelyErrorOptions = {}) {
+    super('KAFKA_UNAVAILABLE', message, { retriable: true, ...options });
+  }
+}
+
+/** The database could not be reached, or a statement failed in a way that may pass on retry. */
+export class StoreUnavailableError extends OncelyError {
+  override readonly name = 'StoreUnavailableError';
+  constructor(message: string, options: OncelyErrorOptions = {}) {
+    super('STORE_UNAVAILABLE', message, { retriable: true, ...options });
+  }
+}
+
+/** The worker was stopped while the operation ran. */
+export class AbortedError extends OncelyError {
+  override readonly name = 'AbortedError';
+  constructor(message = 'The operation was aborted because the worker is stopping.') {
+    super('ABORTED', message, { retriable: true });
+  }
+}
+
+/** Turns anything thrown into an Error (strings and objects included). */
+export function toError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  if (typeof e === 'string') return new Error(e);
+  try {
+    return new Error(`Non-error thrown: ${JSON.stringify(e)}`);
+  } catch {
+    return new Error(`Non-error thrown: ${String(e)}`);
+  }
+}
+
+/** Whether retrying may help: oncely errors say so; unknown errors are assumed transient. */
+export function isRetriable(e: unknown): boolean {
+  if (e instanceof OncelyError) return e.retriable;
+  return true;
+}

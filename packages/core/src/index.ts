@@ -1,0 +1,73 @@
+/**
+ * @oncely/core — exactly-once processing of Kafka records into a transactional store.
+ *
+ * ```ts
+ * import { defineApp, json, createWorker } from '@oncely/core';
+ * import { PostgresStore } from '@oncely/postgres-offsets';
+ *
+ * const app = defineApp({ group: 'ledger' }).handle({ topic: 'payments', codec: json<Payment>() }, async (msg, ctx) => {
+ *   await ctx.tx('balances').insert({ account: msg.value.account, cents: msg.value.cents })
+ *     .onConflict('account').merge({ cents: ctx.tx.raw('balances.cents + excluded.cents') });
+ * });
+ * ```
+ *
+ * Handlers run inside the store's transaction; the advance of the stored offset commits with
+ * their writes, fenced by an epoch, so every record is applied exactly once.
+ */
+import 'reflect-metadata';
+
+export type { HandlerClassMetadata } from './app/decorators.js';
+export { HANDLER_CONTEXT, handlerMetadata, handles, handlesBatch, TRANSACTION } from './app/decorators.js';
+export type { AppOptions } from './app/define-app.js';
+export { App, defineApp } from './app/define-app.js';
+export type {
+  Batch,
+  BatchHandler,
+  BatchHandlerFn,
+  DefaultTx,
+  HandlerContext,
+  HandlerDefinition,
+  Message,
+  MessageHandler,
+  MessageHandlerFn,
+  Newable,
+  Register,
+} from './app/types.js';
+export type { Codec, CodecValue, JsonCodecOptions, Schema } from './codec/index.js';
+export { json, raw, string } from './codec/index.js';
+export type { OncelyErrorCode, OncelyErrorOptions } from './errors.js';
+export {
+  AbortedError,
+  CodecError,
+  ConfigError,
+  FencedError,
+  isRetriable,
+  KafkaUnavailableError,
+  NonRetriableError,
+  OffsetOutOfRangeError,
+  OncelyError,
+  StateError,
+  StoreUnavailableError,
+  toError,
+} from './errors.js';
+export type {
+  FetchedRecords,
+  FetchOptions,
+  FetchOutOfRange,
+  FetchRequest,
+  FetchResult,
+  OffsetSpec,
+  PartitionReader,
+  RawRecord,
+} from './kafka/types.js';
+export type { Logger, LogLevel } from './logger.js';
+export { consoleLogger, silentLogger } from './logger.js';
+export type {
+  BatchRange,
+  Claim,
+  ClaimInput,
+  DeadLetter,
+  PartitionKey,
+  RunBatchOptions,
+  TransactionalStore,
+} from './store/types.js';

@@ -1,0 +1,85 @@
+import type { RawRecord } from '../kafka/types.js';
+
+/** Identifies one partition of one topic for one consumer group. */
+export interface PartitionKey {
+  group: string;
+  topic: string;
+  partition: number;
+}
+
+/** Proof of ownership of a partition, returned by a claim and required by every commit. */
+export interface Claim extends PartitionKey {
+  workerId: string;
+  /** The fencing token: incremented by every claim and every rewind of the partition. */
+  epoch: bigint;
+  /** The next offset to fetch, as stored. */
+  nextOffset: bigint;
+  /**
+   * The highest next_offset ever committed for this partition in this group (null before the first
+   * commit). A record whose offset is below it has been applied before: a replay.
+   */
+  highestCommitted: bigint | null;
+}
+
+export interface ClaimInput extends PartitionKey {
+  workerId: string;
+  /** Where a partition never seen before starts (resolved by the reader from the group's policy). */
+  initialOffset: bigint;
+  /** How long the claim holds without a commit or renewal. */
+  leaseMs: number;
+}
+
+/** The range a batch covers: committing it moves next_offset from fetchedFrom to nextOffset. */
+export interface BatchRange {
+  /** The position the batch was fetched from; must equal the stored next_offset (the CAS). */
+  fetchedFrom: bigint;
+  /** The new position: the fetch's nextOffset (last batch offset + 1), not "last record + 1". */
+  nextOffset: bigint;
+  /** Number of data records applied (for the offset log). */
+  recordCount: number;
+}
+
+/** A record that failed for good, written in the same transaction that moves the offset past it. */
+export interface DeadLetter {
+  record: RawRecord;
+  error: { name: string; message: string; code?: string; stack?: string };
+  attempts: number;
+  firstFailedAt: Date;
+  lastFailedAt: Date;
+}
+
+/** Options for one batch transaction. */
+export interface RunBatchOptions {
+  /** Records to dead-letter in this transaction (the failure-policy issue). */
+  deadLetters?: DeadLetter[];
+  /** The transaction is abandoned (rolled back) when this aborts. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Where oncely keeps positions and ownership, and the transaction a batch's writes share with the
+ * advance of its offset. `Tx` is the handle a handler writes through (Knex.Transaction for
+ * @oncely/postgres-offsets). Core knows no SQL: every guarantee is stated here and proven against
+ * each implementation.
+ */
+export interface TransactionalStore<Tx> {
+  /**
+   * Takes the partition for this worker: creates its row at initialOffset when absent, increments
+   * its epoch (fencing every earlier holder), sets owner and lease. Always succeeds for static
+   * membership (the newest claim wins).
+   */
+  claim(input: ClaimInput): Promise<Claim>;
+  /**
+   * Runs `work` in one transaction together with the compare-and-set that advances the stored
+   * offset from range.fetchedFrom to range.nextOffset, guarded by claim.epoch, plus an offset-log
+   * row. Either all of it commits or none of it. When the claim is stale (epoch or position
+   * changed) the transaction rolls back and FencedError is thrown. Renews the lease.
+   */
+  runBatch<R>(claim: Claim, range: BatchRange, work: (tx: Tx) => Promise<R>, options?: RunBatchOptions): Promise<R>;
+  /** Extends the leases of these claims; returns the ones that were lost (fenced). */
+  renew(claims: readonly Claim[], leaseMs: number): Promise<Claim[]>;
+  /** Gives the partition up (owner cleared, lease ended) if this claim is still current. */
+  release(claim: Claim): Promise<void>;
+  /** Closes pools and connections the store opened. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,2 @@
+/** @oncely/examples (in progress). */
+export {};

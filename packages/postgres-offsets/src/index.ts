@@ -1,0 +1,2 @@
+/** @oncely/postgres-offsets (in progress). */
+export {};

@@ -1,0 +1,243 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaDir, repoRoot } from './paths.js';
+import { portAnswers, processAlive, run, ServiceError, sleep, tail } from './util.js';
+
+/** Port of the broker the project starts itself; the controller listens on the next one. */
+export const localKafkaPort = Number(process.env.ONCELY_KAFKA_PORT ?? 39092);
+const host = '127.0.0.1';
+
+const pomFile = join(repoRoot, 'services', 'kafka', 'pom.xml');
+const libDir = join(kafkaDir, 'lib');
+const dataDir = join(kafkaDir, 'data');
+const pidFile = join(kafkaDir, 'broker.pid');
+export const brokerLog = join(kafkaDir, 'broker.log');
+const stdoutLog = join(kafkaDir, 'stdout.log');
+
+/** Whether a Kafka broker answers a metadata request at these addresses. */
+export async function kafkaAnswers(brokers: string[], timeoutMs = 3000): Promise<boolean> {
+  const kafka = new Kafka({
+    clientId: 'oncely-services',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: Math.min(timeoutMs, 2000),
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+  });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+function javaBinary(): string {
+  return process.env.JAVA_HOME ? join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+}
+
+function checkJava(): string {
+  const java = javaBinary();
+  const r = run(java, ['-version']);
+  if (r.missing || !r.ok) {
+    throw new ServiceError(
+      `Java was not found (${java}). Kafka ${'4.x'} needs Java 17 or newer: install it (apt-get install openjdk-17-jre-headless) or set JAVA_HOME, or point KAFKA_BROKERS at a running broker.`,
+    );
+  }
+  const m = /version "(\d+)/.exec(r.stderr + r.stdout);
+  const major = m ? Number(m[1]) : 0;
+  if (major < 17) {
+    throw new ServiceError(
+      `Java ${major} found at ${java}; the Kafka broker needs Java 17 or newer. Set JAVA_HOME to a Java 17+ install.`,
+    );
+  }
+  return java;
+}
+
+/** Fills the jar cache from Maven Central once; a stamp of the pom's hash makes later starts skip Maven. */
+function ensureJars(): void {
+  const pomHash = createHash('sha256').update(readFileSync(pomFile)).digest('hex').slice(0, 16);
+  const stamp = join(libDir, `.resolved-${pomHash}`);
+  if (existsSync(stamp)) return;
+  rmSync(libDir, { recursive: true, force: true });
+  mkdirSync(libDir, { recursive: true });
+  console.log('kafka: resolving the broker jars with Maven (first start only)…');
+  const r = run('mvn', [
+    '-q',
+    '-B',
+    '-f',
+    pomFile,
+    'dependency:copy-dependencies',
+    `-DoutputDirectory=${libDir}`,
+    '-DincludeScope=runtime',
+  ]);
+  if (r.missing) {
+    throw new ServiceError(
+      'Maven (mvn) was not found: install it (apt-get install maven) or point KAFKA_BROKERS at a running broker.',
+    );
+  }
+  if (!r.ok || !readdirSync(libDir).some((f) => f.startsWith('kafka_2.13-'))) {
+    throw new ServiceError(
+      `Maven could not resolve the Kafka jars from ${pomFile}:\n${(r.stdout + r.stderr).trim().slice(-3000)}`,
+    );
+  }
+  writeFileSync(stamp, new Date().toISOString());
+}
+
+function writeConfig(): string {
+  const controllerPort = localKafkaPort + 1;
+  const props = [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@${host}:${controllerPort}`,
+    `listeners=PLAINTEXT://${host}:${localKafkaPort},CONTROLLER://${host}:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${host}:${localKafkaPort}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'num.partitions=1',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=3',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=3',
+    'group.initial.rebalance.delay.ms=0',
+    // Tests create every topic they use, and name its partitions: a typo must fail, not create.
+    'auto.create.topics.enable=false',
+    'delete.topic.enable=true',
+    // Tests use tiny segments and retention to push the log start past a stored offset.
+    'log.segment.bytes=1048576',
+    'log.retention.check.interval.ms=1000',
+    'log.initial.task.delay.ms=0',
+    'file.delete.delay.ms=100',
+    'log.segment.delete.delay.ms=100',
+  ];
+  const file = join(kafkaDir, 'server.properties');
+  writeFileSync(file, `${props.join('\n')}\n`);
+  const log4j = [
+    'status = warn',
+    'appender.file.type = File',
+    'appender.file.name = file',
+    `appender.file.fileName = ${brokerLog}`,
+    'appender.file.layout.type = PatternLayout',
+    'appender.file.layout.pattern = [%d] %p %m (%c)%n',
+    'rootLogger.level = info',
+    'rootLogger.appenderRef.file.ref = file',
+    'logger.kafka.name = kafka',
+    'logger.kafka.level = info',
+    'logger.state.name = state.change.logger',
+    'logger.state.level = warn',
+  ];
+  writeFileSync(join(kafkaDir, 'log4j2.properties'), `${log4j.join('\n')}\n`);
+  return file;
+}
+
+function readPid(): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Whether the broker this project started is running. */
+export function localBrokerPid(): number | undefined {
+  const pid = readPid();
+  return pid !== undefined && processAlive(pid) ? pid : undefined;
+}
+
+/** The local broker's address. */
+export const localBrokers = [`${host}:${localKafkaPort}`];
+
+/**
+ * Starts a single-node KRaft broker from the jars Maven resolves, unless it already runs.
+ * Idempotent: a second call finds the running broker and returns.
+ */
+export async function startLocalKafka(): Promise<{ brokers: string[]; pid: number; started: boolean }> {
+  mkdirSync(kafkaDir, { recursive: true });
+  const running = localBrokerPid();
+  if (running !== undefined) {
+    if (await waitForKafka(localBrokers, 60_000, running)) return { brokers: localBrokers, pid: running, started: false };
+    throw new ServiceError(
+      `The local broker (pid ${running}) runs but does not answer on ${localBrokers[0]}. Log tail:\n${tail(brokerLog)}`,
+    );
+  }
+  const java = checkJava();
+  if ((await portAnswers(host, localKafkaPort)) || (await portAnswers(host, localKafkaPort + 1))) {
+    throw new ServiceError(
+      `Port ${localKafkaPort} or ${localKafkaPort + 1} on ${host} is taken by another process. Free it, choose other ports with ONCELY_KAFKA_PORT, or point KAFKA_BROKERS at a running broker.`,
+    );
+  }
+  ensureJars();
+  const config = writeConfig();
+  const cp = `${libDir}/*`;
+  if (!existsSync(join(dataDir, 'meta.properties'))) {
+    const id = run(java, ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid']);
+    const clusterId = id.stdout.trim().split('\n').pop()?.trim();
+    if (!id.ok || !clusterId) throw new ServiceError(`kafka-storage random-uuid failed:\n${id.stderr || id.stdout}`);
+    const fmt = run(java, ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config]);
+    if (!fmt.ok) throw new ServiceError(`Formatting the Kafka storage in ${dataDir} failed:\n${fmt.stderr || fmt.stdout}`);
+  }
+  const out = openSync(stdoutLog, 'w');
+  const child = spawn(
+    java,
+    [
+      '-Xms256m',
+      '-Xmx1g',
+      '-XX:+UseG1GC',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${join(kafkaDir, 'log4j2.properties')}`,
+      '-cp',
+      cp,
+      'kafka.Kafka',
+      config,
+    ],
+    { detached: true, stdio: ['ignore', out, out] },
+  );
+  closeSync(out);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new ServiceError('Could not start java for the Kafka broker.');
+  writeFileSync(pidFile, String(pid));
+  if (!(await waitForKafka(localBrokers, 90_000, pid))) {
+    const alive = processAlive(pid);
+    if (alive) process.kill(pid, 'SIGKILL');
+    throw new ServiceError(
+      `The Kafka broker ${alive ? 'did not answer within 90 s' : 'exited during start'}. Output:\n${tail(stdoutLog, 15)}\nBroker log (${brokerLog}):\n${tail(brokerLog)}`,
+    );
+  }
+  return { brokers: localBrokers, pid, started: true };
+}
+
+async function waitForKafka(brokers: string[], timeoutMs: number, pid: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!processAlive(pid)) return false;
+    if (await kafkaAnswers(brokers, 2000)) return true;
+    await sleep(500);
+  }
+  return false;
+}
+
+/** Stops the broker this project started; leaves its data unless purge is set. */
+export async function stopLocalKafka(opts: { purge?: boolean } = {}): Promise<boolean> {
+  const pid = localBrokerPid();
+  let stopped = false;
+  if (pid !== undefined) {
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 30_000;
+    while (processAlive(pid) && Date.now() < deadline) await sleep(200);
+    if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (processAlive(pid)) await sleep(100);
+    stopped = true;
+  }
+  rmSync(pidFile, { force: true });
+  if (opts.purge) rmSync(dataDir, { recursive: true, force: true });
+  return stopped;
+}

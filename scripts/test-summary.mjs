@@ -1,0 +1,24 @@
+// Prints one line `tests: N passed, N failed[, N skipped]` from vitest's JSON report.
+// Exits 1 when the report is missing or counts no test, so "ran nothing" never looks green.
+import { existsSync, readFileSync } from 'node:fs';
+
+const file = process.argv[2] ?? 'test-results/vitest.json';
+if (!existsSync(file)) {
+  console.log('tests: 0 passed, 1 failed (no vitest report was written)');
+  process.exit(1);
+}
+const report = JSON.parse(readFileSync(file, 'utf8'));
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const suite of report.testResults ?? []) {
+  for (const t of suite.assertionResults ?? []) {
+    if (t.status === 'passed') passed++;
+    else if (t.status === 'failed') failed++;
+    else skipped++;
+  }
+  // A file that failed to load has no assertion results but must count as a failure.
+  if ((suite.assertionResults ?? []).length === 0 && suite.status === 'failed') failed++;
+}
+console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(passed === 0 || failed > 0 ? 1 : 0);

@@ -1,0 +1,84 @@
+/**
+ * Fixtures for integration tests: each thing a test makes (a schema, a topic) is named at random
+ * and removed by the fixture that made it, after the test file (kept when ONCELY_KEEP_TEST_DATA=1).
+ */
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { afterAll, inject } from 'vitest';
+
+const keep = process.env.ONCELY_KEEP_TEST_DATA === '1';
+const cleanups: Array<() => Promise<void>> = [];
+
+afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch((e) => console.warn('cleanup failed:', e));
+});
+
+/** A short random suffix for names that must not collide between tests or runs. */
+export function randomName(prefix: string): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+export function brokers(): string[] {
+  return inject('kafkaBrokers');
+}
+
+export function databaseUrl(): string {
+  return inject('databaseUrl');
+}
+
+export function kafkaClient(clientId = 'oncely-test'): Kafka {
+  return new Kafka({ clientId, brokers: brokers(), logLevel: logLevel.NOTHING });
+}
+
+/** A pg pool for assertions, closed after the file. */
+export function pgPool(): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl(), max: 4 });
+  cleanups.push(() => pool.end());
+  return pool;
+}
+
+/** A fresh schema name (not created: migrations create it), dropped after the file. */
+export function freshSchema(prefix = 't'): string {
+  const schema = randomName(prefix).toLowerCase();
+  cleanups.push(async () => {
+    if (keep) return;
+    const client = new pg.Client({ connectionString: databaseUrl() });
+    await client.connect();
+    try {
+      await client.query(`drop schema if exists ${schema} cascade`);
+    } finally {
+      await client.end();
+    }
+  });
+  return schema;
+}
+
+/** Creates a topic with this many partitions (and extra topic configs), deleted after the file. */
+export async function createTopic(
+  partitions: number,
+  opts: { prefix?: string; configEntries?: Array<{ name: string; value: string }> } = {},
+): Promise<string> {
+  const topic = randomName(opts.prefix ?? 'topic');
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries: opts.configEntries ?? [] }],
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  cleanups.push(async () => {
+    if (keep) return;
+    const a = kafkaClient().admin();
+    await a.connect();
+    try {
+      await a.deleteTopics({ topics: [topic] });
+    } finally {
+      await a.disconnect();
+    }
+  });
+  return topic;
+}
