@@ -50,16 +50,7 @@ export {
   StoreUnavailableError,
   toError,
 } from './errors.js';
-export type {
-  FetchedRecords,
-  FetchOptions,
-  FetchOutOfRange,
-  FetchRequest,
-  FetchResult,
-  OffsetSpec,
-  PartitionReader,
-  RawRecord,
-} from './kafka/types.js';
+export * from './kafka/index.js';
 export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export type {
