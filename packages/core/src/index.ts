@@ -53,12 +53,8 @@ export {
 export * from './kafka/index.js';
 export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';
-export type {
-  BatchRange,
-  Claim,
-  ClaimInput,
-  DeadLetter,
-  PartitionKey,
-  RunBatchOptions,
-  TransactionalStore,
-} from './store/types.js';
+export type { PartitionSelection, TopicPartition } from './membership/static.js';
+export { parsePartitionSelector, parseWorkerSplit, staticAssignment } from './membership/static.js';
+export * from './runtime/index.js';
+export * from './store/index.js';
+export * from './testing/index.js';

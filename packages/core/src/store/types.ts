@@ -48,6 +48,15 @@ export interface DeadLetter {
   lastFailedAt: Date;
 }
 
+/** A partition's stored row, as an operator or the runtime sees it. */
+export interface PartitionState extends PartitionKey {
+  nextOffset: bigint;
+  epoch: bigint;
+  owner: string | null;
+  leaseExpiresAt: Date | null;
+  highestCommitted: bigint | null;
+}
+
 /** Options for one batch transaction. */
 export interface RunBatchOptions {
   /** Records to dead-letter in this transaction (the failure-policy issue). */
@@ -80,6 +89,12 @@ export interface TransactionalStore<Tx> {
   renew(claims: readonly Claim[], leaseMs: number): Promise<Claim[]>;
   /** Gives the partition up (owner cleared, lease ended) if this claim is still current. */
   release(claim: Claim): Promise<void>;
+  /**
+   * The stored state of a partition, or null when it has no row. The runtime reads it after a
+   * FencedError to tell a rewind (owner unchanged: re-claim at the new position) from a takeover
+   * by another worker (drop the partition). Optional: without it a fenced partition is dropped.
+   */
+  position?(key: PartitionKey): Promise<PartitionState | null>;
   /** Closes pools and connections the store opened. Idempotent. */
   close(): Promise<void>;
 }

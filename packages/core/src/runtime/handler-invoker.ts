@@ -1,0 +1,107 @@
+import { Container } from 'inversify';
+import { HANDLER_CONTEXT, TRANSACTION } from '../app/decorators.js';
+import type { Batch, HandlerContext, HandlerDefinition, Message } from '../app/types.js';
+import { CodecError, OncelyError, toError } from '../errors.js';
+import type { RawRecord } from '../kafka/types.js';
+
+/** A record's handler (or codec) failed: names the record; `cause` is the original error. */
+export class RecordFailedError extends OncelyError {
+  override readonly name = 'RecordFailedError';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: bigint | undefined,
+    cause: unknown,
+  ) {
+    const err = toError(cause);
+    super(
+      cause instanceof CodecError ? 'CODEC_FAILED' : 'HANDLER_FAILED',
+      `${offset === undefined ? `Batch handler of ${topic}/${partition}` : `Record ${topic}/${partition}/${offset}`} failed: ${err.message}`,
+      { cause, retriable: cause instanceof OncelyError ? cause.retriable : true },
+    );
+  }
+}
+
+/** Decodes raw records with the handler's codec; a failure names the record. */
+export function decodeRecords<Tx>(
+  def: HandlerDefinition<Tx>,
+  topic: string,
+  partition: number,
+  records: readonly RawRecord[],
+): Message<unknown>[] {
+  const out: Message<unknown>[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    let value: unknown;
+    try {
+      value = def.codec.decode(r.value, r);
+    } catch (e) {
+      const cause =
+        e instanceof CodecError ? e : new CodecError(`${def.codec.name} codec failed: ${toError(e).message}`, { cause: e });
+      throw new RecordFailedError(topic, partition, r.offset, cause);
+    }
+    out[i] = {
+      topic,
+      partition,
+      offset: r.offset,
+      key: r.key,
+      value,
+      headers: r.headers,
+      timestamp: new Date(r.timestamp),
+      id: `${topic}/${partition}/${r.offset}`,
+      raw: r,
+    };
+  }
+  return out;
+}
+
+/**
+ * Runs the topic's handler over one batch inside the batch's transaction. Class handlers are
+ * resolved from a per-batch child container in which TRANSACTION and HANDLER_CONTEXT are bound,
+ * so a repository class written once gets the current transaction injected.
+ */
+export async function invokeHandler<Tx>(
+  def: HandlerDefinition<Tx>,
+  container: Container | undefined,
+  batch: Batch<unknown>,
+  ctx: HandlerContext<Tx>,
+  highestCommitted: bigint | null,
+): Promise<void> {
+  const isReplay = (m: Message<unknown>) => highestCommitted !== null && m.offset < highestCommitted;
+  const perMessage = async (handle: (m: Message<unknown>, c: HandlerContext<Tx>) => Promise<void> | void) => {
+    for (const m of batch.messages) {
+      try {
+        // The batch context says whether any record is a replay; only replayed records keep true.
+        await handle(m, !ctx.isReplay || isReplay(m) ? ctx : { ...ctx, isReplay: false });
+      } catch (e) {
+        throw e instanceof RecordFailedError ? e : new RecordFailedError(batch.topic, batch.partition, m.offset, e);
+      }
+    }
+  };
+  const wholeBatch = async (fn: () => Promise<void> | void) => {
+    try {
+      await fn();
+    } catch (e) {
+      throw e instanceof RecordFailedError ? e : new RecordFailedError(batch.topic, batch.partition, undefined, e);
+    }
+  };
+  switch (def.kind) {
+    case 'message':
+      return perMessage(def.fn);
+    case 'batch':
+      return wholeBatch(() => def.fn(batch, ctx));
+    case 'message-class':
+    case 'batch-class': {
+      const child = new Container({ parent: container! });
+      child.bind(TRANSACTION).toConstantValue(ctx.tx);
+      child.bind(HANDLER_CONTEXT).toConstantValue(ctx);
+      if (!child.isBound(def.target)) child.bind(def.target).toSelf();
+      if (def.kind === 'message-class') {
+        const instance = child.get(def.target);
+        return perMessage((m, c) => instance.handle(m, c));
+      }
+      const instance = child.get(def.target);
+      return wholeBatch(() => instance.handleBatch(batch, ctx));
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ConfigError } from '../errors.js';
+import type { OffsetSpec, PartitionReader } from '../kafka/types.js';
+import { consoleLogger, type Logger } from '../logger.js';
+import { type PartitionSelection, parsePartitionSelector, parseWorkerSplit } from '../membership/static.js';
+import type { TransactionalStore } from '../store/types.js';
+import type { WorkerHooks } from './types.js';
+
+/** Options of `createWorker`. Every option is validated once; a bad one names itself and the fix. */
+export interface WorkerOptions<Tx> {
+  /** Where positions live and the transaction each batch runs in (e.g. `new PostgresStore(...)`). */
+  store: TransactionalStore<Tx>;
+  /** Reads Kafka at explicit offsets (e.g. `createKafkajsReader({ brokers })`). */
+  reader: PartitionReader;
+  /** This worker's identity in claims and the offset log. Default `<host>-<pid>-<random>`. */
+  workerId?: string;
+  /**
+   * Static assignment: which partitions this worker owns, e.g. `'payments:0-3,orders:*'`.
+   * Default: every partition of every topic the app handles (combined with `split` if given).
+   */
+  partitions?: string;
+  /** Deterministic split `'i/n'`: this worker takes every n-th partition, starting at the i-th (1-based). */
+  split?: string;
+  /** Where a partition never seen by this group starts. Default `'earliest'`. */
+  initialOffset?: OffsetSpec;
+  /**
+   * What to do when the stored offset is no longer in the log (retention deleted the records):
+   * `'fail'` (default) stops the worker with OffsetOutOfRangeError; `'earliest'` / `'latest'`
+   * move there, log a warning and count it. Never a silent jump.
+   */
+  offsetOutOfRange?: 'fail' | 'earliest' | 'latest';
+  /** Largest number of records in one transaction. Default 500. */
+  batchMaxRecords?: number;
+  /** Largest sum of key+value bytes in one transaction. Default 4 MiB. */
+  batchMaxBytes?: number;
+  /** Longest wait for more records when a batch is not full, in ms. Default 0 (take what the fetch gave). */
+  batchLingerMs?: number;
+  /** Broker long-poll wait when no partition has data, in ms. Default 500. */
+  fetchMaxWaitMs?: number;
+  /** Bytes per partition per fetch. Default 1 MiB. */
+  fetchMaxBytesPerPartition?: number;
+  /** Lease length of a claim in ms; commits and a timer renew it. Default 30 000. */
+  leaseMs?: number;
+  /** First retry delay of a failing batch, in ms; doubles up to retryMaxDelayMs. Default 250. */
+  retryInitialDelayMs?: number;
+  /** Longest retry delay, in ms. Default 30 000. */
+  retryMaxDelayMs?: number;
+  /** How long `stop()` lets in-flight batches finish before aborting them, in ms. Default 30 000. */
+  drainTimeoutMs?: number;
+  /** Whether `stop()` also closes the reader and the store. Default true. */
+  closeOnStop?: boolean;
+  /** Logger. Default: logfmt lines on stderr at ONCELY_LOG_LEVEL (info). */
+  logger?: Logger;
+  /** Observability hooks (commits, fencing, retries). */
+  hooks?: WorkerHooks;
+}
+
+/** Options after validation, with defaults applied. Frozen. */
+export interface CompiledWorkerOptions<Tx> {
+  readonly store: TransactionalStore<Tx>;
+  readonly reader: PartitionReader;
+  readonly workerId: string;
+  readonly selection: PartitionSelection | undefined;
+  readonly split: { index: number; count: number } | undefined;
+  readonly initialOffset: OffsetSpec;
+  readonly offsetOutOfRange: 'fail' | 'earliest' | 'latest';
+  readonly batchMaxRecords: number;
+  readonly batchMaxBytes: number;
+  readonly batchLingerMs: number;
+  readonly fetchMaxWaitMs: number;
+  readonly fetchMaxBytesPerPartition: number;
+  readonly leaseMs: number;
+  readonly retryInitialDelayMs: number;
+  readonly retryMaxDelayMs: number;
+  readonly drainTimeoutMs: number;
+  readonly closeOnStop: boolean;
+  readonly logger: Logger;
+  readonly hooks: WorkerHooks;
+}
+
+function int(name: string, value: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return def;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`Worker option ${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Validates options once into a frozen object with defaults (Temporal's compileWorkerOptions). */
+export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOptions<Tx> {
+  if (!o || typeof o !== 'object')
+    throw new ConfigError('createWorker(app, options): options are required ({ store, reader, ... })');
+  if (!o.store || typeof o.store.runBatch !== 'function' || typeof o.store.claim !== 'function') {
+    throw new ConfigError(
+      'Worker option store is required: a TransactionalStore such as new PostgresStore({ connectionString })',
+    );
+  }
+  if (!o.reader || typeof o.reader.fetch !== 'function') {
+    throw new ConfigError('Worker option reader is required: a PartitionReader such as createKafkajsReader({ brokers })');
+  }
+  const initialOffset = o.initialOffset ?? 'earliest';
+  if (
+    initialOffset !== 'earliest' &&
+    initialOffset !== 'latest' &&
+    !(typeof initialOffset === 'object' && Number.isFinite(initialOffset.timestamp))
+  ) {
+    throw new ConfigError(
+      `Worker option initialOffset must be 'earliest', 'latest' or { timestamp: ms }; got ${JSON.stringify(initialOffset)}`,
+    );
+  }
+  const oor = o.offsetOutOfRange ?? 'fail';
+  if (!['fail', 'earliest', 'latest'].includes(oor)) {
+    throw new ConfigError(`Worker option offsetOutOfRange must be 'fail', 'earliest' or 'latest'; got ${JSON.stringify(oor)}`);
+  }
+  const leaseMs = int('leaseMs', o.leaseMs, 30_000, 1_000);
+  const retryInitialDelayMs = int('retryInitialDelayMs', o.retryInitialDelayMs, 250, 0);
+  const retryMaxDelayMs = int('retryMaxDelayMs', o.retryMaxDelayMs, 30_000, 0);
+  if (retryMaxDelayMs < retryInitialDelayMs) {
+    throw new ConfigError(
+      `Worker option retryMaxDelayMs (${retryMaxDelayMs}) must not be below retryInitialDelayMs (${retryInitialDelayMs})`,
+    );
+  }
+  const workerId = o.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 200) {
+    throw new ConfigError('Worker option workerId must be a non-empty string of at most 200 characters');
+  }
+  const logger = o.logger ?? consoleLogger();
+  return Object.freeze({
+    store: o.store,
+    reader: o.reader,
+    workerId,
+    selection: o.partitions === undefined ? undefined : parsePartitionSelector(o.partitions),
+    split: o.split === undefined ? undefined : parseWorkerSplit(o.split),
+    initialOffset,
+    offsetOutOfRange: oor,
+    batchMaxRecords: int('batchMaxRecords', o.batchMaxRecords, 500, 1, 1_000_000),
+    batchMaxBytes: int('batchMaxBytes', o.batchMaxBytes, 4 * 1024 * 1024, 1),
+    batchLingerMs: int('batchLingerMs', o.batchLingerMs, 0, 0, 60_000),
+    fetchMaxWaitMs: int('fetchMaxWaitMs', o.fetchMaxWaitMs, 500, 0, 60_000),
+    fetchMaxBytesPerPartition: int('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 1024 * 1024, 1024),
+    leaseMs,
+    retryInitialDelayMs,
+    retryMaxDelayMs,
+    drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs, 30_000, 0),
+    closeOnStop: o.closeOnStop ?? true,
+    logger: logger.child({ worker: workerId }),
+    hooks: Object.freeze({ ...(o.hooks ?? {}) }),
+  });
+}

@@ -1,0 +1,331 @@
+import 'reflect-metadata';
+import { Container, inject, injectable } from 'inversify';
+import { describe, expect, it } from 'vitest';
+import { HANDLER_CONTEXT, handles, TRANSACTION } from '../app/decorators.js';
+import { defineApp } from '../app/define-app.js';
+import type { HandlerContext, Message } from '../app/types.js';
+import { json, string } from '../codec/codecs.js';
+import { OffsetOutOfRangeError, StateError } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { MemoryStore, type MemoryTx } from '../store/memory-store.js';
+import { MemoryLog } from '../testing/memory-log.js';
+import type { CommitInfo } from './types.js';
+import { createWorker, type Worker } from './worker.js';
+
+const fast = {
+  logger: silentLogger,
+  fetchMaxWaitMs: 20,
+  retryInitialDelayMs: 1,
+  retryMaxDelayMs: 5,
+  closeOnStop: false,
+} as const;
+
+async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function fill(log: MemoryLog, topic: string, partitions: number, perPartition: number) {
+  for (let p = 0; p < partitions; p++) {
+    log.append(
+      topic,
+      p,
+      Array.from({ length: perPartition }, (_, i) => ({ key: `k${i}`, value: JSON.stringify({ p, i }) })),
+    );
+  }
+}
+
+/** An app that records every applied record in the store: `applied` = list of "p:i", `count:<id>` per record. */
+function recordingApp(topic: string) {
+  return defineApp<MemoryTx>({ group: 'g' }).handle({ topic, codec: json<{ p: number; i: number }>() }, (msg, ctx) => {
+    ctx.tx.update<string[]>(`applied:${msg.partition}`, (v = []) => [...v, `${msg.value.i}`]);
+    ctx.tx.update<number>(`count:${msg.id}`, (v = 0) => v + 1);
+  });
+}
+
+function appliedOnce(store: MemoryStore, partitions: number, perPartition: number) {
+  for (let p = 0; p < partitions; p++) {
+    expect(store.data.get(`applied:${p}`)).toEqual(Array.from({ length: perPartition }, (_, i) => `${i}`));
+  }
+  for (const [k, v] of store.data) if (k.startsWith('count:')) expect(v, k).toBe(1);
+}
+
+const positions = (w: Worker<MemoryTx>) =>
+  Object.fromEntries(w.progress().map((p) => [`${p.topic}:${p.partition}`, p.nextOffset]));
+
+describe('worker (in-memory log and store)', () => {
+  it('applies every record exactly once, in order per partition, in bounded batches', async () => {
+    const log = new MemoryLog().createTopic('t', 3);
+    fill(log, 't', 3, 40);
+    const store = new MemoryStore();
+    const commits: CommitInfo[] = [];
+    const w = createWorker(recordingApp('t'), {
+      ...fast,
+      store,
+      reader: log,
+      batchMaxRecords: 7,
+      hooks: { onCommit: (c) => commits.push(c) },
+    });
+    await w.start();
+    await until(() => w.progress().every((p) => p.nextOffset === 40n), 'all partitions caught up');
+    await w.stop();
+    appliedOnce(store, 3, 40);
+    expect(Math.max(...commits.map((c) => c.records))).toBeLessThanOrEqual(7);
+    expect(w.state).toBe('stopped');
+    expect(store.log.every((l) => l.to > l.from)).toBe(true);
+  });
+
+  it('moves the position past gaps (control records) so lag reaches 0', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    log.append('t', 0, [{ value: '{"p":0,"i":0}' }]);
+    log.appendGap('t', 0, 2);
+    log.append('t', 0, [{ value: '{"p":0,"i":1}' }]);
+    log.appendGap('t', 0, 1);
+    const store = new MemoryStore();
+    const w = createWorker(recordingApp('t'), { ...fast, store, reader: log });
+    await w.start();
+    await until(() => positions(w)['t:0'] === 5n, 'position past the trailing gap');
+    await w.stop();
+    expect(store.data.get('applied:0')).toEqual(['0', '1']);
+    expect((await store.position({ group: 'g', topic: 't', partition: 0 }))?.nextOffset).toBe(5n);
+  });
+
+  it('rolls a failing batch back and retries it without moving past the failing record', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    fill(log, 't', 1, 10);
+    const store = new MemoryStore();
+    let failuresLeft = 3;
+    const attempts: number[] = [];
+    const app = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: json<{ i: number }>() }, (msg, ctx) => {
+      ctx.tx.update<number>('sum', (v = 0) => v + msg.value.i);
+      if (msg.value.i === 5 && failuresLeft > 0) {
+        failuresLeft--;
+        attempts.push(ctx.attempt);
+        throw new Error('database said no');
+      }
+    });
+    const w = createWorker(app, { ...fast, store, reader: log });
+    await w.start();
+    await until(() => positions(w)['t:0'] === 10n, 'caught up');
+    await w.stop();
+    expect(store.data.get('sum')).toBe(45); // 0+…+9 once: the rolled-back attempts left nothing
+    expect(attempts).toEqual([1, 2, 3]);
+  });
+
+  it('resumes after a restart at the stored offset: nothing re-applied, nothing skipped', async () => {
+    const log = new MemoryLog().createTopic('t', 2);
+    fill(log, 't', 2, 20);
+    const store = new MemoryStore();
+    const w1 = createWorker(recordingApp('t'), { ...fast, store, reader: log, batchMaxRecords: 3 });
+    await w1.start();
+    await until(() => store.log.length >= 3, 'some commits');
+    await w1.stop();
+    for (let p = 0; p < 2; p++) {
+      log.append(
+        't',
+        p,
+        Array.from({ length: 20 }, (_, j) => ({ value: JSON.stringify({ p, i: 20 + j }) })),
+      );
+    }
+    const w2 = createWorker(recordingApp('t'), { ...fast, store, reader: log, batchMaxRecords: 3 });
+    await w2.start();
+    await until(() => w2.progress().every((p) => p.nextOffset === 40n), 'caught up');
+    await w2.stop();
+    appliedOnce(store, 2, 40);
+  });
+
+  it('fences a worker whose partition was claimed by another: it commits nothing more and drops it', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    const store = new MemoryStore();
+    const fenced: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const appA = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: string() }, async (msg, ctx) => {
+      ctx.tx.update<string[]>('writes', (v = []) => [...v, `A:${msg.offset}`]);
+      if (msg.offset === 1n) await gate; // hold the transaction open while B claims
+    });
+    const a = createWorker(appA, {
+      ...fast,
+      store,
+      reader: log,
+      workerId: 'A',
+      batchMaxRecords: 1,
+      hooks: { onFenced: (f) => fenced.push(f.action) },
+    });
+    await a.start();
+    log.append('t', 0, [{ value: 'x' }, { value: 'y' }]);
+    await until(() => positions(a)['t:0'] === 1n, 'A applied offset 0');
+    const appB = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: string() }, (msg, ctx) => {
+      ctx.tx.update<string[]>('writes', (v = []) => [...v, `B:${msg.offset}`]);
+    });
+    const b = createWorker(appB, { ...fast, store, reader: log, workerId: 'B' });
+    await b.start();
+    release();
+    await until(() => fenced.length === 1, 'A fenced');
+    await until(() => positions(b)['t:0'] === 2n, 'B caught up');
+    await Promise.all([a.stop(), b.stop()]);
+    expect(fenced).toEqual(['dropped']);
+    expect(store.data.get('writes')).toEqual(['A:0', 'B:1']);
+    expect(a.progress()).toEqual([]);
+  });
+
+  it('re-claims after an operator rewind and re-applies from there, marking replays', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    fill(log, 't', 1, 6);
+    const store = new MemoryStore();
+    const seen: Array<[string, boolean]> = [];
+    const app = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: json<{ i: number }>() }, (msg, ctx) => {
+      seen.push([`${msg.offset}`, ctx.isReplay]);
+    });
+    const fenced: string[] = [];
+    const w = createWorker(app, {
+      ...fast,
+      store,
+      reader: log,
+      leaseMs: 1000,
+      hooks: { onFenced: (f) => fenced.push(f.action) },
+    });
+    await w.start();
+    await until(() => positions(w)['t:0'] === 6n, 'caught up');
+    await store.rewind({ group: 'g', topic: 't', partition: 0 }, 3n);
+    await until(() => seen.length === 9, 're-applied 3..5');
+    await w.stop();
+    expect(fenced).toEqual(['reclaimed']);
+    expect(seen.slice(6)).toEqual([
+      ['3', true],
+      ['4', true],
+      ['5', true],
+    ]);
+    expect(seen.slice(0, 6).every(([, replay]) => !replay)).toBe(true);
+  });
+
+  it('fails loudly when the stored offset fell out of the log (default policy)', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    fill(log, 't', 1, 10);
+    log.deleteBefore('t', 0, 5n);
+    const store = new MemoryStore();
+    await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'old', initialOffset: 2n, leaseMs: 1000 });
+    const w = createWorker(recordingApp('t'), { ...fast, store, reader: log });
+    await w.start();
+    await expect(w.done).rejects.toBeInstanceOf(OffsetOutOfRangeError);
+    expect(w.state).toBe('failed');
+    expect(w.error?.message).toMatch(/Offset 2 of t\/0 is out of range \(the log now spans 5\.\.10\)/);
+  });
+
+  it("moves to earliest with a warning and a count under offsetOutOfRange: 'earliest'", async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    fill(log, 't', 1, 10);
+    log.deleteBefore('t', 0, 5n);
+    const store = new MemoryStore();
+    await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'old', initialOffset: 2n, leaseMs: 1000 });
+    const moves: Array<[bigint, bigint]> = [];
+    const app = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: json<{ i: number }>() }, (msg, ctx) => {
+      ctx.tx.update<number[]>('seen', (v = []) => [...v, msg.value.i]);
+    });
+    const w = createWorker(app, {
+      ...fast,
+      store,
+      reader: log,
+      offsetOutOfRange: 'earliest',
+      hooks: { onOffsetOutOfRange: (m) => moves.push([m.from, m.to]) },
+    });
+    await w.start();
+    await until(() => positions(w)['t:0'] === 10n, 'caught up');
+    await w.stop();
+    expect(moves).toEqual([[2n, 5n]]);
+    expect(store.data.get('seen')).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it('resolves class handlers per batch with the transaction injected into their dependencies', async () => {
+    const LEDGER = Symbol('Ledger');
+    @injectable()
+    class Ledger {
+      constructor(@inject(TRANSACTION) private readonly tx: MemoryTx) {}
+      add(account: string, cents: number) {
+        this.tx.update<number>(`balance:${account}`, (v = 0) => v + cents);
+      }
+    }
+    @handles('payments', { codec: json<{ account: string; cents: number }>() })
+    @injectable()
+    class PaymentHandler {
+      constructor(
+        @inject(LEDGER) private readonly ledger: Ledger,
+        @inject(HANDLER_CONTEXT) private readonly ctx: HandlerContext<MemoryTx>,
+      ) {}
+      handle(msg: Message<{ account: string; cents: number }>) {
+        expect(this.ctx.group).toBe('bank');
+        this.ledger.add(msg.value.account, msg.value.cents);
+      }
+    }
+    const container = new Container();
+    container.bind(LEDGER).to(Ledger);
+    const log = new MemoryLog().createTopic('payments', 2);
+    log.append('payments', 0, [{ value: '{"account":"a","cents":5}' }, { value: '{"account":"b","cents":7}' }]);
+    log.append('payments', 1, [{ value: '{"account":"a","cents":-2}' }]);
+    const store = new MemoryStore();
+    const app = defineApp<MemoryTx>({ group: 'bank', container }).register(PaymentHandler);
+    const w = createWorker(app, { ...fast, store, reader: log });
+    await w.start();
+    await until(() => positions(w)['payments:0'] === 2n && positions(w)['payments:1'] === 1n, 'caught up');
+    await w.stop();
+    expect(store.data.get('balance:a')).toBe(3);
+    expect(store.data.get('balance:b')).toBe(7);
+  });
+
+  it('has an explicit, idempotent lifecycle', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    const store = new MemoryStore();
+    const states: string[] = [];
+    const w = createWorker(recordingApp('t'), {
+      ...fast,
+      store,
+      reader: log,
+      closeOnStop: true,
+      hooks: { onStateChange: (s) => states.push(s) },
+    });
+    const s1 = w.start();
+    expect(w.start()).toBe(s1);
+    const stop1 = w.stop();
+    expect(w.stop()).toBe(stop1);
+    await s1;
+    await stop1;
+    expect(states).toEqual(['starting', 'running', 'draining', 'stopped']);
+    expect(store.closed).toBe(true);
+    await expect(w.start()).rejects.toThrow(StateError);
+    await expect(w.start()).rejects.toThrow(/state 'stopped'/);
+  });
+
+  it('takes only its static share of partitions', async () => {
+    const log = new MemoryLog().createTopic('t', 4);
+    const store = new MemoryStore();
+    const w = createWorker(recordingApp('t'), { ...fast, store, reader: log, split: '2/2' });
+    await w.start();
+    expect(w.progress().map((p) => p.partition)).toEqual([1, 3]);
+    await w.stop();
+    const w2 = createWorker(recordingApp('t'), { ...fast, store, reader: log, partitions: 't:0,2' });
+    await w2.start();
+    expect(w2.progress().map((p) => p.partition)).toEqual([0, 2]);
+    await w2.stop();
+  });
+
+  it('rejects bad options with the option name and the fix', () => {
+    const log = new MemoryLog();
+    const store = new MemoryStore();
+    const app = recordingApp('t');
+    expect(() => createWorker(app, { ...fast, store, reader: log, batchMaxRecords: 0 })).toThrow(
+      /batchMaxRecords must be an integer from 1/,
+    );
+    // biome-ignore lint/suspicious/noExplicitAny: a JavaScript caller's mistake
+    expect(() => createWorker(app, { ...fast, store, reader: log, offsetOutOfRange: 'skip' as any })).toThrow(
+      /offsetOutOfRange must be/,
+    );
+    // biome-ignore lint/suspicious/noExplicitAny: a JavaScript caller's mistake
+    expect(() => createWorker(app, { ...fast, reader: log } as any)).toThrow(/store is required/);
+    expect(() => createWorker(app, { ...fast, store, reader: log, split: '3/2' })).toThrow(/Bad worker split/);
+  });
+});

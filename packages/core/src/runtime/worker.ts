@@ -1,0 +1,284 @@
+import type { App } from '../app/define-app.js';
+import type { DefaultTx } from '../app/types.js';
+import { AbortedError, StateError, toError } from '../errors.js';
+import type { FetchRequest } from '../kafka/types.js';
+import { staticAssignment, type TopicPartition } from '../membership/static.js';
+import type { Claim } from '../store/types.js';
+import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
+import { PartitionRunner } from './partition-runner.js';
+import type { PartitionProgress, WorkerState } from './types.js';
+import { backoff, sleep } from './util.js';
+
+/**
+ * A worker process's engine: owns a set of partitions (static membership), fetches them at the
+ * offsets stored in the store, and applies each partition's batches in order, each in one
+ * transaction with the advance of its stored offset.
+ *
+ * Lifecycle: idle → starting → running → draining → stopped, or failed. `start()` and `stop()`
+ * are idempotent and return the in-flight promise; `stop()` awaits a pending `start()`.
+ */
+export class Worker<Tx = DefaultTx> {
+  readonly options: CompiledWorkerOptions<Tx>;
+  #state: WorkerState = 'idle';
+  #error: Error | undefined;
+  #starting: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #runners = new Map<string, PartitionRunner<Tx>>();
+  readonly #runnerDone = new Map<string, Promise<void>>();
+  readonly #fetchAbort = new AbortController();
+  readonly #stopSignal = new AbortController();
+  #fetchLoop: Promise<void> | undefined;
+  #renewLoop: Promise<void> | undefined;
+  #fetcherWake: (() => void) | undefined;
+  #finished!: { resolve: () => void; reject: (e: Error) => void };
+  readonly #done: Promise<void>;
+
+  constructor(
+    readonly app: App<Tx>,
+    options: WorkerOptions<Tx>,
+  ) {
+    this.options = compileWorkerOptions(options);
+    this.#done = new Promise<void>((resolve, reject) => {
+      this.#finished = { resolve, reject };
+    });
+    // Callers that only use start/stop must not see an unhandled rejection from `done`.
+    this.#done.catch(() => {});
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** The error that made the worker fail, if it did. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** Resolves when the worker has stopped; rejects with the cause when it failed. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  /** The partitions this worker applies, with their committed positions. */
+  progress(): PartitionProgress[] {
+    return [...this.#runners.values()].map((r) => r.progress());
+  }
+
+  /** Claims the assigned partitions and starts applying them. Resolves once running. */
+  start(): Promise<void> {
+    if (
+      this.#state === 'stopped' ||
+      this.#state === 'failed' ||
+      this.#state === 'draining' ||
+      (this.#stopping && !this.#starting)
+    ) {
+      return Promise.reject(
+        new StateError(`Worker.start() called in state '${this.#state}'; a worker starts once: create a new one`),
+      );
+    }
+    if (this.#starting) return this.#starting;
+    if (this.#state !== 'idle')
+      return Promise.reject(new StateError(`Worker.start() called in state '${this.#state}'; a worker starts once`));
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  /** Drains: stops fetching, lets in-flight transactions finish (up to drainTimeoutMs), releases claims, closes. */
+  stop(): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    this.#stopping = this.#shutdown(undefined);
+    return this.#stopping;
+  }
+
+  /** Stops now: in-flight transactions are rolled back (nothing partial commits), then the same cleanup as stop(). */
+  async abort(): Promise<void> {
+    for (const r of this.#runners.values()) r.abort();
+    await this.stop();
+  }
+
+  async #start(): Promise<void> {
+    this.#setState('starting');
+    const { reader, logger } = this.options;
+    try {
+      this.app.validate();
+      await reader.connect();
+      const topicPartitions = new Map<string, number[]>();
+      for (const topic of this.app.topics) topicPartitions.set(topic, await reader.partitions(topic));
+      const assignment = staticAssignment(topicPartitions, { selection: this.options.selection, split: this.options.split });
+      if (assignment.length === 0)
+        logger.warn('this worker was assigned no partitions; it will idle', { topics: this.app.topics });
+      const claims = await this.#claimAll(assignment);
+      for (const claim of claims) this.#addRunner(claim);
+      if (this.#stopSignal.signal.aborted) return;
+      this.#fetchLoop = this.#fetchForever();
+      this.#renewLoop = this.#renewForever();
+      this.#setState('running');
+      logger.info('worker running', {
+        group: this.app.group,
+        partitions: claims.map((c) => `${c.topic}:${c.partition}@${c.nextOffset}`).join(','),
+      });
+    } catch (e) {
+      const error = toError(e);
+      logger.error('worker failed to start', { error: error.message });
+      await this.#shutdown(error);
+      throw error;
+    }
+  }
+
+  async #claimAll(assignment: TopicPartition[]): Promise<Claim[]> {
+    const { reader, store, workerId, leaseMs, initialOffset } = this.options;
+    const byTopic = new Map<string, number[]>();
+    for (const { topic, partition } of assignment) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+    const claims: Claim[] = [];
+    for (const [topic, partitions] of byTopic) {
+      // Resolved once per topic; only used for partitions this group has never seen.
+      const initial = await reader.resolveOffsets(topic, partitions, initialOffset);
+      for (const partition of partitions) {
+        claims.push(
+          await store.claim({
+            group: this.app.group,
+            topic,
+            partition,
+            workerId,
+            leaseMs,
+            initialOffset: initial.get(partition) ?? 0n,
+          }),
+        );
+      }
+    }
+    return claims;
+  }
+
+  #addRunner(claim: Claim): void {
+    const key = `${claim.topic}:${claim.partition}`;
+    const runner = new PartitionRunner(this.app, this.options, claim, () => this.#fetcherWake?.());
+    this.#runners.set(key, runner);
+    const done = runner.run().then(
+      (exit) => {
+        if (exit === 'dropped') this.#runners.delete(key);
+      },
+      (e: unknown) => {
+        // A fatal partition error (e.g. offset out of range under 'fail') fails the whole worker.
+        void this.#fail(toError(e));
+      },
+    );
+    this.#runnerDone.set(key, done);
+  }
+
+  /** One fetch loop for all partitions: one request per leader carries every partition that wants data. */
+  async #fetchForever(): Promise<void> {
+    const { reader, logger, fetchMaxWaitMs, fetchMaxBytesPerPartition } = this.options;
+    let failures = 0;
+    while (!this.#fetchAbort.signal.aborted) {
+      const wanting = [...this.#runners.values()].filter((r) => r.wantsData());
+      if (wanting.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.#fetcherWake = resolve;
+          this.#fetchAbort.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        this.#fetcherWake = undefined;
+        continue;
+      }
+      const requests: FetchRequest[] = wanting.map((r) => ({
+        topic: r.topic,
+        partition: r.partition,
+        offset: r.fetchPosition!,
+        maxBytes: fetchMaxBytesPerPartition,
+      }));
+      try {
+        const results = await reader.fetch(requests, { maxWaitMs: fetchMaxWaitMs, signal: this.#fetchAbort.signal });
+        failures = 0;
+        for (const result of results) this.#runners.get(`${result.topic}:${result.partition}`)?.deliver(result);
+      } catch (e) {
+        if (this.#fetchAbort.signal.aborted || e instanceof AbortedError) break;
+        failures++;
+        const delay = backoff(failures, 200, 10_000);
+        logger.warn('fetch failed; retrying', { attempt: failures, retryInMs: delay, error: toError(e).message });
+        await sleep(delay, this.#fetchAbort.signal);
+      }
+    }
+  }
+
+  /** Renews leases; a lost claim (another worker, or a rewind) makes its runner re-check ownership. */
+  async #renewForever(): Promise<void> {
+    const { store, leaseMs, logger } = this.options;
+    const every = Math.max(500, Math.floor(leaseMs / 6));
+    while (!this.#stopSignal.signal.aborted) {
+      await sleep(every, this.#stopSignal.signal);
+      if (this.#stopSignal.signal.aborted) break;
+      const runners = [...this.#runners.values()];
+      try {
+        const lost = await store.renew(
+          runners.map((r) => r.claim),
+          leaseMs,
+        );
+        for (const c of lost) {
+          const runner = this.#runners.get(`${c.topic}:${c.partition}`);
+          if (runner && runner.claim.epoch === c.epoch) runner.revalidate();
+        }
+      } catch (e) {
+        logger.warn('lease renewal failed; will retry', { error: toError(e).message });
+      }
+    }
+  }
+
+  async #fail(error: Error): Promise<void> {
+    if (this.#stopping) return;
+    this.options.logger.error('worker failed', { error: error.message, code: (error as { code?: string }).code });
+    this.#stopping = this.#shutdown(error);
+    await this.#stopping;
+  }
+
+  /** Shutdown order: stop fetching → let in-flight transactions finish → release claims → close reader → close store. */
+  async #shutdown(error: Error | undefined): Promise<void> {
+    if (this.#starting && this.#state === 'starting' && !error) await this.#starting.catch(() => {});
+    const { logger, store, reader, drainTimeoutMs, closeOnStop } = this.options;
+    if (this.#state !== 'stopped' && this.#state !== 'failed') this.#setState('draining');
+    this.#stopSignal.abort();
+    this.#fetchAbort.abort();
+    for (const r of this.#runners.values()) error ? r.abort() : r.stop();
+    const step = async (name: string, fn: () => Promise<unknown> | undefined) => {
+      try {
+        await fn();
+      } catch (e) {
+        logger.warn(`shutdown: ${name} failed`, { error: toError(e).message });
+      }
+    };
+    const drained = Promise.all([...this.#runnerDone.values()]);
+    const timedOut = await Promise.race([drained.then(() => false), sleep(drainTimeoutMs).then(() => true)]);
+    if (timedOut) {
+      logger.warn('drain timeout: aborting in-flight transactions (they roll back)', { drainTimeoutMs });
+      for (const r of this.#runners.values()) r.abort();
+      await drained;
+    }
+    await step('fetch loop', () => this.#fetchLoop);
+    await step('lease renewal', () => this.#renewLoop);
+    await step('release claims', () => Promise.all([...this.#runners.values()].map((r) => store.release(r.claim))));
+    if (closeOnStop) {
+      await step('close reader', () => reader.close());
+      await step('close store', () => store.close());
+    }
+    if (error) {
+      this.#error = error;
+      this.#setState('failed');
+      this.#finished.reject(error);
+    } else {
+      this.#setState('stopped');
+      this.#finished.resolve();
+    }
+  }
+
+  #setState(state: WorkerState): void {
+    this.#state = state;
+    try {
+      this.options.hooks.onStateChange?.(state);
+    } catch {
+      // hooks must not break the lifecycle
+    }
+  }
+}
+
+/** Creates a worker for an app: `await createWorker(app, { store, reader }).start()`. */
+export function createWorker<Tx>(app: App<Tx>, options: WorkerOptions<Tx>): Worker<Tx> {
+  return new Worker(app, options);
+}

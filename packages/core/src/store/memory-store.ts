@@ -1,0 +1,195 @@
+import { AbortedError, FencedError } from '../errors.js';
+import type {
+  BatchRange,
+  Claim,
+  ClaimInput,
+  DeadLetter,
+  PartitionKey,
+  PartitionState,
+  RunBatchOptions,
+  TransactionalStore,
+} from './types.js';
+
+/**
+ * The transaction of {@link MemoryStore}: reads see committed data plus this transaction's own
+ * writes; writes become visible to others only when the batch commits, together with its offset.
+ */
+export class MemoryTx {
+  readonly #base: Map<string, unknown>;
+  readonly #writes = new Map<string, unknown>();
+
+  constructor(base: Map<string, unknown>) {
+    this.#base = base;
+  }
+
+  get<T>(key: string): T | undefined {
+    return (this.#writes.has(key) ? this.#writes.get(key) : this.#base.get(key)) as T | undefined;
+  }
+
+  set(key: string, value: unknown): void {
+    this.#writes.set(key, value);
+  }
+
+  /** Read-modify-write of one key (e.g. `tx.update('balance:a', (v = 0) => v + 5)`). */
+  update<T>(key: string, fn: (current: T | undefined) => T): void {
+    this.set(key, fn(this.get<T>(key)));
+  }
+
+  /** @internal */
+  writes(): ReadonlyMap<string, unknown> {
+    return this.#writes;
+  }
+}
+
+interface Row extends PartitionState {
+  leaseUntil: number;
+}
+
+/** One committed batch, as the offset log of a real store records it. */
+export interface MemoryLogEntry extends PartitionKey {
+  from: bigint;
+  to: bigint;
+  recordCount: number;
+  epoch: bigint;
+  workerId: string;
+}
+
+const keyOf = (k: PartitionKey) => `${k.group}\u0000${k.topic}\u0000${k.partition}`;
+
+/**
+ * A real, in-memory implementation of {@link TransactionalStore} with the same guarantees as the
+ * Postgres store inside one process: atomic batches, epoch fencing, compare-and-set positions. The
+ * runtime's unit tests run against it; every guarantee is proven again against Postgres.
+ */
+export class MemoryStore implements TransactionalStore<MemoryTx> {
+  /** Committed application data (what handlers wrote through their MemoryTx). */
+  readonly data = new Map<string, unknown>();
+  readonly log: MemoryLogEntry[] = [];
+  readonly deadLetters: Array<DeadLetter & PartitionKey> = [];
+  readonly #rows = new Map<string, Row>();
+  #closed = false;
+  #serial: Promise<void> = Promise.resolve();
+
+  async claim(input: ClaimInput): Promise<Claim> {
+    const k = keyOf(input);
+    const row = this.#rows.get(k) ?? {
+      group: input.group,
+      topic: input.topic,
+      partition: input.partition,
+      nextOffset: input.initialOffset,
+      epoch: 0n,
+      owner: null,
+      leaseExpiresAt: null,
+      highestCommitted: null,
+      leaseUntil: 0,
+    };
+    row.epoch += 1n;
+    row.owner = input.workerId;
+    row.leaseUntil = Date.now() + input.leaseMs;
+    row.leaseExpiresAt = new Date(row.leaseUntil);
+    this.#rows.set(k, row);
+    return {
+      group: row.group,
+      topic: row.topic,
+      partition: row.partition,
+      workerId: input.workerId,
+      epoch: row.epoch,
+      nextOffset: row.nextOffset,
+      highestCommitted: row.highestCommitted,
+    };
+  }
+
+  async runBatch<R>(
+    claim: Claim,
+    range: BatchRange,
+    work: (tx: MemoryTx) => Promise<R>,
+    options: RunBatchOptions = {},
+  ): Promise<R> {
+    // Batches run one at a time: serializable isolation, like row locks on the keys they touch.
+    const previous = this.#serial;
+    let done!: () => void;
+    this.#serial = new Promise<void>((r) => {
+      done = r;
+    });
+    await previous;
+    try {
+      return await this.#runBatch(claim, range, work, options);
+    } finally {
+      done();
+    }
+  }
+
+  async #runBatch<R>(claim: Claim, range: BatchRange, work: (tx: MemoryTx) => Promise<R>, options: RunBatchOptions): Promise<R> {
+    const tx = new MemoryTx(this.data);
+    const result = await work(tx);
+    if (options.signal?.aborted) throw new AbortedError();
+    // Commit point: nothing awaits between the check and the apply, so it is atomic.
+    const row = this.#rows.get(keyOf(claim));
+    if (!row || row.epoch !== claim.epoch || row.nextOffset !== range.fetchedFrom) {
+      throw new FencedError(claim.topic, claim.partition, claim.epoch);
+    }
+    for (const [k, v] of tx.writes()) this.data.set(k, v);
+    row.nextOffset = range.nextOffset;
+    row.highestCommitted =
+      row.highestCommitted === null || range.nextOffset > row.highestCommitted ? range.nextOffset : row.highestCommitted;
+    this.log.push({
+      ...keyOnly(claim),
+      from: range.fetchedFrom,
+      to: range.nextOffset,
+      recordCount: range.recordCount,
+      epoch: claim.epoch,
+      workerId: claim.workerId,
+    });
+    for (const d of options.deadLetters ?? []) this.deadLetters.push({ ...keyOnly(claim), ...d });
+    return result;
+  }
+
+  async renew(claims: readonly Claim[], leaseMs: number): Promise<Claim[]> {
+    const lost: Claim[] = [];
+    for (const c of claims) {
+      const row = this.#rows.get(keyOf(c));
+      if (!row || row.epoch !== c.epoch) lost.push(c);
+      else {
+        row.leaseUntil = Date.now() + leaseMs;
+        row.leaseExpiresAt = new Date(row.leaseUntil);
+      }
+    }
+    return lost;
+  }
+
+  async release(claim: Claim): Promise<void> {
+    const row = this.#rows.get(keyOf(claim));
+    if (row && row.epoch === claim.epoch) {
+      row.owner = null;
+      row.leaseUntil = 0;
+      row.leaseExpiresAt = null;
+    }
+  }
+
+  async position(key: PartitionKey): Promise<PartitionState | null> {
+    const row = this.#rows.get(keyOf(key));
+    if (!row) return null;
+    const { leaseUntil: _, ...state } = row;
+    return { ...state };
+  }
+
+  /** Moves a partition as an operator's rewind does: new position, epoch bumped, owner kept. */
+  async rewind(key: PartitionKey, nextOffset: bigint): Promise<void> {
+    const row = this.#rows.get(keyOf(key));
+    if (!row) throw new Error(`no partition ${keyOf(key)}`);
+    row.nextOffset = nextOffset;
+    row.epoch += 1n;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
+
+function keyOnly(k: PartitionKey): PartitionKey {
+  return { group: k.group, topic: k.topic, partition: k.partition };
+}

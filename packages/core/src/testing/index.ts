@@ -1,0 +1,2 @@
+export type { MemoryLogRecord } from './memory-log.js';
+export { MemoryLog } from './memory-log.js';
