@@ -82,3 +82,15 @@ export async function createTopic(
   });
   return topic;
 }
+
+/** Moves a partition's log start to `offset`, as retention would (DeleteRecords). */
+export async function deleteRecordsBefore(topic: string, partition: number, offset: bigint): Promise<void> {
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  try {
+    await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs needs the leaders loaded first
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset: offset.toString() }] });
+  } finally {
+    await admin.disconnect();
+  }
+}

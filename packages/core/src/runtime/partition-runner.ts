@@ -172,6 +172,8 @@ export class PartitionRunner<Tx> {
     }
     let start = 0;
     while (start < records.length) {
+      // Draining finishes the in-flight transaction only, not the rest of the fetched batch.
+      if (this.#stopping) return 'stopped';
       let end = start;
       let bytes = 0;
       while (end < records.length && end - start < this.options.batchMaxRecords) {

@@ -1,12 +1,24 @@
 import type { Logger } from '../logger.js';
-import type { Worker } from './worker.js';
+
+/** What handleSignals controls: anything with stop() (drain) and abort(). */
+export interface Stoppable {
+  stop(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** The installed signal handlers. */
+export interface SignalHandling {
+  /** Removes the handlers. */
+  dispose(): void;
+  /** Whether a second signal aborted the drain. */
+  readonly aborted: boolean;
+}
 
 /**
  * First SIGTERM/SIGINT drains the worker (stop fetching, finish the in-flight transaction, release
- * claims, close); a second one aborts (in-flight transactions roll back). Returns a function that
- * removes the handlers.
+ * claims, close); a second one aborts (in-flight transactions roll back).
  */
-export function handleSignals(worker: Worker<unknown>, logger: Logger): () => void {
+export function handleSignals(worker: Stoppable, logger: Logger): SignalHandling {
   let count = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     count++;
@@ -20,8 +32,13 @@ export function handleSignals(worker: Worker<unknown>, logger: Logger): () => vo
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  return () => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+  return {
+    dispose() {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    },
+    get aborted() {
+      return count > 1;
+    },
   };
 }

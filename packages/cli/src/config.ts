@@ -1,0 +1,44 @@
+import { ConfigError } from '@oncely/core';
+
+/** Connection settings shared by every command: flags first, then the environment. */
+export interface ConnectionFlags {
+  brokers?: string;
+  databaseUrl?: string;
+  schema?: string;
+}
+
+export interface Connections {
+  brokers: string[];
+  databaseUrl: string;
+  schema: string;
+}
+
+/** Resolves brokers, database and schema from flags or KAFKA_BROKERS / DATABASE_URL / ONCELY_SCHEMA. */
+export function resolveConnections(flags: ConnectionFlags, need: { kafka: boolean } = { kafka: true }): Connections {
+  const brokers = (flags.brokers ?? process.env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  if (need.kafka && brokers.length === 0) {
+    throw new ConfigError(
+      'No Kafka brokers: pass --brokers host:port[,host:port] or set KAFKA_BROKERS (pnpm services up prints them)',
+    );
+  }
+  const databaseUrl = flags.databaseUrl ?? process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    throw new ConfigError('No database: pass --database-url postgres://… or set DATABASE_URL (pnpm services up prints it)');
+  }
+  return { brokers, databaseUrl, schema: flags.schema ?? process.env.ONCELY_SCHEMA ?? 'oncely' };
+}
+
+/** Exit codes: what a supervisor can tell from the status alone. */
+export const ExitCode = {
+  /** Stopped cleanly (drained on a signal, or a bounded run finished). */
+  OK: 0,
+  /** The worker failed at run time (the log says why; nothing partial was committed). */
+  FAILED: 1,
+  /** Bad usage or configuration: fix the command line or the environment. */
+  USAGE: 2,
+  /** A second signal aborted the drain; in-flight transactions were rolled back. */
+  ABORTED: 130,
+} as const;

@@ -1,0 +1,54 @@
+/**
+ * A ledger worker process, as the demo and the crash test run it (they SIGKILL it at random).
+ * Configuration from the environment: KAFKA_BROKERS, DATABASE_URL, ONCELY_SCHEMA, LEDGER_TOPIC,
+ * LEDGER_GROUP, LEDGER_SCHEMA. With LEDGER_TRACE=1 it prints one line per phase on stdout
+ * (`phase in-tx <p>:<offset>`, `phase committed <p>:<next>`) so a test can aim its kills, and
+ * LEDGER_HANDLER_DELAY_MS widens the time spent inside the transaction.
+ */
+import { consoleLogger, createWorker, handleSignals, KafkajsPartitionReader } from '@oncely/core';
+import { PostgresStore } from '@oncely/postgres-offsets';
+import { createLedgerApp } from './app.js';
+
+const env = (name: string, fallback?: string): string => {
+  const v = process.env[name] ?? fallback;
+  if (v === undefined) {
+    console.error(`ledger worker: ${name} is not set`);
+    process.exit(2);
+  }
+  return v;
+};
+
+const trace = process.env.LEDGER_TRACE === '1';
+const delayMs = Number(process.env.LEDGER_HANDLER_DELAY_MS ?? 0);
+const say = (line: string) => trace && process.stdout.write(`${line}\n`);
+
+const logger = consoleLogger({ level: (process.env.ONCELY_LOG_LEVEL as 'info' | undefined) ?? 'warn' });
+const app = createLedgerApp({
+  topic: env('LEDGER_TOPIC', 'payments'),
+  group: env('LEDGER_GROUP', 'ledger'),
+  schema: env('LEDGER_SCHEMA', 'ledger'),
+  onApply: async (msg) => {
+    say(`phase in-tx ${msg.partition}:${msg.offset}`);
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+  },
+});
+const store = new PostgresStore({ connectionString: env('DATABASE_URL'), schema: env('ONCELY_SCHEMA', 'oncely'), poolMax: 8 });
+await store.migrate();
+const worker = createWorker(app, {
+  store,
+  reader: new KafkajsPartitionReader({ brokers: env('KAFKA_BROKERS').split(','), logger }),
+  logger,
+  batchMaxRecords: Number(process.env.LEDGER_BATCH ?? 200),
+  fetchMaxWaitMs: 200,
+  hooks: { onCommit: (c) => say(`phase committed ${c.partition}:${c.nextOffset}`) },
+});
+const signals = handleSignals(worker, logger);
+await worker.start();
+say('phase running');
+try {
+  await worker.done;
+  process.exitCode = signals.aborted ? 130 : 0;
+} catch {
+  process.exitCode = 1;
+}
+signals.dispose();

@@ -1,0 +1,98 @@
+/**
+ * The crash test: a real ledger worker process is SIGKILLed again and again — right after it
+ * starts (before its first commit), inside a transaction, right after a commit — while a producer
+ * keeps writing payments whose effect is not idempotent (balance = balance + cents). At the end,
+ * every payment must be applied exactly once, every balance must equal the sum sent, and each
+ * partition's records must have been applied in offset order.
+ *
+ * ONCELY_CRASH_KILLS raises the number of kills for a soak (default 50).
+ */
+import {
+  auditLedger,
+  createLedgerTables,
+  highWatermarks,
+  producePayments,
+  spawnLedgerWorker,
+  waitCaughtUp,
+} from '@oncely/examples';
+import knexFactory from 'knex';
+import { afterAll, describe, expect, it } from 'vitest';
+import { brokers, createTopic, databaseUrl, freshSchema, randomName } from './support/fixtures.js';
+
+const kills = Number(process.env.ONCELY_CRASH_KILLS ?? 50);
+const phases = ['before-commit', 'in-transaction', 'after-commit'] as const;
+
+describe('crash test', () => {
+  const knex = knexFactory({ client: 'pg', connection: databaseUrl(), pool: { min: 0, max: 2 } });
+  afterAll(() => knex.destroy());
+
+  it(`applies every record exactly once across ${kills} SIGKILLs`, { timeout: 30 * 60_000 }, async () => {
+    const topic = await createTopic(4, { prefix: 'crash' });
+    const oncelySchema = freshSchema('crash_oncely');
+    const ledger = freshSchema('crash_ledger');
+    const group = randomName('crash');
+    await createLedgerTables(knex, ledger);
+    const env = {
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      ONCELY_SCHEMA: oncelySchema,
+      LEDGER_TOPIC: topic,
+      LEDGER_GROUP: group,
+      LEDGER_SCHEMA: ledger,
+      LEDGER_TRACE: '1' as const,
+      LEDGER_BATCH: '20',
+      // A little time inside each transaction makes "in-transaction" kills land there.
+      LEDGER_HANDLER_DELAY_MS: '1',
+    };
+    const stopProducing = new AbortController();
+    const production = producePayments({
+      brokers: brokers(),
+      topic,
+      count: 1_000_000,
+      chunk: 40,
+      pauseMs: 25,
+      signal: stopProducing.signal,
+    });
+
+    const landed: Record<string, number> = {};
+    for (let k = 0; k < kills; k++) {
+      const target = phases[k % phases.length]!;
+      const w = spawnLedgerWorker(env);
+      if (target === 'before-commit') await w.waitFor(/^phase running/);
+      else if (target === 'in-transaction') await w.waitFor(/^phase in-tx/);
+      else await w.waitFor(/^phase committed/);
+      w.child.kill('SIGKILL');
+      await w.exited;
+      // What the worker announced last is where the kill landed (the signal is asynchronous).
+      const last = w.lastPhase()?.split(' ')[1] ?? 'none';
+      const where = last === 'running' ? 'before-commit' : last === 'in-tx' ? 'in-transaction' : 'after-commit';
+      landed[where] = (landed[where] ?? 0) + 1;
+    }
+    stopProducing.abort();
+    const produced = await production;
+
+    const final = spawnLedgerWorker(env);
+    const targets = await highWatermarks(brokers(), topic);
+    await waitCaughtUp(knex, oncelySchema, group, topic, targets, { timeoutMs: 300_000 });
+    final.child.kill('SIGTERM');
+    const exit = await final.exited;
+
+    const audit = await auditLedger(knex, ledger, produced);
+    console.log(
+      `crash test: ${kills} SIGKILLs landed ${JSON.stringify(landed)}; ${produced.count} payments produced, ` +
+        `${audit.appliedRows} applied, ${audit.duplicates} duplicates, ${audit.missing} missing, ` +
+        `${audit.balanceMismatches.length} wrong balances, ${audit.orderViolations} out of order`,
+    );
+    expect(exit.code).toBe(0);
+    expect(produced.count).toBeGreaterThan(0);
+    expect(audit.duplicates).toBe(0);
+    expect(audit.missing).toBe(0);
+    expect(audit.unknown).toBe(0);
+    expect(audit.balanceMismatches).toEqual([]);
+    expect(audit.orderViolations).toBe(0);
+    expect(audit.appliedRows).toBe(produced.count);
+    expect(Object.values(landed).reduce((a, b) => a + b, 0)).toBe(kills);
+    // The kills must really have hit the transaction window, not only the quiet moments.
+    expect(landed['in-transaction'] ?? 0).toBeGreaterThan(0);
+  });
+});

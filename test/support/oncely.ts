@@ -1,0 +1,48 @@
+/** Builds real workers for integration tests: a PostgresStore in a fresh schema and the kafkajs reader. */
+import { type App, createWorker, KafkajsPartitionReader, silentLogger, type Worker, type WorkerOptions } from '@oncely/core';
+import { PostgresStore } from '@oncely/postgres-offsets';
+import type { Knex } from 'knex';
+import { afterAll } from 'vitest';
+import { brokers, databaseUrl } from './fixtures.js';
+
+const running: Worker<Knex.Transaction>[] = [];
+afterAll(async () => {
+  await Promise.all(running.splice(0).map((w) => w.abort().catch(() => {})));
+});
+
+/** A migrated store in this schema; closed after the file unless a worker closes it first. */
+export async function pgStore(schema: string): Promise<PostgresStore> {
+  const store = new PostgresStore({ connectionString: databaseUrl(), schema, poolMax: 6 });
+  await store.migrate();
+  afterAll(() => store.close());
+  return store;
+}
+
+/** A worker over the real broker and database, stopped after the file if the test did not. */
+export async function realWorker(
+  app: App<Knex.Transaction>,
+  schema: string,
+  options: Partial<WorkerOptions<Knex.Transaction>> = {},
+): Promise<Worker<Knex.Transaction>> {
+  const store = options.store ?? (await pgStore(schema));
+  const worker = createWorker(app, {
+    logger: silentLogger,
+    fetchMaxWaitMs: 100,
+    retryInitialDelayMs: 20,
+    retryMaxDelayMs: 200,
+    ...options,
+    store,
+    reader: options.reader ?? new KafkajsPartitionReader({ brokers: brokers(), logger: silentLogger }),
+  });
+  running.push(worker);
+  return worker;
+}
+
+/** Polls until cond() holds; fails naming what it waited for. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
