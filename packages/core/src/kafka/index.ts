@@ -1,3 +1,7 @@
+export { registerCompressionCodecs } from './codecs.js';
+export { CompressionUnsupportedError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
+export { createKafkajsReader, KafkajsPartitionReader, type ReaderState } from './kafkajs-reader.js';
+export { type CompiledReaderOptions, compileReaderOptions, type IsolationLevel, type KafkajsReaderOptions } from './options.js';
 export type {
   FetchedRecords,
   FetchOptions,

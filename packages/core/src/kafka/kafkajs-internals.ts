@@ -1,0 +1,230 @@
+/**
+ * The only place that touches kafkajs internals (its Cluster, Broker and connection objects and
+ * its Fetch v11 request encoder), which have no public types: the interfaces below declare just
+ * what oncely uses. kafkajs is pinned to an exact version (2.2.4) for this reason; the reader
+ * contract suite in test/kafka/ runs against a real broker and catches a kafkajs change.
+ *
+ * How a Cluster is obtained without joining a group: `kafka.consumer({ partitionAssigners })`
+ * calls each assigner factory with the consumer's Cluster when the consumer is created. The
+ * consumer itself is never connected, subscribed or run, so no group is joined and nothing is
+ * committed to Kafka.
+ */
+import { createRequire } from 'node:module';
+import { Kafka, type LogEntry, logLevel, type PartitionAssigner } from 'kafkajs';
+import type { Logger } from '../logger.js';
+import { KafkaProtocolError } from './errors.js';
+import type { CompiledReaderOptions } from './options.js';
+import { decodeFetchResponseV11, type FetchResponse } from './wire.js';
+
+const require = createRequire(import.meta.url);
+
+/** One TCP connection of a kafkajs broker. */
+export interface KjsConnection {
+  isConnected(): boolean;
+  /** Rejects every queued and in-flight request of this connection. */
+  rejectRequests(error: Error): void;
+  disconnect(): Promise<unknown>;
+  socket?: { destroy(): void } | null;
+}
+
+/** A request as kafkajs's Connection#send takes it. */
+interface KjsProtocolRequest<T> {
+  request: { apiKey: number; apiVersion: number; apiName: string; encode(): Promise<unknown> };
+  response: { decode(payload: Buffer): Promise<T>; parse(decoded: T): Promise<T> };
+  requestTimeout?: number;
+  logResponseError?: boolean;
+}
+
+/** A kafkajs broker: pool[0] carries metadata and list-offsets, pool[1] carries fetches. */
+export interface KjsBroker {
+  nodeId: number | null;
+  versions: Record<number, { minVersion: number; maxVersion: number }> | null;
+  connectionPool: {
+    pool: KjsConnection[];
+    send<T>(request: KjsProtocolRequest<T>): Promise<T>;
+  };
+  isConnected(): boolean;
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  metadata(topics: string[]): Promise<{
+    topicMetadata: Array<{ topic: string; partitionMetadata: KjsPartitionMetadata[] }>;
+  }>;
+  listOffsets(args: {
+    replicaId?: number;
+    isolationLevel: number;
+    topics: Array<{ topic: string; partitions: Array<{ partition: number; timestamp: string }> }>;
+  }): Promise<{
+    responses: Array<{ topic: string; partitions: Array<{ partition: number; errorCode: number; offset: string }> }>;
+  }>;
+}
+
+/** A partition's entry in kafkajs's cached metadata. */
+export interface KjsPartitionMetadata {
+  partitionId: number;
+  leader: number;
+  partitionErrorCode: number;
+}
+
+/** The kafkajs Cluster: metadata, brokers by node id, shared connections. */
+export interface KjsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  refreshMetadataIfNecessary(): Promise<void>;
+  addMultipleTargetTopics(topics: string[]): Promise<void>;
+  findTopicPartitionMetadata(topic: string): KjsPartitionMetadata[];
+  findBroker(args: { nodeId: number }): Promise<KjsBroker>;
+  targetTopics: Set<string>;
+  brokerPool: { brokers: Record<string, KjsBroker>; seedBroker?: KjsBroker };
+}
+
+const levels: Record<string, number> = {
+  nothing: logLevel.NOTHING,
+  error: logLevel.ERROR,
+  warn: logLevel.WARN,
+  info: logLevel.INFO,
+  debug: logLevel.DEBUG,
+};
+
+/** Routes kafkajs log lines to oncely's Logger; drops fields that could carry credentials. */
+function logCreator(logger: Logger) {
+  return () =>
+    ({ namespace, level, log }: LogEntry) => {
+      const { message, timestamp: _t, logger: _l, sasl: _s, ...fields } = log as unknown as Record<string, unknown>;
+      const line = `kafkajs ${namespace}: ${String(message)}`;
+      if (level === logLevel.ERROR) logger.error(line, fields);
+      else if (level === logLevel.WARN) logger.warn(line, fields);
+      else if (level === logLevel.INFO) logger.info(line, fields);
+      else logger.debug(line, fields);
+    };
+}
+
+/** Builds a kafkajs Cluster for the options, not yet connected. */
+export function createCluster(options: CompiledReaderOptions, logger: Logger): KjsCluster {
+  const kafka = new Kafka({
+    brokers: [...options.brokers],
+    clientId: options.clientId,
+    ssl: options.ssl,
+    sasl: options.sasl,
+    connectionTimeout: options.connectionTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    // Retries are the reader's job (one budget, with metadata refresh); kafkajs's own retrier
+    // would multiply them.
+    retry: { retries: 0 },
+    logLevel: levels[options.kafkajsLogLevel] ?? logLevel.WARN,
+    logCreator: logCreator(logger),
+  });
+  let cluster: KjsCluster | undefined;
+  const capture: PartitionAssigner = ({ cluster: c }) => {
+    cluster = c as unknown as KjsCluster;
+    return {
+      name: 'oncely-never-used',
+      version: 0,
+      assign: async () => [],
+      protocol: () => ({ name: 'oncely-never-used', metadata: Buffer.alloc(0) }),
+    };
+  };
+  kafka.consumer({
+    // Required by kafkajs, never used: this consumer is not connected, so it joins no group.
+    groupId: 'oncely-reader-never-joins',
+    partitionAssigners: [capture],
+    allowAutoTopicCreation: false,
+    metadataMaxAge: options.metadataMaxAgeMs,
+    readUncommitted: options.isolationLevel === 'read_uncommitted',
+  });
+  if (!cluster) {
+    throw new KafkaProtocolError('kafkajs did not hand its Cluster to the partition assigner; is kafkajs pinned to 2.2.4?');
+  }
+  return cluster;
+}
+
+const FETCH_API_KEY = 1;
+const FETCH_VERSION = 11;
+
+type FetchV11Request = (args: {
+  replicaId: number;
+  maxWaitTime: number;
+  minBytes: number;
+  maxBytes: number;
+  isolationLevel: number;
+  topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
+}) => KjsProtocolRequest<FetchResponse>['request'];
+
+const fetchV11Request = require('kafkajs/src/protocol/requests/fetch/v11/request') as FetchV11Request;
+
+/** What one broker fetch asks for. */
+export interface BrokerFetch {
+  isolationLevel: number;
+  maxWaitMs: number;
+  minBytes: number;
+  maxBytes: number;
+  requestTimeoutMs: number;
+  topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: bigint; maxBytes: number }> }>;
+}
+
+/**
+ * Sends one Fetch v11 to a broker on its fetch connection and decodes the answer without
+ * throwing for partition errors (those are the caller's to sort out per partition).
+ */
+export async function sendFetch(broker: KjsBroker, f: BrokerFetch): Promise<FetchResponse> {
+  const v = broker.versions?.[FETCH_API_KEY];
+  if (!v || v.maxVersion < FETCH_VERSION || v.minVersion > FETCH_VERSION) {
+    throw new KafkaProtocolError(
+      `Broker ${broker.nodeId} does not support Fetch v${FETCH_VERSION} (it offers v${v?.minVersion}..v${v?.maxVersion}); oncely needs Kafka 2.3 or newer.`,
+    );
+  }
+  const request = fetchV11Request({
+    replicaId: -1,
+    maxWaitTime: f.maxWaitMs,
+    minBytes: f.minBytes,
+    maxBytes: f.maxBytes,
+    isolationLevel: f.isolationLevel,
+    topics: f.topics.map((t) => ({
+      topic: t.topic,
+      partitions: t.partitions.map((p) => ({
+        partition: p.partition,
+        fetchOffset: p.fetchOffset.toString(),
+        maxBytes: p.maxBytes,
+      })),
+    })),
+  });
+  try {
+    return await broker.connectionPool.send({
+      request,
+      response: { decode: async (payload) => decodeFetchResponseV11(payload), parse: async (d) => d },
+      requestTimeout: f.maxWaitMs + f.requestTimeoutMs,
+    });
+  } catch (e) {
+    // As kafkajs's Broker does: a closed connection is dropped so the next request reconnects.
+    if (e instanceof Error && e.name === 'KafkaJSConnectionClosedError') await broker.disconnect().catch(() => {});
+    throw e;
+  }
+}
+
+/** Every broker object the cluster holds, seed included. */
+export function allBrokers(cluster: KjsCluster): KjsBroker[] {
+  const set = new Set<KjsBroker>(Object.values(cluster.brokerPool.brokers));
+  if (cluster.brokerPool.seedBroker) set.add(cluster.brokerPool.seedBroker);
+  return [...set];
+}
+
+type KafkajsErrorFromCode = (code: number) => Error & { type: string; retriable: boolean };
+
+/** kafkajs's error for a protocol error code (with its `type` name and `retriable` flag). */
+export const protocolError = (require('kafkajs/src/protocol/error') as { createErrorFromCode: KafkajsErrorFromCode })
+  .createErrorFromCode;
+
+/**
+ * Drops a connection now, with its queued and in-flight requests (they reject with `reason`):
+ * Kafka cannot cancel a long poll, and kafkajs's disconnect would wait for it. The socket is
+ * destroyed first so that a late answer is not read (kafkajs would log "Response without match").
+ * The connection reconnects on its next request.
+ */
+export async function cutConnection(connection: KjsConnection, reason: Error): Promise<void> {
+  connection.rejectRequests(reason);
+  connection.socket?.destroy();
+  await connection.disconnect();
+}
+
+/** Index of the fetch connection in a kafkajs broker's connection pool (see ConnectionPool#getConnectionByRequest). */
+export const FETCH_CONNECTION = 1;

@@ -1,0 +1,265 @@
+/**
+ * Decoding of the Fetch v11 response and of v2 record batches, on plain Buffers.
+ *
+ * Why not kafkajs's own decoder: it throws for the whole response when one partition has an
+ * error (a single OFFSET_OUT_OF_RANGE would fail every partition in the request), it flattens
+ * record batches (so an empty batch left by compaction cannot move nextOffset past it), and it
+ * folds headers into an object (losing wire order and repeated names). Here each batch keeps its
+ * boundaries, so nextOffset is always "last offset of the last complete batch + 1".
+ */
+import { OncelyError } from '../errors.js';
+import { codecName, decompressorFor } from './codecs.js';
+import { KafkaProtocolError } from './errors.js';
+import type { RawRecord } from './types.js';
+
+class BufReader {
+  constructor(
+    readonly buf: Buffer,
+    public pos = 0,
+  ) {}
+  need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new RangeError(`truncated: need ${n} bytes at ${this.pos} of ${this.buf.length}`);
+  }
+  int8(): number {
+    this.need(1);
+    return this.buf.readInt8(this.pos++);
+  }
+  int16(): number {
+    this.need(2);
+    const v = this.buf.readInt16BE(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  int32(): number {
+    this.need(4);
+    const v = this.buf.readInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  int64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigInt64BE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+  string(): string {
+    const len = this.int16();
+    if (len < 0) return '';
+    this.need(len);
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+  /** int32-length bytes; null for -1. */
+  bytes(): Buffer | null {
+    const len = this.int32();
+    if (len < 0) return null;
+    this.need(len);
+    const b = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return b;
+  }
+  /** Zig-zag varint as a bigint (covers varlong too). */
+  varlong(): bigint {
+    let raw = 0n;
+    let shift = 0n;
+    for (;;) {
+      this.need(1);
+      const byte = this.buf[this.pos++]!;
+      raw |= BigInt(byte & 0x7f) << shift;
+      if ((byte & 0x80) === 0) break;
+      shift += 7n;
+      if (shift > 63n) throw new RangeError('varint too long');
+    }
+    return (raw >> 1n) ^ -(raw & 1n);
+  }
+  varint(): number {
+    return Number(this.varlong());
+  }
+  varbytes(): Buffer | null {
+    const len = this.varint();
+    if (len < 0) return null;
+    this.need(len);
+    const b = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return b;
+  }
+  array<T>(item: () => T): T[] | null {
+    const n = this.int32();
+    if (n < 0) return null;
+    const out: T[] = [];
+    for (let i = 0; i < n; i++) out.push(item());
+    return out;
+  }
+}
+
+/** An aborted transaction as the broker lists it in a read_committed fetch. */
+export interface AbortedTransaction {
+  producerId: bigint;
+  firstOffset: bigint;
+}
+
+/** One partition of a Fetch v11 response, records still undecoded. */
+export interface FetchPartitionResponse {
+  partition: number;
+  errorCode: number;
+  highWatermark: bigint;
+  lastStableOffset: bigint;
+  logStartOffset: bigint;
+  abortedTransactions: AbortedTransaction[] | null;
+  records: Buffer | null;
+}
+
+/** A decoded Fetch v11 response. */
+export interface FetchResponse {
+  clientSideThrottleTime: number;
+  errorCode: number;
+  topics: Array<{ topic: string; partitions: FetchPartitionResponse[] }>;
+}
+
+/** Decodes a Fetch v11 response body (after the correlation id). */
+export function decodeFetchResponseV11(payload: Buffer): FetchResponse {
+  const r = new BufReader(payload);
+  const clientSideThrottleTime = r.int32();
+  const errorCode = r.int16();
+  r.int32(); // session id: we never open a fetch session
+  const topics =
+    r.array(() => ({
+      topic: r.string(),
+      partitions:
+        r.array(() => ({
+          partition: r.int32(),
+          errorCode: r.int16(),
+          highWatermark: r.int64(),
+          lastStableOffset: r.int64(),
+          logStartOffset: r.int64(),
+          abortedTransactions: r.array(() => ({ producerId: r.int64(), firstOffset: r.int64() })),
+          preferredReadReplica: r.int32(),
+          records: r.bytes(),
+        })) ?? [],
+    })) ?? [];
+  return { clientSideThrottleTime, errorCode, topics };
+}
+
+const BATCH_HEADER = 61; // bytes from a batch's first offset to its first record
+const TIMESTAMP_TYPE_LOG_APPEND = 0x08;
+const TRANSACTIONAL = 0x10;
+const CONTROL = 0x20;
+
+/** What {@link decodePartitionRecords} made of one partition's record set. */
+export interface DecodedPartition {
+  records: RawRecord[];
+  /** Last offset of the last complete batch + 1, or undefined when no complete batch came back. */
+  nextOffset: bigint | undefined;
+}
+
+/**
+ * Walks the record batches of one partition: drops records before fetchOffset, control batches
+ * and (under read_committed) batches of aborted transactions, the way Kafka's Java consumer does
+ * (aborted producer ids are collected from the aborted-transaction list as batches pass its first
+ * offsets, and released at that producer's abort marker). A partial batch at the end (cut by
+ * maxBytes) is ignored: the next fetch starts at it.
+ */
+export async function decodePartitionRecords(
+  records: Buffer | null,
+  fetchOffset: bigint,
+  abortedTransactions: AbortedTransaction[] | null,
+  readCommitted: boolean,
+): Promise<DecodedPartition> {
+  const out: RawRecord[] = [];
+  let nextOffset: bigint | undefined;
+  if (!records || records.length === 0) return { records: out, nextOffset };
+
+  const pendingAborts = [...(abortedTransactions ?? [])].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : 1));
+  const abortedProducers = new Set<bigint>();
+
+  let pos = 0;
+  while (records.length - pos >= 12) {
+    const baseOffset = records.readBigInt64BE(pos);
+    const batchLength = records.readInt32BE(pos + 8);
+    const end = pos + 12 + batchLength;
+    if (batchLength < BATCH_HEADER - 12 || end > records.length) break; // partial batch at the end
+    const magic = records.readInt8(pos + 16);
+    if (magic !== 2) {
+      throw new KafkaProtocolError(
+        `Fetched a record batch with message format v${magic} at offset ${baseOffset}; oncely reads only format v2 (Kafka ≥ 0.11). Rewrite the topic with a current producer.`,
+      );
+    }
+    const attributes = records.readInt16BE(pos + 21);
+    const lastOffset = baseOffset + BigInt(records.readInt32BE(pos + 23));
+    const firstTimestamp = records.readBigInt64BE(pos + 27);
+    const maxTimestamp = records.readBigInt64BE(pos + 35);
+    const producerId = records.readBigInt64BE(pos + 43);
+    const count = records.readInt32BE(pos + 57);
+    const body = records.subarray(pos + BATCH_HEADER, end);
+    pos = end;
+    nextOffset = lastOffset + 1n;
+
+    const isControl = (attributes & CONTROL) !== 0;
+    if (readCommitted && producerId >= 0n) {
+      while (pendingAborts.length > 0 && pendingAborts[0]!.firstOffset <= lastOffset) {
+        abortedProducers.add(pendingAborts.shift()!.producerId);
+      }
+      if (isControl) {
+        if (isAbortMarker(body, count)) abortedProducers.delete(producerId);
+        continue;
+      }
+      if ((attributes & TRANSACTIONAL) !== 0 && abortedProducers.has(producerId)) continue;
+    }
+    if (isControl || lastOffset < fetchOffset) continue;
+
+    const codec = attributes & 0x07;
+    let plain = body;
+    if (codec !== 0) {
+      const decompress = decompressorFor(codec);
+      try {
+        plain = await decompress(body);
+      } catch (e) {
+        if (e instanceof OncelyError) throw e;
+        throw new KafkaProtocolError(`Could not decompress a ${codecName(codec)} record batch at offset ${baseOffset}.`, {
+          cause: e,
+        });
+      }
+    }
+    const logAppendTime = (attributes & TIMESTAMP_TYPE_LOG_APPEND) !== 0;
+    const r = new BufReader(plain);
+    for (let i = 0; i < count; i++) {
+      const length = r.varint();
+      const recordEnd = r.pos + length;
+      r.int8(); // record attributes: unused
+      const timestampDelta = r.varlong();
+      const offset = baseOffset + BigInt(r.varint());
+      const key = r.varbytes();
+      const value = r.varbytes();
+      const headerCount = r.varint();
+      const headers: Array<readonly [string, Buffer | null]> = [];
+      for (let h = 0; h < headerCount; h++) {
+        const name = r.varbytes();
+        const headerValue = r.varbytes();
+        headers.push([name ? name.toString('utf8') : '', headerValue ? Buffer.from(headerValue) : null]);
+      }
+      r.pos = recordEnd;
+      if (offset < fetchOffset) continue;
+      out.push({
+        offset,
+        timestamp: Number(logAppendTime ? maxTimestamp : firstTimestamp + timestampDelta),
+        key: key ? Buffer.from(key) : null,
+        value: value ? Buffer.from(value) : null,
+        headers,
+      });
+    }
+  }
+  return { records: out, nextOffset };
+}
+
+/** A control batch holds one record whose key is (version int16, type int16); type 0 is ABORT. */
+function isAbortMarker(body: Buffer, count: number): boolean {
+  if (count < 1) return false;
+  const r = new BufReader(body);
+  r.varint(); // length
+  r.int8();
+  r.varlong();
+  r.varint();
+  const key = r.varbytes();
+  return key !== null && key.length >= 4 && key.readInt16BE(2) === 0;
+}
