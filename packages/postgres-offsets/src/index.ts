@@ -1,2 +1,55 @@
-/** @oncely/postgres-offsets (in progress). */
-export {};
+/**
+ * @oncely/postgres-offsets — the PostgreSQL store for oncely: positions, claims and epochs, the
+ * commit compare-and-set, dead letters and offset history, in one schema (default `oncely`).
+ *
+ * ```ts
+ * import { defineApp, json } from '@oncely/core';
+ * import { PostgresStore, insertRows } from '@oncely/postgres-offsets';
+ *
+ * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL!, schema: 'oncely' });
+ * await store.migrate(); // safe from every worker at once
+ *
+ * const app = defineApp({ group: 'clicks' }).handleBatch({ topic: 'clicks', codec: json<Click>() }, async (batch, ctx) => {
+ *   // ctx.tx is a Knex.Transaction: these rows commit together with the batch's offset, or not at all.
+ *   await insertRows(ctx.tx, 'page_views', batch.messages.map((m) => ({ page: m.value.page, at: m.timestamp })));
+ * });
+ * ```
+ *
+ * Importing this package also types `ctx.tx` as `Knex.Transaction` in every handler (declaration
+ * merging into core's `Register`).
+ */
+import type { Knex } from 'knex';
+
+declare module '@oncely/core' {
+  interface Register {
+    tx: Knex.Transaction;
+  }
+}
+
+export type { InsertRowsOptions, Row } from './bulk/insert-rows.js';
+export { insertRows } from './bulk/insert-rows.js';
+export {
+  ADMIN_SHUTDOWN,
+  CANNOT_CONNECT_NOW,
+  CONNECTION_EXCEPTION_CLASS,
+  CRASH_SHUTDOWN,
+  DEADLOCK_DETECTED,
+  INVALID_SCHEMA_NAME,
+  isConnectionError,
+  LOCK_NOT_AVAILABLE,
+  mapStoreError,
+  QUERY_CANCELED,
+  redact,
+  SchemaTooNewError,
+  SERIALIZATION_FAILURE,
+  StoreError,
+  TOO_MANY_CONNECTIONS,
+  UNDEFINED_TABLE,
+  UNIQUE_VIOLATION,
+} from './errors.js';
+export type { MigrateResult, Migration } from './migrations/index.js';
+export { loadMigrations, MIGRATIONS_DIR } from './migrations/index.js';
+export type { CompiledStoreOptions, PostgresStoreConnection, PostgresStoreOptions } from './options.js';
+export { compileStoreOptions, SCHEMA_PATTERN } from './options.js';
+export type { OffsetLogEntry, OffsetLogQuery, PartitionPosition } from './read/index.js';
+export { PostgresStore } from './store/index.js';

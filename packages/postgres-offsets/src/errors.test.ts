@@ -1,0 +1,51 @@
+import { OncelyError, StoreUnavailableError } from '@oncely/core';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_SHUTDOWN, LOCK_NOT_AVAILABLE, mapStoreError, redact, StoreError, UNIQUE_VIOLATION } from './errors.js';
+
+// Driver errors are plain Errors with a `code`; these are built the way pg builds them.
+function pgError(code: string, message = 'boom'): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+describe('mapStoreError', () => {
+  it.each([ADMIN_SHUTDOWN, '57P02', '57P03', '08006', '08001', 'ECONNREFUSED', 'ECONNRESET'])(
+    'maps %s to a retriable StoreUnavailableError with the cause',
+    (code) => {
+      const cause = pgError(code);
+      const e = mapStoreError(cause, 'claim t/0', 'postgres://u:***@h/db', 5000);
+      expect(e).toBeInstanceOf(StoreUnavailableError);
+      expect(e.retriable).toBe(true);
+      expect(e.cause).toBe(cause);
+    },
+  );
+
+  it('maps a lock timeout to a retriable error that names lockTimeoutMs', () => {
+    const e = mapStoreError(pgError(LOCK_NOT_AVAILABLE), 'runBatch t/0', 'x', 250);
+    expect(e).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
+    expect(e.message).toContain('lockTimeoutMs (250 ms)');
+  });
+
+  it('maps other SQL errors to a non-retriable StoreError and passes oncely errors through', () => {
+    const e = mapStoreError(pgError(UNIQUE_VIOLATION, 'duplicate key'), 'claim t/0', 'x', 1);
+    expect(e).toBeInstanceOf(StoreError);
+    expect(e).toMatchObject({ code: 'STORE_FAILED', retriable: false });
+    expect(e.message).toBe('claim t/0 failed (23505): duplicate key');
+    const own = new OncelyError('FENCED', 'fenced');
+    expect(mapStoreError(own, 'a', 'x', 1)).toBe(own);
+    expect(mapStoreError('text', 'a', 'x', 1)).toBeInstanceOf(StoreError);
+  });
+
+  it('tells the operator to migrate when the tables are missing', () => {
+    expect(mapStoreError(pgError('42P01', 'relation "oncely.partitions" does not exist'), 'claim', 'x', 1).message).toMatch(
+      /migrate\(\)/,
+    );
+  });
+});
+
+describe('redact', () => {
+  it('hides passwords in connection URLs and leaves the rest', () => {
+    expect(redact('connect to postgres://app:p4ss@db:5432/x failed')).toBe('connect to postgres://app:***@db:5432/x failed');
+    expect(redact('postgresql://app@db/x')).toBe('postgresql://app@db/x');
+    expect(redact('no url here')).toBe('no url here');
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * Errors of @oncely/postgres-offsets, and the one place where driver errors become oncely errors.
+ * Connection loss, lock timeouts, deadlocks and serialization failures are retriable
+ * (StoreUnavailableError); anything else is a StoreError that names the operation.
+ */
+import { OncelyError, type OncelyErrorOptions, StoreUnavailableError, toError } from '@oncely/core';
+
+// SQLSTATEs we act on (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+export const UNIQUE_VIOLATION = '23505';
+export const LOCK_NOT_AVAILABLE = '55P03';
+export const SERIALIZATION_FAILURE = '40001';
+export const DEADLOCK_DETECTED = '40P01';
+export const QUERY_CANCELED = '57014';
+export const ADMIN_SHUTDOWN = '57P01';
+export const CRASH_SHUTDOWN = '57P02';
+export const CANNOT_CONNECT_NOW = '57P03';
+export const TOO_MANY_CONNECTIONS = '53300';
+export const UNDEFINED_TABLE = '42P01';
+export const INVALID_SCHEMA_NAME = '3F000';
+/** Class 08: connection exceptions (08000, 08003, 08006, 08001, 08004, …). */
+export const CONNECTION_EXCEPTION_CLASS = '08';
+
+/** Node socket errors that mean "the database is not reachable right now". */
+const NETWORK_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+const RETRIABLE_SQLSTATES = new Set([ADMIN_SHUTDOWN, CRASH_SHUTDOWN, CANNOT_CONNECT_NOW, TOO_MANY_CONNECTIONS]);
+
+/** A statement failed in a way retrying will not fix (a bug, a missing migration, a constraint). */
+export class StoreError extends OncelyError {
+  override readonly name = 'StoreError';
+  constructor(message: string, options: OncelyErrorOptions = {}) {
+    super('STORE_FAILED', message, { ...options, retriable: false });
+  }
+}
+
+/** The database holds migrations this code does not know: an older worker against a newer schema. */
+export class SchemaTooNewError extends OncelyError {
+  override readonly name = 'SchemaTooNewError';
+  constructor(
+    readonly schema: string,
+    readonly databaseVersion: number,
+    readonly codeVersion: number,
+  ) {
+    super(
+      'SCHEMA_TOO_NEW',
+      `Schema "${schema}" is at migration ${databaseVersion}, but this version of @oncely/postgres-offsets only knows ` +
+        `migrations up to ${codeVersion}. Upgrade @oncely/postgres-offsets on this worker (never downgrade a migrated schema).`,
+      { retriable: false },
+    );
+  }
+}
+
+/** Replaces the password of any connection URL in a text (`postgres://u:secret@h` → `postgres://u:***@h`). */
+export function redact(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/\s]*@/gi, '$1***@');
+}
+
+function sqlState(e: Error): string | undefined {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Whether an error means the database could not be reached or dropped the connection. */
+export function isConnectionError(e: Error): boolean {
+  const code = sqlState(e);
+  if (code !== undefined && (NETWORK_ERRNOS.has(code) || RETRIABLE_SQLSTATES.has(code))) return true;
+  if (code?.length === 5 && code.startsWith(CONNECTION_EXCEPTION_CLASS)) return true;
+  if (e.name === 'KnexTimeoutError') return true; // no pool connection within acquireConnectionTimeout
+  return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(e.message);
+}
+
+/**
+ * Turns anything a store statement threw into an OncelyError (OncelyErrors pass through).
+ * `action` names the operation (`claim orders/3`), `target` the redacted database.
+ */
+export function mapStoreError(thrown: unknown, action: string, target: string, lockTimeoutMs: number): OncelyError {
+  if (thrown instanceof OncelyError) return thrown;
+  const e = toError(thrown);
+  const code = sqlState(e);
+  const detail = redact(e.message);
+  if (isConnectionError(e)) {
+    return new StoreUnavailableError(
+      `${action}: PostgreSQL at ${target} is unavailable (${code ?? e.name}: ${detail}); the operation will be retried. ` +
+        'Check that the server is running and reachable (DATABASE_URL).',
+      { cause: e },
+    );
+  }
+  if (code === LOCK_NOT_AVAILABLE) {
+    return new StoreUnavailableError(
+      `${action}: a lock was not granted within lockTimeoutMs (${lockTimeoutMs} ms); another transaction holds it. ` +
+        'The operation will be retried; raise lockTimeoutMs if this persists.',
+      { cause: e },
+    );
+  }
+  if (code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE || code === QUERY_CANCELED) {
+    return new StoreUnavailableError(`${action}: transaction aborted by PostgreSQL (${code}: ${detail}); retrying may succeed.`, {
+      cause: e,
+    });
+  }
+  if (code === UNDEFINED_TABLE || code === INVALID_SCHEMA_NAME) {
+    return new StoreError(`${action}: ${detail}. Has the schema been migrated? Run store.migrate() or \`oncely migrate\`.`, {
+      cause: e,
+    });
+  }
+  return new StoreError(`${action} failed${code ? ` (${code})` : ''}: ${detail}`, { cause: e });
+}

@@ -1,0 +1,96 @@
+import { ConfigError } from '@oncely/core';
+import type { Knex } from 'knex';
+import { redact } from './errors.js';
+
+/** Where the store connects: a connection string (the store owns the pool) or a knex instance (the caller does). */
+export type PostgresStoreConnection =
+  | {
+      /** A `postgres://` URL. The store creates a knex pool for it and closes it in close(). */
+      connectionString: string;
+      knex?: never;
+    }
+  | {
+      /** An existing knex instance with the `pg` client. The store uses it and never destroys it. */
+      knex: Knex;
+      connectionString?: never;
+    };
+
+/** Options of {@link PostgresStore}. */
+export type PostgresStoreOptions = PostgresStoreConnection & {
+  /** Schema holding oncely's tables; must match `^[a-z_][a-z0-9_]{0,62}$`. Default `'oncely'`. */
+  schema?: string;
+  /** Maximum connections of the pool the store creates (ignored with `knex`). Default 10. */
+  poolMax?: number;
+  /**
+   * Longest wait for a row or table lock in any store transaction, set with `SET LOCAL lock_timeout`
+   * (also bounds the handler's own lock waits). A timeout raises a retriable StoreUnavailableError.
+   * Default 5000.
+   */
+  lockTimeoutMs?: number;
+  /** `application_name` of the store's connections, shown in pg_stat_activity (ignored with `knex`). Default `'oncely'`. */
+  applicationName?: string;
+};
+
+/** Options after validation, with defaults applied. Frozen; holds no secret. */
+export interface CompiledStoreOptions {
+  readonly schema: string;
+  /** The schema as a quoted identifier, ready for SQL text (safe: validated against the pattern). */
+  readonly quotedSchema: string;
+  readonly poolMax: number;
+  readonly lockTimeoutMs: number;
+  readonly applicationName: string;
+  /** The database for messages: the connection string with its password redacted, or `'(knex instance)'`. */
+  readonly target: string;
+  /** Whether the store created the pool (and so closes it). */
+  readonly ownsPool: boolean;
+}
+
+export const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Validates a schema name once; every SQL text that names the schema uses the result. */
+export function validateSchema(schema: unknown): string {
+  if (typeof schema !== 'string' || !SCHEMA_PATTERN.test(schema)) {
+    throw new ConfigError(
+      `schema must match ${SCHEMA_PATTERN} (lower-case letters, digits and _, at most 63 characters); got ${JSON.stringify(schema)}.`,
+    );
+  }
+  return schema;
+}
+
+function positiveInt(name: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new ConfigError(`${name} must be an integer between 1 and ${max}; got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+/** Validates options once into a frozen object (the connection string itself is not kept there). */
+export function compileStoreOptions(options: PostgresStoreOptions): CompiledStoreOptions {
+  if (options === null || typeof options !== 'object') throw new ConfigError('PostgresStore needs an options object.');
+  const hasUrl = options.connectionString !== undefined;
+  const hasKnex = options.knex !== undefined;
+  if (hasUrl === hasKnex) {
+    throw new ConfigError('PostgresStore needs exactly one of connectionString (e.g. process.env.DATABASE_URL) or knex.');
+  }
+  if (hasUrl && (typeof options.connectionString !== 'string' || options.connectionString.length === 0)) {
+    throw new ConfigError('connectionString must be a non-empty postgres:// URL; is DATABASE_URL set?');
+  }
+  if (hasKnex && typeof options.knex !== 'function') {
+    throw new ConfigError('knex must be a knex instance (the function returned by knex({ client: "pg", … })).');
+  }
+  const applicationName = options.applicationName ?? 'oncely';
+  if (typeof applicationName !== 'string' || applicationName.length > 63) {
+    throw new ConfigError(`applicationName must be a string of at most 63 characters; got ${JSON.stringify(applicationName)}.`);
+  }
+  const schema = validateSchema(options.schema ?? 'oncely');
+  return Object.freeze({
+    schema,
+    quotedSchema: `"${schema}"`,
+    poolMax: positiveInt('poolMax', options.poolMax, 10, 1000),
+    lockTimeoutMs: positiveInt('lockTimeoutMs', options.lockTimeoutMs, 5000, 2_147_483_647),
+    applicationName,
+    target: hasUrl ? redact(options.connectionString as string) : '(knex instance)',
+    ownsPool: hasUrl,
+  });
+}

@@ -1,0 +1,2 @@
+export { readOffsetLog, readPositions } from './read.js';
+export type { OffsetLogEntry, OffsetLogQuery, PartitionPosition } from './types.js';

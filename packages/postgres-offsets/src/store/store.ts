@@ -1,0 +1,305 @@
+import {
+  AbortedError,
+  type BatchRange,
+  type Claim,
+  type ClaimInput,
+  ConfigError,
+  FencedError,
+  type PartitionKey,
+  type RunBatchOptions,
+  StateError,
+  type TransactionalStore,
+} from '@oncely/core';
+import createKnex, { type Knex } from 'knex';
+import { mapStoreError, redact } from '../errors.js';
+import { type MigrateResult, migrate } from '../migrations/index.js';
+import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
+import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
+import { claimSql } from '../sql/claim.js';
+import { releaseSql } from '../sql/release.js';
+import { renewSql } from '../sql/renew.js';
+import { batchCommitSql, batchStartSql } from '../sql/run-batch.js';
+import { deadLettersJson } from './dead-letters.js';
+
+/**
+ * knex logs pool errors to the console itself. Connection errors also reach the caller (mapped to
+ * StoreUnavailableError), so those lines are dropped; the rest are kept, with URLs redacted.
+ */
+const knexLog = {
+  warn: (m: unknown) => {
+    if (!/Acquire connection error/.test(String(m))) console.warn(redact(String(m)));
+  },
+  error: (m: unknown) => console.error(redact(String(m))),
+  deprecate: (method: string, alternative: string) => console.warn(`knex: ${method} is deprecated, use ${alternative}`),
+  debug: () => {},
+};
+
+type Rows<T> = { rows: T[]; rowCount: number | null };
+
+const key = (p: PartitionKey): string => JSON.stringify([p.group, p.topic, p.partition]);
+
+function checkKey(what: string, p: PartitionKey): void {
+  if (typeof p.group !== 'string' || p.group.length === 0) throw new ConfigError(`${what}: group must be a non-empty string.`);
+  if (typeof p.topic !== 'string' || p.topic.length === 0) throw new ConfigError(`${what}: topic must be a non-empty string.`);
+  if (!Number.isInteger(p.partition) || p.partition < 0 || p.partition > 2_147_483_647) {
+    throw new ConfigError(`${what}: partition must be a non-negative integer; got ${p.partition}.`);
+  }
+}
+
+function checkLease(what: string, leaseMs: number): void {
+  if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 2_147_483_647) {
+    throw new ConfigError(`${what}: leaseMs must be a positive integer of milliseconds; got ${leaseMs}.`);
+  }
+}
+
+/**
+ * The PostgreSQL implementation of core's TransactionalStore: positions, claims and epochs in
+ * `<schema>.partitions`, every batch committed with a compare-and-set of its position in the same
+ * transaction as the handler's writes. Handlers write through the `Knex.Transaction` they are given.
+ *
+ * Hot-path statements (claim, runBatch, renew, release) are hand-written SQL in `src/sql/`, one
+ * round trip each (runBatch: BEGIN, start, handler, commit, COMMIT).
+ */
+export class PostgresStore implements TransactionalStore<Knex.Transaction> {
+  /** The validated options, defaults applied (no secret in it). */
+  readonly options: CompiledStoreOptions;
+  /** The knex instance: yours if you passed one, else the store's own pool. Use it for your own reads. */
+  readonly knex: Knex;
+  readonly #sql: { claim: string; renew: string; release: string; batchStart: string; batchCommit: string };
+  readonly #lockTimeout: string;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: PostgresStoreOptions) {
+    this.options = compileStoreOptions(options);
+    const { quotedSchema: s, poolMax, applicationName, lockTimeoutMs } = this.options;
+    this.knex =
+      options.knex ??
+      createKnex({
+        client: 'pg',
+        connection: { connectionString: options.connectionString, application_name: applicationName },
+        pool: { min: 0, max: poolMax },
+        log: knexLog,
+      });
+    // Statement texts are built once from the validated schema; everything else is a bound value.
+    this.#sql = {
+      claim: claimSql(s),
+      renew: renewSql(s),
+      release: releaseSql(s),
+      batchStart: batchStartSql(s),
+      batchCommit: batchCommitSql(s),
+    };
+    this.#lockTimeout = String(lockTimeoutMs);
+  }
+
+  /** Creates or upgrades the schema; safe to call from many workers at once. Throws SchemaTooNewError for a newer schema. */
+  async migrate(): Promise<MigrateResult> {
+    this.#assertOpen('migrate');
+    try {
+      return await migrate(this.knex, this.options.schema, this.options.quotedSchema, this.options.lockTimeoutMs);
+    } catch (e) {
+      throw this.#map(e, `migrate schema ${this.options.schema}`);
+    }
+  }
+
+  async claim(input: ClaimInput): Promise<Claim> {
+    this.#assertOpen('claim');
+    checkKey('claim', input);
+    checkLease('claim', input.leaseMs);
+    if (typeof input.workerId !== 'string' || input.workerId.length === 0) throw new ConfigError('claim: workerId must be set.');
+    if (typeof input.initialOffset !== 'bigint' || input.initialOffset < 0n) {
+      throw new ConfigError(`claim: initialOffset must be a non-negative bigint; got ${String(input.initialOffset)}.`);
+    }
+    try {
+      const { rows } = await this.knex.raw<Rows<{ epoch: string; next_offset: string; max_committed_offset: string | null }>>(
+        this.#sql.claim,
+        [
+          this.#lockTimeout,
+          input.group,
+          input.topic,
+          input.partition,
+          input.initialOffset.toString(),
+          input.workerId,
+          input.leaseMs,
+          input.leaseMs,
+        ],
+      );
+      const row = rows[0]!;
+      return {
+        group: input.group,
+        topic: input.topic,
+        partition: input.partition,
+        workerId: input.workerId,
+        epoch: BigInt(row.epoch),
+        nextOffset: BigInt(row.next_offset),
+        highestCommitted: row.max_committed_offset === null ? null : BigInt(row.max_committed_offset),
+      };
+    } catch (e) {
+      throw this.#map(e, `claim ${input.topic}/${input.partition}`);
+    }
+  }
+
+  /**
+   * One transaction: BEGIN; start (SET LOCAL lock_timeout + lock-free fencing pre-check); work(tx);
+   * commit (CAS + offset_log + dead letters in one statement); COMMIT. See src/sql/run-batch.ts for
+   * why the CAS is last, with the measured cost.
+   *
+   * Errors: FencedError when the claim is stale (before or after the handler; nothing commits);
+   * whatever `work` threw, unchanged; AbortedError when options.signal aborts; StoreUnavailableError
+   * (retriable) for connection loss and lock timeouts. After a StoreUnavailableError from COMMIT
+   * itself the outcome is unknown, and retrying with the same claim and range is still safe: if it
+   * did commit, the position moved and the retry is fenced instead of applied twice.
+   */
+  async runBatch<R>(
+    claim: Claim,
+    range: BatchRange,
+    work: (tx: Knex.Transaction) => Promise<R>,
+    options: RunBatchOptions = {},
+  ): Promise<R> {
+    this.#assertOpen('runBatch');
+    if (range.nextOffset < range.fetchedFrom) {
+      throw new ConfigError(`runBatch: range.nextOffset ${range.nextOffset} is before range.fetchedFrom ${range.fetchedFrom}.`);
+    }
+    const { signal } = options;
+    if (signal?.aborted) throw new AbortedError();
+    const where = [
+      claim.group,
+      claim.topic,
+      claim.partition,
+      claim.epoch.toString(),
+      range.fetchedFrom.toString(),
+      claim.workerId,
+    ];
+    const next = range.nextOffset.toString();
+    // Set only when work itself failed: that error goes back to the caller untouched.
+    let workFailure: { error: unknown } | undefined;
+    try {
+      return await this.knex.transaction(async (trx) => {
+        const start = await trx.raw<Rows<{ current: boolean }>>(this.#sql.batchStart, [this.#lockTimeout, ...where]);
+        if (!start.rows[0]?.current) throw this.#fenced(claim);
+        const result = await runWork(trx, work, signal, (error) => {
+          workFailure = { error };
+        });
+        if (signal?.aborted) throw new AbortedError();
+        const commit = await trx.raw<Rows<{ updated: number }>>(this.#sql.batchCommit, [
+          next,
+          next,
+          ...where,
+          range.fetchedFrom.toString(),
+          next,
+          range.recordCount,
+          deadLettersJson(options.deadLetters),
+        ]);
+        if (commit.rows[0]?.updated !== 1) throw this.#fenced(claim);
+        return result;
+      });
+    } catch (e) {
+      if (workFailure) throw workFailure.error;
+      throw this.#map(e, `runBatch ${claim.topic}/${claim.partition}`);
+    }
+  }
+
+  async renew(claims: readonly Claim[], leaseMs: number): Promise<Claim[]> {
+    this.#assertOpen('renew');
+    checkLease('renew', leaseMs);
+    if (claims.length === 0) return [];
+    // A stable order keeps concurrent renewals locking rows in the same order.
+    const sorted = [...claims].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    try {
+      const { rows } = await this.knex.raw<Rows<{ group_id: string; topic: string; partition: number }>>(this.#sql.renew, [
+        this.#lockTimeout,
+        sorted.map((c) => c.group),
+        sorted.map((c) => c.topic),
+        sorted.map((c) => c.partition),
+        sorted.map((c) => c.epoch.toString()),
+        sorted.map((c) => c.workerId),
+        leaseMs,
+        leaseMs,
+      ]);
+      const lost = new Set(rows.map((r) => key({ group: r.group_id, topic: r.topic, partition: r.partition })));
+      return claims.filter((c) => lost.has(key(c)));
+    } catch (e) {
+      throw this.#map(e, `renew ${claims.length} claim(s)`);
+    }
+  }
+
+  async release(claim: Claim): Promise<void> {
+    this.#assertOpen('release');
+    try {
+      await this.knex.raw(this.#sql.release, [
+        this.#lockTimeout,
+        claim.group,
+        claim.topic,
+        claim.partition,
+        claim.epoch.toString(),
+        claim.workerId,
+      ]);
+    } catch (e) {
+      throw this.#map(e, `release ${claim.topic}/${claim.partition}`);
+    }
+  }
+
+  /** The stored positions of a group (optionally one topic): what `oncely status` shows. */
+  async getPositions(group: string, topic?: string): Promise<PartitionPosition[]> {
+    this.#assertOpen('getPositions');
+    try {
+      return await readPositions(this.knex, this.options.schema, group, topic);
+    } catch (e) {
+      throw this.#map(e, `read positions of group ${group}`);
+    }
+  }
+
+  /** Committed batches of a group, newest first (history, point-in-time lookups). */
+  async offsetLog(query: OffsetLogQuery): Promise<OffsetLogEntry[]> {
+    this.#assertOpen('offsetLog');
+    try {
+      return await readOffsetLog(this.knex, this.options.schema, query);
+    } catch (e) {
+      throw this.#map(e, `read offset log of group ${query.group}`);
+    }
+  }
+
+  /** Closes the pool if the store created it (a knex instance you passed stays open). Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.options.ownsPool ? this.knex.destroy() : Promise.resolve();
+    return this.#closing;
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#closing) throw new StateError(`PostgresStore.${operation}() called in state 'closed'; create a new store.`);
+  }
+
+  #fenced(claim: Claim): FencedError {
+    return new FencedError(claim.topic, claim.partition, claim.epoch);
+  }
+
+  #map(e: unknown, action: string) {
+    return mapStoreError(e, action, this.options.target, this.options.lockTimeoutMs);
+  }
+}
+
+/**
+ * Runs the handler; an aborted signal rejects at once (the transaction then rolls back). A handler
+ * error that arrives after the abort is not reported as the batch's failure: the abort decided it.
+ */
+function runWork<R>(
+  trx: Knex.Transaction,
+  work: (tx: Knex.Transaction) => Promise<R>,
+  signal: AbortSignal | undefined,
+  onWorkError: (error: unknown) => void,
+): Promise<R> {
+  let aborted = false;
+  const running = (async () => work(trx))().catch((error: unknown) => {
+    if (!aborted) onWorkError(error);
+    throw error;
+  });
+  if (!signal) return running;
+  return new Promise<R>((resolve, reject) => {
+    const onAbort = () => {
+      aborted = true;
+      reject(new AbortedError());
+    };
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    running.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
