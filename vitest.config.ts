@@ -17,6 +17,8 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'unit',
+          // Unit tests first, then integration: their worker limits differ, so they run as groups.
+          sequence: { groupOrder: 0 },
           include: ['packages/*/src/**/*.test.ts'],
           environment: 'node',
         },
@@ -25,6 +27,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['test/**/*.test.ts'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],

@@ -20,5 +20,10 @@ for (const suite of report.testResults ?? []) {
   // A file that failed to load has no assertion results but must count as a failure.
   if ((suite.assertionResults ?? []).length === 0 && suite.status === 'failed') failed++;
 }
+// Errors outside any test (a bad config, an unhandled rejection) fail the run too.
+if (report.success === false && failed === 0) {
+  failed = 1;
+  console.log('vitest reported errors outside the tests; counted as one failure');
+}
 console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(passed === 0 || failed > 0 ? 1 : 0);

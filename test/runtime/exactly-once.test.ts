@@ -150,4 +150,25 @@ describe('exactly-once runtime against Kafka and PostgreSQL', () => {
     expect(byA.length).toBeGreaterThanOrEqual(1);
     expect(byB.length).toBeGreaterThanOrEqual(3);
   });
+
+  it('re-claims after a live rewind (epoch bumped, owner kept) and re-applies from the new position', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema();
+    const table = await makeTable(schema);
+    const group = randomName('g');
+    await produce(topic, 1, 20);
+    const fenced: string[] = [];
+    const worker = await realWorker(tableApp(topic, group, table), schema, {
+      leaseMs: 3000,
+      hooks: { onFenced: (f) => fenced.push(f.action) },
+    });
+    await worker.start();
+    await until(() => worker.progress()[0]?.nextOffset === 20n, 'caught up');
+    // What an operator's rewind does to the row: new position, epoch + 1, owner unchanged.
+    await pgPool().query(`update ${schema}.partitions set next_offset = 15, epoch = epoch + 1 where group_id = $1`, [group]);
+    await until(async () => (await appliedRows(table)).length === 25, 'offsets 15..19 applied again');
+    await worker.stop();
+    expect(fenced).toEqual(['reclaimed']);
+    expect((await appliedRows(table)).slice(20).map((r) => r.i)).toEqual([15, 16, 17, 18, 19]);
+  });
 });

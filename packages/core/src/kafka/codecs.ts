@@ -11,11 +11,13 @@
  * unregistered and a batch that needs it fails with CompressionUnsupportedError naming the fix.
  */
 import { createRequire } from 'node:module';
-import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+// kafkajs is CommonJS and Node's ESM loader cannot see CompressionCodecs as a named export.
+import kafkajs from 'kafkajs';
 import { toError } from '../errors.js';
 import { CompressionUnsupportedError } from './errors.js';
 
 const require = createRequire(import.meta.url);
+const { CompressionCodecs, CompressionTypes } = kafkajs;
 
 /** kafkajs's codec shape: compress takes a kafkajs Encoder, decompress a Buffer. */
 interface KafkajsCodec {

@@ -245,7 +245,13 @@ export class Worker<Tx = DefaultTx> {
       }
     };
     const drained = Promise.all([...this.#runnerDone.values()]);
-    const timedOut = await Promise.race([drained.then(() => false), sleep(drainTimeoutMs).then(() => true)]);
+    // The timer is cancelled once drained: a pending timer would keep the process alive.
+    const drainTimer = new AbortController();
+    const timedOut = await Promise.race([
+      drained.then(() => false),
+      sleep(drainTimeoutMs, drainTimer.signal).then(() => !drainTimer.signal.aborted),
+    ]);
+    drainTimer.abort();
     if (timedOut) {
       logger.warn('drain timeout: aborting in-flight transactions (they roll back)', { drainTimeoutMs });
       for (const r of this.#runners.values()) r.abort();

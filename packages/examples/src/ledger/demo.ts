@@ -33,7 +33,8 @@ const topic = `ledger-demo-${stamp}`;
 const group = 'ledger-demo';
 const oncelySchema = 'oncely_demo';
 const ledgerSchemaName = 'ledger_demo';
-const log = (s: string) => console.log(`[demo] ${s}`);
+const t0 = Date.now();
+const log = (s: string) => console.log(`[demo +${((Date.now() - t0) / 1000).toFixed(1)}s] ${s}`);
 
 const knex = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 2 } });
 await knex.raw(`drop schema if exists ${oncelySchema} cascade`);

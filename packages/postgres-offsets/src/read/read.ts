@@ -4,7 +4,13 @@ import type { OffsetLogEntry, OffsetLogQuery, PartitionPosition } from './types.
 // Cold paths (CLI, status, runtime start-up): the knex builder, per STYLE.md. int8 arrives as text.
 
 /** The positions of a group (optionally one topic), ordered by topic and partition. */
-export async function readPositions(knex: Knex, schema: string, group: string, topic?: string): Promise<PartitionPosition[]> {
+export async function readPositions(
+  knex: Knex,
+  schema: string,
+  group: string,
+  topic?: string,
+  partition?: number,
+): Promise<PartitionPosition[]> {
   const query = knex
     .withSchema(schema)
     .from('partitions')
@@ -26,6 +32,7 @@ export async function readPositions(knex: Knex, schema: string, group: string, t
       { column: 'partition', order: 'asc' },
     ]);
   if (topic !== undefined) query.andWhere('topic', topic);
+  if (partition !== undefined) query.andWhere('partition', partition);
   const rows: Array<Record<string, unknown>> = await query;
   return rows.map((r) => ({
     group: r.group_id as string,

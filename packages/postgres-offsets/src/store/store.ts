@@ -6,6 +6,7 @@ import {
   ConfigError,
   FencedError,
   type PartitionKey,
+  type PartitionState,
   type RunBatchOptions,
   StateError,
   type TransactionalStore,
@@ -245,6 +246,17 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return await readPositions(this.knex, this.options.schema, group, topic);
     } catch (e) {
       throw this.#map(e, `read positions of group ${group}`);
+    }
+  }
+
+  /** One partition's stored row, or null: the runtime tells a rewind from a takeover with it. */
+  async position(key: PartitionKey): Promise<PartitionState | null> {
+    this.#assertOpen('position');
+    checkKey('position', key);
+    try {
+      return (await readPositions(this.knex, this.options.schema, key.group, key.topic, key.partition))[0] ?? null;
+    } catch (e) {
+      throw this.#map(e, `read position of ${key.topic}/${key.partition}`);
     }
   }
 
