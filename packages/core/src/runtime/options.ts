@@ -50,6 +50,12 @@ export interface WorkerOptions<Tx> {
   drainTimeoutMs?: number;
   /** Whether `stop()` also closes the reader and the store. Default true. */
   closeOnStop?: boolean;
+  /**
+   * `'forever'` (default) runs until stopped. `'caught-up'` is a bounded run: the high watermark of
+   * every owned partition is taken at start, and the worker stops by itself once every partition
+   * has applied up to it (records written later are left for the next run).
+   */
+  until?: 'forever' | 'caught-up';
   /** Logger. Default: logfmt lines on stderr at ONCELY_LOG_LEVEL (info). */
   logger?: Logger;
   /** Observability hooks (commits, fencing, retries). */
@@ -75,6 +81,7 @@ export interface CompiledWorkerOptions<Tx> {
   readonly retryMaxDelayMs: number;
   readonly drainTimeoutMs: number;
   readonly closeOnStop: boolean;
+  readonly until: 'forever' | 'caught-up';
   readonly logger: Logger;
   readonly hooks: WorkerHooks;
 }
@@ -113,6 +120,9 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
   if (!['fail', 'earliest', 'latest'].includes(oor)) {
     throw new ConfigError(`Worker option offsetOutOfRange must be 'fail', 'earliest' or 'latest'; got ${JSON.stringify(oor)}`);
   }
+  if (o.until !== undefined && o.until !== 'forever' && o.until !== 'caught-up') {
+    throw new ConfigError(`Worker option until must be 'forever' or 'caught-up'; got ${JSON.stringify(o.until)}`);
+  }
   const leaseMs = int('leaseMs', o.leaseMs, 30_000, 1_000);
   const retryInitialDelayMs = int('retryInitialDelayMs', o.retryInitialDelayMs, 250, 0);
   const retryMaxDelayMs = int('retryMaxDelayMs', o.retryMaxDelayMs, 30_000, 0);
@@ -144,6 +154,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     retryMaxDelayMs,
     drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs, 30_000, 0),
     closeOnStop: o.closeOnStop ?? true,
+    until: o.until ?? 'forever',
     logger: logger.child({ worker: workerId }),
     hooks: Object.freeze({ ...(o.hooks ?? {}) }),
   });

@@ -13,7 +13,7 @@ import { backoff, sleep } from './util.js';
 type Item = FetchedRecords | FetchOutOfRange | { kind: 'revalidate' };
 
 /** How a runner ended. */
-export type RunnerExit = 'stopped' | 'dropped';
+export type RunnerExit = 'stopped' | 'dropped' | 'caught-up';
 
 /** How many fetched batches may wait per partition: one in the transaction, one prefetched. */
 const PREFETCH = 2;
@@ -33,6 +33,9 @@ export class PartitionRunner<Tx> {
   highWatermark: bigint | undefined;
   committedBatches = 0;
   committedRecords = 0;
+  readonly startOffset: bigint;
+  /** A bounded run stops here (records at or past it are left alone). */
+  stopAt: bigint | undefined;
 
   readonly #queue: Item[] = [];
   #wake: (() => void) | undefined;
@@ -51,13 +54,20 @@ export class PartitionRunner<Tx> {
     this.partition = claim.partition;
     this.claim = claim;
     this.fetchPosition = claim.nextOffset;
+    this.startOffset = claim.nextOffset;
     this.#def = app.handlerFor(claim.topic)!;
     this.#log = options.logger.child({ topic: claim.topic, partition: claim.partition });
   }
 
   /** Whether the fetcher should fetch this partition now. */
   wantsData(): boolean {
-    return !this.#stopping && this.fetchPosition !== undefined && this.#queue.length < PREFETCH;
+    if (this.#stopping || this.fetchPosition === undefined || this.#queue.length >= PREFETCH) return false;
+    return this.stopAt === undefined || this.fetchPosition < this.stopAt;
+  }
+
+  /** Whether a bounded run has applied everything up to its target. */
+  get caughtUp(): boolean {
+    return this.stopAt !== undefined && this.claim.nextOffset >= this.stopAt;
   }
 
   /** Delivers a fetch result (ignored when the position moved since the fetch was sent). */
@@ -69,6 +79,11 @@ export class PartitionRunner<Tx> {
       return;
     }
     this.highWatermark = result.highWatermark;
+    if (this.stopAt !== undefined && result.nextOffset > this.stopAt) {
+      // A bounded run applies exactly up to its target: later records wait for the next run.
+      const stopAt = this.stopAt;
+      result = { ...result, records: result.records.filter((r) => r.offset < stopAt), nextOffset: stopAt };
+    }
     if (result.records.length === 0 && result.nextOffset === result.fetchOffset) return;
     this.fetchPosition = result.nextOffset;
     this.#push(result);
@@ -100,6 +115,9 @@ export class PartitionRunner<Tx> {
       nextOffset: this.claim.nextOffset,
       highWatermark: this.highWatermark,
       epoch: this.claim.epoch,
+      startOffset: this.startOffset,
+      target: this.stopAt,
+      caughtUp: this.caughtUp,
       committedBatches: this.committedBatches,
       committedRecords: this.committedRecords,
     };
@@ -108,6 +126,7 @@ export class PartitionRunner<Tx> {
   /** Runs until stopped or dropped; throws only for fatal errors (out of range under 'fail'). */
   async run(): Promise<RunnerExit> {
     while (!this.#stopping) {
+      if (this.caughtUp) return 'caught-up';
       const item = await this.#next();
       if (!item) break;
       if (item.kind === 'revalidate') {

@@ -34,6 +34,12 @@ export interface PartitionProgress {
   /** High watermark last seen by a fetch. */
   highWatermark: bigint | undefined;
   epoch: bigint;
+  /** The position when this worker claimed the partition. */
+  startOffset: bigint;
+  /** For a bounded run (`until: 'caught-up'`): the high watermark taken at start, where it stops. */
+  target: bigint | undefined;
+  /** Whether a bounded run reached its target on this partition. */
+  caughtUp: boolean;
   committedBatches: number;
   committedRecords: number;
 }

@@ -108,11 +108,13 @@ export class Worker<Tx = DefaultTx> {
       if (assignment.length === 0)
         logger.warn('this worker was assigned no partitions; it will idle', { topics: this.app.topics });
       const claims = await this.#claimAll(assignment);
-      for (const claim of claims) this.#addRunner(claim);
+      const targets = this.options.until === 'caught-up' ? await this.#highWatermarks(claims) : undefined;
+      for (const claim of claims) this.#addRunner(claim, targets?.get(`${claim.topic}:${claim.partition}`));
       if (this.#stopSignal.signal.aborted) return;
       this.#fetchLoop = this.#fetchForever();
       this.#renewLoop = this.#renewForever();
       this.#setState('running');
+      if (this.options.until === 'caught-up' && this.#runners.size === 0) void this.stop();
       logger.info('worker running', {
         group: this.app.group,
         partitions: claims.map((c) => `${c.topic}:${c.partition}@${c.nextOffset}`).join(','),
@@ -149,13 +151,29 @@ export class Worker<Tx = DefaultTx> {
     return claims;
   }
 
-  #addRunner(claim: Claim): void {
+  /** The high watermarks a bounded run stops at, taken once at start. */
+  async #highWatermarks(claims: Claim[]): Promise<Map<string, bigint>> {
+    const out = new Map<string, bigint>();
+    const byTopic = new Map<string, number[]>();
+    for (const c of claims) byTopic.set(c.topic, [...(byTopic.get(c.topic) ?? []), c.partition]);
+    for (const [topic, partitions] of byTopic) {
+      for (const [p, hw] of await this.options.reader.highWatermarks(topic, partitions)) out.set(`${topic}:${p}`, hw);
+    }
+    return out;
+  }
+
+  #addRunner(claim: Claim, stopAt?: bigint): void {
     const key = `${claim.topic}:${claim.partition}`;
     const runner = new PartitionRunner(this.app, this.options, claim, () => this.#fetcherWake?.());
+    runner.stopAt = stopAt;
     this.#runners.set(key, runner);
     const done = runner.run().then(
       (exit) => {
         if (exit === 'dropped') this.#runners.delete(key);
+        if (this.options.until === 'caught-up' && [...this.#runners.values()].every((r) => r.caughtUp)) {
+          this.options.logger.info('caught up with the high watermarks taken at start; stopping');
+          void this.stop();
+        }
       },
       (e: unknown) => {
         // A fatal partition error (e.g. offset out of range under 'fail') fails the whole worker.
