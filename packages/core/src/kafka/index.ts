@@ -12,3 +12,4 @@ export type {
   PartitionReader,
   RawRecord,
 } from './types.js';
+export { createOffsetMirror, type OffsetMirror, type OffsetMirrorOptions } from './mirror.js';
