@@ -4,14 +4,25 @@
  * ```sh
  * oncely migrate --database-url postgres://localhost/app
  * oncely run ./dist/app.js --worker 1/2        # SIGTERM drains, a second SIGTERM aborts
+ * oncely run ./dist/app.js --until caught-up   # bounded run with a progress bar
+ * oncely status --group ledger                 # positions, lag, owners, leases
+ * oncely offsets reset --group ledger --shift-by -100             # the plan; add --execute to apply
+ * oncely offsets checkpoint create before-deploy --group ledger
+ * oncely replay --from-group ledger --group ledger-v2 --to-datetime 2024-05-01T00:00:00Z
  * ```
  *
  * The same commands are available programmatically: `await main(['run', './app.js'])`.
  */
 
-export { migrateCommand } from './commands/migrate.js';
+export { migrateCommand, registerMigrate } from './commands/migrate.js';
+export type { ResetFlags } from './commands/offsets.js';
+export { registerOffsets, resetTarget } from './commands/offsets.js';
+export type { ReplayFlags } from './commands/replay.js';
+export { registerReplay } from './commands/replay.js';
 export type { RunFlags } from './commands/run.js';
-export { loadApp, runCommand } from './commands/run.js';
+export { loadApp, registerRun, runCommand } from './commands/run.js';
+export type { StatusFlags } from './commands/status.js';
+export { registerStatus, statusCommand } from './commands/status.js';
 export type { ConnectionFlags, Connections } from './config.js';
 export { ExitCode, resolveConnections } from './config.js';
 export { buildProgram, main } from './main.js';

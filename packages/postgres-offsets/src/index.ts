@@ -26,6 +26,22 @@ declare module '@oncely/core' {
   }
 }
 
+export type {
+  AuditOptions,
+  CheckpointEntry,
+  CheckpointSummary,
+  OffsetSource,
+  OffsetsAdminOptions,
+  PartitionStatus,
+  PointInTimePosition,
+  ReplayRequest,
+  ResetPlan,
+  ResetPlanEntry,
+  ResetRequest,
+  ResetTarget,
+  TopicScope,
+} from './admin/index.js';
+export { describeTarget, OffsetsAdmin } from './admin/index.js';
 export type { InsertRowsOptions, Row } from './bulk/insert-rows.js';
 export { insertRows } from './bulk/insert-rows.js';
 export {

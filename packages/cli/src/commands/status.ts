@@ -1,0 +1,97 @@
+import type { OffsetsAdmin, PartitionStatus } from '@oncely/postgres-offsets';
+import type { Command } from 'commander';
+import type { ConnectionFlags } from '../config.js';
+import { ExitCode } from '../config.js';
+import { connectionOptions, withAdmin } from '../options.js';
+import { human, printJson, table, toJsonLine } from '../output.js';
+
+/** Flags of `oncely status`. */
+export interface StatusFlags extends ConnectionFlags {
+  group?: string;
+  topic?: string;
+  watch?: boolean;
+  interval?: string;
+  json?: boolean;
+}
+
+function render(rows: PartitionStatus[]): string {
+  if (rows.length === 0) return 'no stored positions (has a worker run against this schema?)';
+  const totalLag = rows.reduce((a, r) => a + (r.lag ?? 0n), 0n);
+  return `${table(
+    ['GROUP', 'TOPIC', 'PARTITION', 'NEXT-OFFSET', 'HIGH-WATERMARK', 'LAG', 'OWNER', 'EPOCH', 'LEASE-LEFT', 'LAST-COMMIT'],
+    rows.map((r) => [
+      r.group,
+      r.topic,
+      r.partition,
+      r.nextOffset,
+      r.highWatermark,
+      r.lag,
+      r.owner,
+      r.epoch,
+      r.owner === null ? null : r.leaseLeftMs === 0 ? 'expired' : human(r.leaseLeftMs),
+      r.lastCommitAgeMs === null ? 'never' : `${human(r.lastCommitAgeMs)} ago`,
+    ]),
+  )}\n\n${rows.length} partition(s), total lag ${totalLag}`;
+}
+
+async function once(admin: OffsetsAdmin, flags: StatusFlags, watching: boolean): Promise<void> {
+  const rows = await admin.status({ group: flags.group, topic: flags.topic });
+  if (flags.json) {
+    // One JSON document; under --watch one per line (NDJSON) so a script can read them as they come.
+    if (watching) process.stdout.write(`${toJsonLine(rows)}\n`);
+    else printJson(rows);
+    return;
+  }
+  if (watching && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+  process.stdout.write(`${watching ? `${new Date().toISOString()}\n` : ''}${render(rows)}\n${watching ? '\n' : ''}`);
+}
+
+/** `oncely status`: positions, lag, owners and leases per group/topic/partition. */
+export async function statusCommand(flags: StatusFlags): Promise<number> {
+  const intervalMs = Math.max(200, Number(flags.interval ?? 2) * 1000 || 2000);
+  return withAdmin(flags, { kafka: true }, async (admin) => {
+    if (!flags.watch) {
+      await once(admin, flags, false);
+      return ExitCode.OK;
+    }
+    // --watch redraws until SIGINT/SIGTERM, which end it cleanly (exit 0).
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      while (!stop.signal.aborted) {
+        await once(admin, flags, true);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, intervalMs);
+          stop.signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(t);
+              resolve();
+            },
+            { once: true },
+          );
+        });
+      }
+      return ExitCode.OK;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
+}
+
+/** Registers `oncely status`. */
+export function registerStatus(program: Command, setCode: (code: number) => void): void {
+  connectionOptions(
+    program
+      .command('status')
+      .description('Positions, high watermark, lag, owner, epoch, lease left and last commit age per partition')
+      .option('--group <group>', 'only this group (default: every group)')
+      .option('--topic <topic>', 'only this topic')
+      .option('--watch', 'redraw until interrupted')
+      .option('--interval <seconds>', 'redraw interval of --watch', '2')
+      .option('--json', 'JSON for scripts (NDJSON under --watch)'),
+  ).action(async (flags: StatusFlags) => setCode(await statusCommand(flags)));
+}

@@ -1,0 +1,57 @@
+import type { PartitionProgress } from '@oncely/core';
+import { human } from './output.js';
+
+/** Records done and to do in a bounded run: done = Σ(nextOffset − startOffset), total = Σ(target − startOffset). */
+export function summarize(progress: PartitionProgress[]): { done: bigint; total: bigint } {
+  let done = 0n;
+  let total = 0n;
+  for (const p of progress) {
+    if (p.target === undefined) continue;
+    const span = p.target > p.startOffset ? p.target - p.startOffset : 0n;
+    const d = p.nextOffset > p.startOffset ? p.nextOffset - p.startOffset : 0n;
+    total += span;
+    done += d < span ? d : span; // a rewind under a bounded run must not read as more than 100%
+  }
+  return { done, total };
+}
+
+/** One progress line: a bar on a TTY, logfmt-style fields otherwise. */
+export function progressLine(done: bigint, total: bigint, elapsedMs: number, tty: boolean): string {
+  const ratio = total === 0n ? 1 : Number(done) / Number(total);
+  const rate = elapsedMs > 0 ? (Number(done) * 1000) / elapsedMs : 0;
+  const left = Number(total - done);
+  const eta = left <= 0 ? 0 : rate > 0 ? (left / rate) * 1000 : null;
+  if (!tty) {
+    return `progress done=${done} total=${total} percent=${(ratio * 100).toFixed(1)} rate=${rate.toFixed(0)}/s eta=${eta === null ? 'unknown' : human(eta)}`;
+  }
+  const width = 30;
+  const filled = Math.min(width, Math.round(ratio * width));
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} records ${(ratio * 100).toFixed(1)}%  ${rate.toFixed(0)} rec/s  ETA ${eta === null ? '?' : human(eta)}`;
+}
+
+/**
+ * Reports a bounded run's progress on `stream` (stderr): a bar redrawn in place on a TTY, a plain
+ * line per interval otherwise. Returns `stop()`, which prints the final state.
+ */
+export function reportProgress(
+  read: () => PartitionProgress[],
+  options: { stream?: NodeJS.WriteStream; intervalMs?: number } = {},
+): () => void {
+  const stream = options.stream ?? process.stderr;
+  const tty = stream.isTTY === true;
+  const started = Date.now();
+  let last = '';
+  const tick = (final: boolean) => {
+    const { done, total } = summarize(read());
+    const line = progressLine(done, total, Date.now() - started, tty);
+    if (tty) stream.write(`\r\x1b[2K${line}${final ? '\n' : ''}`);
+    else if (line !== last || final) stream.write(`${line}\n`);
+    last = line;
+  };
+  const timer = setInterval(() => tick(false), options.intervalMs ?? (tty ? 250 : 2000));
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    tick(true);
+  };
+}

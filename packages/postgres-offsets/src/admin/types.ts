@@ -1,0 +1,159 @@
+import type { PartitionReader } from '@oncely/core';
+import type { PostgresStore } from '../store/store.js';
+
+/** What the admin asks Kafka: partitions of a topic, log start, high watermark, offsets for a timestamp. */
+export type OffsetSource = Pick<PartitionReader, 'partitions' | 'resolveOffsets' | 'highWatermarks'>;
+
+/** Which partitions of a topic an operation covers; every partition of the topic when `partitions` is omitted. */
+export interface TopicScope {
+  topic: string;
+  partitions?: number[];
+}
+
+/**
+ * Where a reset moves each partition. The names follow `kafka-consumer-groups --reset-offsets`,
+ * plus what only oncely can do: a named checkpoint, the positions committed at a past moment
+ * (from the offset log), and another group's positions.
+ */
+export type ResetTarget =
+  | { kind: 'offset'; offset: bigint }
+  | { kind: 'earliest' }
+  | { kind: 'latest' }
+  /** The first offset whose record timestamp is at or after `at` (from Kafka). */
+  | { kind: 'datetime'; at: Date }
+  /** `--by-duration`: the datetime `ms` before now. */
+  | { kind: 'duration'; ms: number }
+  /** Relative to the stored position (read under the row lock when executed). */
+  | { kind: 'shift'; by: bigint }
+  /** A checkpoint of `group` (default: the group being reset). */
+  | { kind: 'checkpoint'; name: string; group?: string }
+  /** The positions the group had committed at `at` (offset log and earlier resets). */
+  | { kind: 'time-of-commit'; at: Date }
+  /** Another group's stored positions (`replay --from-group`). */
+  | { kind: 'group'; group: string };
+
+/** A reset: which group, which partitions, where to. */
+export interface ResetRequest {
+  group: string;
+  /** Default: every partition the group has a stored position for (plus, for checkpoint and group targets, the source's). */
+  topics?: TopicScope[];
+  to: ResetTarget;
+}
+
+/** One partition's line of a reset plan. */
+export interface ResetPlanEntry {
+  topic: string;
+  partition: number;
+  /** The stored position, or null when the group has never seen this partition (a row is created). */
+  current: bigint | null;
+  /** Where the target put it before clamping; null when the target has no position for this partition. */
+  requested: bigint | null;
+  /** The new position (clamped to [logStart, highWatermark]); equals current when nothing changes. */
+  next: bigint | null;
+  logStart: bigint;
+  highWatermark: bigint;
+  /** Set when `requested` was outside the log and moved to its edge. */
+  clamped?: 'log-start' | 'high-watermark';
+  /** Records that will be applied again (current − next, when moving back). */
+  reprocess: bigint;
+  /** Records that will never be applied by this group (next − current, when moving forward). */
+  skip: bigint;
+  /** Whether executing changes this partition (a new position, or a row to create). */
+  changes: boolean;
+  owner: string | null;
+  epoch: bigint | null;
+  /** Why a partition is left alone, or what else to know. */
+  note?: string;
+}
+
+/** A reset plan: printed without `--execute`, applied (in one transaction) with it. */
+export interface ResetPlan {
+  group: string;
+  target: ResetTarget;
+  /** The target in `kafka-consumer-groups` terms, for people. */
+  description: string;
+  executed: boolean;
+  entries: ResetPlanEntry[];
+  /** Total records to reprocess / to skip over all partitions. */
+  reprocess: bigint;
+  skip: bigint;
+  /** The admin_audit row of an executed reset. */
+  auditId?: bigint;
+}
+
+/** One partition of `oncely status`. */
+export interface PartitionStatus {
+  group: string;
+  topic: string;
+  partition: number;
+  nextOffset: bigint;
+  /** From Kafka; null when Kafka was not asked or the topic is gone. */
+  highWatermark: bigint | null;
+  /** highWatermark − nextOffset (never negative), or null without a high watermark. */
+  lag: bigint | null;
+  owner: string | null;
+  epoch: bigint;
+  /** Milliseconds the lease has left by the database's clock; 0 when expired, null when there is none. */
+  leaseLeftMs: number | null;
+  lastCommitAt: Date | null;
+  /** Milliseconds since the last commit by the database's clock; null before the first commit. */
+  lastCommitAgeMs: number | null;
+  /** The highest position ever committed (records below it are replays). */
+  highestCommitted: bigint | null;
+}
+
+/** A checkpoint's summary. */
+export interface CheckpointSummary {
+  name: string;
+  group: string;
+  createdAt: Date;
+  partitions: number;
+  topics: string[];
+}
+
+/** A checkpoint's position for one partition. */
+export interface CheckpointEntry {
+  name: string;
+  group: string;
+  topic: string;
+  partition: number;
+  nextOffset: bigint;
+  createdAt: Date;
+}
+
+/** A group's position at a past moment, and where it came from. */
+export interface PointInTimePosition {
+  topic: string;
+  partition: number;
+  nextOffset: bigint;
+  /** 'commit': the last batch committed at or before the moment; 'reset': an operator reset after it; 'initial': nothing was committed yet, the first batch's start. */
+  source: 'commit' | 'reset' | 'initial';
+  at: Date | null;
+}
+
+/** `replay`: start `group` at `fromGroup`'s positions, one of its checkpoints, or a datetime. */
+export interface ReplayRequest {
+  fromGroup: string;
+  group: string;
+  topics?: TopicScope[];
+  /** Default: fromGroup's current positions. */
+  to?: { kind: 'checkpoint'; name: string } | { kind: 'datetime'; at: Date };
+  /** Allow a target group that already has stored positions (they are moved). Default false. */
+  force?: boolean;
+}
+
+/** Who did it, for admin_audit. */
+export interface AuditOptions {
+  /** Default: `OffsetsAdmin`'s actor (`user@host`). */
+  actor?: string;
+}
+
+/** Options of `new OffsetsAdmin(…)`. */
+export interface OffsetsAdminOptions {
+  /** The store whose schema and pool the admin uses (it does not close it). */
+  store: PostgresStore;
+  /** Kafka, for high watermarks, log starts and timestamps (e.g. a KafkajsPartitionReader). Needed by status lag, resets and replay. */
+  kafka?: OffsetSource;
+  /** Recorded in admin_audit. Default `<user>@<host>`. */
+  actor?: string;
+}
