@@ -1,6 +1,7 @@
 export { registerCompressionCodecs } from './codecs.js';
 export { CompressionUnsupportedError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
 export { createKafkajsReader, KafkajsPartitionReader, type ReaderState } from './kafkajs-reader.js';
+export { createOffsetMirror, type OffsetMirror, type OffsetMirrorOptions } from './mirror.js';
 export { type CompiledReaderOptions, compileReaderOptions, type IsolationLevel, type KafkajsReaderOptions } from './options.js';
 export type {
   FetchedRecords,
@@ -12,4 +13,3 @@ export type {
   PartitionReader,
   RawRecord,
 } from './types.js';
-export { createOffsetMirror, type OffsetMirror, type OffsetMirrorOptions } from './mirror.js';
