@@ -33,7 +33,13 @@ function projectionApp(
     await opts.gate?.(m);
     await ctx
       .tx(t.records)
-      .insert({ partition: m.partition, offset: m.offset.toString(), account: m.value.account, cents: m.value.cents, seq: m.value.seq })
+      .insert({
+        partition: m.partition,
+        offset: m.offset.toString(),
+        account: m.value.account,
+        cents: m.value.cents,
+        seq: m.value.seq,
+      })
       .onConflict(['partition', 'offset'])
       .ignore();
     await ctx.tx(t.applications).insert({ partition: m.partition, offset: m.offset.toString() });
@@ -41,8 +47,9 @@ function projectionApp(
 }
 
 async function records(table: string) {
-  return (await pgPool().query(`select partition, "offset"::text, account, cents, seq from ${table} order by partition, "offset"`))
-    .rows;
+  return (
+    await pgPool().query(`select partition, "offset"::text, account, cents, seq from ${table} order by partition, "offset"`)
+  ).rows;
 }
 
 describe('OffsetsAdmin against Kafka and PostgreSQL', () => {
@@ -63,7 +70,10 @@ describe('OffsetsAdmin against Kafka and PostgreSQL', () => {
     const producing = (async () => {
       for (let round = 1; round <= 5; round++) await producePayments(topic, 3, 30, 150 + (round - 1) * 30);
     })();
-    await until(async () => Object.values(await positions(schema, group)).every((o) => BigInt(o) >= 60n), 'every partition past 60');
+    await until(
+      async () => Object.values(await positions(schema, group)).every((o) => BigInt(o) >= 60n),
+      'every partition past 60',
+    );
     const plan = await admin(store).executeReset({ group, to: { kind: 'offset', offset: 20n } });
     expect(plan.executed).toBe(true);
     expect(plan.entries.every((e) => e.next === 20n && e.current! >= 60n)).toBe(true);
@@ -167,7 +177,9 @@ describe('OffsetsAdmin against Kafka and PostgreSQL', () => {
     await w.done;
     // Looking back to just after the last reset finds the reset's positions, not the later commits.
     const pit = await a.positionsAt(group, afterReset);
-    expect(Object.fromEntries(pit.map((p) => [`${p.topic}:${p.partition}`, p.nextOffset.toString()]))).toEqual(moments[0]!.positions);
+    expect(Object.fromEntries(pit.map((p) => [`${p.topic}:${p.partition}`, p.nextOffset.toString()]))).toEqual(
+      moments[0]!.positions,
+    );
     expect(pit.every((p) => p.source === 'reset')).toBe(true);
     const audit = await a.auditLog({ group });
     expect(audit.map((x) => x.action)).toEqual(['offsets.reset', 'offsets.reset']);
@@ -230,7 +242,7 @@ describe('OffsetsAdmin against Kafka and PostgreSQL', () => {
     expect(await a.listCheckpoints(group)).toEqual([]);
   });
 
-  it('replayIntoGroup starts a new group at the source group's positions; refuses an existing or the same group', async () => {
+  it('replayIntoGroup starts a new group at the source positions; refuses an existing or the same group', async () => {
     const topic = await createTopic(2);
     const schema = freshSchema();
     const store = await pgStore(schema);
