@@ -24,8 +24,10 @@ describe('migrations', () => {
   it('creates the schema and its tables, and a second run applies nothing', async () => {
     const schema = freshSchema();
     const store = newStore(schema);
+    const all = (await loadMigrations()).map((m) => m.name);
     const first = await store.migrate();
-    expect(first.applied).toEqual(['0001_initial.sql']);
+    expect(first.applied).toEqual(all);
+    expect(all.slice(0, 2)).toEqual(['0001_initial.sql', '0002_crash_detection.sql']);
     expect(await tables(schema)).toEqual([
       'admin_audit',
       'checkpoints',
@@ -38,7 +40,7 @@ describe('migrations', () => {
     const second = await store.migrate();
     expect(second).toEqual({ applied: [], version: first.version });
     const { rows } = await pool.query(`select id, name from ${schema}.migrations`);
-    expect(rows).toEqual([{ id: 1, name: '0001_initial.sql' }]);
+    expect(rows).toEqual(all.map((name, i) => ({ id: i + 1, name })));
   });
 
   it('is safe when three workers migrate the same schema at once', async () => {
@@ -46,10 +48,11 @@ describe('migrations', () => {
     const stores = [newStore(schema), newStore(schema), newStore(schema)];
     const results = await Promise.all(stores.map((s) => s.migrate()));
     // Each migration ran exactly once, in whichever worker got the advisory lock first.
-    expect(results.flatMap((r) => r.applied)).toEqual(['0001_initial.sql']);
+    const all = (await loadMigrations()).map((m) => m.name);
+    expect(results.flatMap((r) => r.applied).sort()).toEqual(all);
     expect(new Set(results.map((r) => r.version)).size).toBe(1);
     const { rows } = await pool.query(`select count(*)::int as n from ${schema}.migrations`);
-    expect(rows[0].n).toBe(1);
+    expect(rows[0].n).toBe(all.length);
   });
 
   it('refuses a database that has a migration newer than the code', async () => {

@@ -43,6 +43,7 @@ describe('claim', () => {
       epoch: 1n,
       nextOffset: 42n,
       highestCommitted: null,
+      suspect: false,
     });
     const row = await partitionRow(pool, schema, claim);
     expect(row).toMatchObject({ next_offset: '42', epoch: '1', owner: 'worker-a', lease_ms: 30_000, lease_in_future: true });

@@ -27,11 +27,13 @@ export type {
   DefaultTx,
   HandlerContext,
   HandlerDefinition,
+  HandlerOptions,
   Message,
   MessageHandler,
   MessageHandlerFn,
   Newable,
   Register,
+  RetryPolicy,
 } from './app/types.js';
 export type { Codec, CodecValue, JsonCodecOptions, Schema } from './codec/index.js';
 export { json, raw, string } from './codec/index.js';

@@ -29,6 +29,15 @@ export type PostgresStoreOptions = PostgresStoreConnection & {
   lockTimeoutMs?: number;
   /** `application_name` of the store's connections, shown in pg_stat_activity (ignored with `knex`). Default `'oncely'`. */
   applicationName?: string;
+  /**
+   * BENCHMARK ONLY: breaks exactly-once. Commits move the position with a plain update keyed by
+   * group/topic/partition instead of the epoch/position/owner compare-and-set, and the batch start
+   * skips its fencing check, so a worker that lost its partition still commits. It exists so that
+   * `pnpm bench` can price the fence (scenario "oncely batch, fence off"); it is deliberately left
+   * out of the README's options. Default false.
+   * @internal
+   */
+  unsafeUnfencedCommitsForBenchmarks?: boolean;
 };
 
 /** Options after validation, with defaults applied. Frozen; holds no secret. */
@@ -43,6 +52,8 @@ export interface CompiledStoreOptions {
   readonly target: string;
   /** Whether the store created the pool (and so closes it). */
   readonly ownsPool: boolean;
+  /** Benchmark only: commits are not fenced (see PostgresStoreOptions). */
+  readonly unsafeUnfencedCommitsForBenchmarks: boolean;
 }
 
 export const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -84,6 +95,10 @@ export function compileStoreOptions(options: PostgresStoreOptions): CompiledStor
     throw new ConfigError(`applicationName must be a string of at most 63 characters; got ${JSON.stringify(applicationName)}.`);
   }
   const schema = validateSchema(options.schema ?? 'oncely');
+  const unfenced = options.unsafeUnfencedCommitsForBenchmarks ?? false;
+  if (typeof unfenced !== 'boolean') {
+    throw new ConfigError(`unsafeUnfencedCommitsForBenchmarks must be a boolean; got ${JSON.stringify(unfenced)}.`);
+  }
   return Object.freeze({
     schema,
     quotedSchema: `"${schema}"`,
@@ -92,5 +107,6 @@ export function compileStoreOptions(options: PostgresStoreOptions): CompiledStor
     applicationName,
     target: hasUrl ? redact(options.connectionString as string) : '(knex instance)',
     ownsPool: hasUrl,
+    unsafeUnfencedCommitsForBenchmarks: unfenced,
   });
 }

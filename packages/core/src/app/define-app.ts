@@ -2,7 +2,7 @@ import type { Container } from 'inversify';
 import type { Codec } from '../codec/types.js';
 import { ConfigError } from '../errors.js';
 import { handlerMetadata } from './decorators.js';
-import type { BatchHandlerFn, DefaultTx, HandlerDefinition, MessageHandlerFn, Newable } from './types.js';
+import type { BatchHandlerFn, DefaultTx, HandlerDefinition, HandlerOptions, MessageHandlerFn, Newable } from './types.js';
 
 const groupPattern = /^[A-Za-z0-9._-]{1,200}$/;
 const topicPattern = /^[A-Za-z0-9._-]{1,249}$/;
@@ -35,21 +35,23 @@ export class App<Tx = DefaultTx> {
   }
 
   /** Handles one record at a time; all records of a fetched batch still share one transaction. */
-  handle<T>(options: { topic: string; codec: Codec<T> }, fn: MessageHandlerFn<T, Tx>): this {
+  handle<T>(options: HandlerOptions<T>, fn: MessageHandlerFn<T, Tx>): this {
     return this.#add({
       kind: 'message',
       topic: options.topic,
       codec: options.codec as Codec<unknown>,
+      retry: options.retry,
       fn: fn as MessageHandlerFn<unknown, Tx>,
     });
   }
 
   /** Handles a batch of one partition's records in one call (bulk writes). */
-  handleBatch<T>(options: { topic: string; codec: Codec<T> }, fn: BatchHandlerFn<T, Tx>): this {
+  handleBatch<T>(options: HandlerOptions<T>, fn: BatchHandlerFn<T, Tx>): this {
     return this.#add({
       kind: 'batch',
       topic: options.topic,
       codec: options.codec as Codec<unknown>,
+      retry: options.retry,
       fn: fn as BatchHandlerFn<unknown, Tx>,
     });
   }
@@ -67,8 +69,8 @@ export class App<Tx = DefaultTx> {
       const t = target as Newable<any>;
       this.#add(
         meta.mode === 'message'
-          ? { kind: 'message-class', topic: meta.topic, codec: meta.codec, target: t }
-          : { kind: 'batch-class', topic: meta.topic, codec: meta.codec, target: t },
+          ? { kind: 'message-class', topic: meta.topic, codec: meta.codec, retry: meta.retry, target: t }
+          : { kind: 'batch-class', topic: meta.topic, codec: meta.codec, retry: meta.retry, target: t },
       );
     }
     return this;

@@ -66,18 +66,43 @@ export interface BatchHandler<T, Tx = DefaultTx> {
   handleBatch(batch: Batch<T>, ctx: HandlerContext<Tx>): Promise<void> | void;
 }
 
+/**
+ * What happens when a record keeps failing. Retries run with exponential back-off and jitter; a
+ * record that fails with NonRetriableError, a CodecError or any error whose `retriable` is false
+ * skips them. Failures of the database itself (connection lost, lock timeout) never count.
+ */
+export interface RetryPolicy {
+  /** Tries of a failing record, the first one included. Default 5 (worker option retryAttempts). */
+  attempts?: number;
+  /** Stop retrying once this many ms have passed since the record first failed. Default: no limit. */
+  maxElapsedMs?: number;
+  /** First back-off in ms; doubles up to maxDelayMs. Default: worker option retryInitialDelayMs (250). */
+  initialDelayMs?: number;
+  /** Longest back-off in ms. Default: worker option retryMaxDelayMs (30 000). */
+  maxDelayMs?: number;
+  /**
+   * When the retries are spent: `'dead-letter'` (default) writes the record to the dead letters in
+   * the transaction that moves the offset past it; `'stop-partition'` pauses the partition (the
+   * others go on) until an operator acts.
+   */
+  onExhausted?: 'dead-letter' | 'stop-partition';
+}
+
 /** Where and how a handler reads. */
 export interface HandlerOptions<T> {
   topic: string;
   codec: Codec<T>;
+  /** Overrides the worker's retry policy for this handler. */
+  retry?: RetryPolicy;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: constructor arguments are resolved by the container
 export type Newable<T> = new (...args: any[]) => T;
 
 /** A registered handler: a discriminated union, so the runtime never guesses what it holds. */
-export type HandlerDefinition<Tx = DefaultTx> =
-  | { kind: 'message'; topic: string; codec: Codec<unknown>; fn: MessageHandlerFn<unknown, Tx> }
-  | { kind: 'batch'; topic: string; codec: Codec<unknown>; fn: BatchHandlerFn<unknown, Tx> }
-  | { kind: 'message-class'; topic: string; codec: Codec<unknown>; target: Newable<MessageHandler<unknown, Tx>> }
-  | { kind: 'batch-class'; topic: string; codec: Codec<unknown>; target: Newable<BatchHandler<unknown, Tx>> };
+export type HandlerDefinition<Tx = DefaultTx> = { topic: string; codec: Codec<unknown>; retry?: RetryPolicy } & (
+  | { kind: 'message'; fn: MessageHandlerFn<unknown, Tx> }
+  | { kind: 'batch'; fn: BatchHandlerFn<unknown, Tx> }
+  | { kind: 'message-class'; target: Newable<MessageHandler<unknown, Tx>> }
+  | { kind: 'batch-class'; target: Newable<BatchHandler<unknown, Tx>> }
+);

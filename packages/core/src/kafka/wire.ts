@@ -59,6 +59,35 @@ class BufReader {
     this.pos += len;
     return b;
   }
+  /**
+   * Zig-zag varint as a number: the hot path of record decoding (six per record). Up to 7 bytes
+   * (49 bits) it is computed in doubles, exactly; a longer one (only a varlong can be) is decoded
+   * again as a bigint and converted, so values beyond 2^53 lose precision as Number() would.
+   *
+   * Measured with `pnpm bench --profile` (1M records of 159 bytes): the bigint-only version spent
+   * ~10 bigint operations per varint, and record decoding was the worker's busiest JS function.
+   */
+  varint(): number {
+    const buf = this.buf;
+    const start = this.pos;
+    let pos = start;
+    let raw = 0;
+    let mul = 1;
+    for (;;) {
+      if (pos >= buf.length) throw new RangeError(`truncated: need 1 bytes at ${pos} of ${buf.length}`);
+      const byte = buf[pos++]!;
+      raw += (byte & 0x7f) * mul;
+      if ((byte & 0x80) === 0) break;
+      if (pos - start === 7) {
+        this.pos = start;
+        return Number(this.varlong());
+      }
+      mul *= 128;
+    }
+    this.pos = pos;
+    // Zig-zag: even n → n/2, odd n → -(n+1)/2; exact for n < 2^53.
+    return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
+  }
   /** Zig-zag varint as a bigint (covers varlong too). */
   varlong(): bigint {
     let raw = 0n;
@@ -72,9 +101,6 @@ class BufReader {
       if (shift > 63n) throw new RangeError('varint too long');
     }
     return (raw >> 1n) ^ -(raw & 1n);
-  }
-  varint(): number {
-    return Number(this.varlong());
   }
   varbytes(): Buffer | null {
     const len = this.varint();
@@ -222,13 +248,23 @@ export async function decodePartitionRecords(
       }
     }
     const logAppendTime = (attributes & TIMESTAMP_TYPE_LOG_APPEND) !== 0;
+    // Keys, values and header values are views into one copy of the batch (a decompressed batch
+    // is a fresh buffer already): a record kept by the application holds its batch, never the
+    // whole fetch response. One copy per batch instead of one allocation per key and per value.
+    if (codec === 0) plain = Buffer.from(plain);
+    // Timestamps in ms are far below 2^53: the per-record sum is done in doubles.
+    const baseTimestamp = Number(firstTimestamp);
+    const appendTimestamp = Number(maxTimestamp);
+    // Records before fetchOffset (a fetch that starts inside a batch) are skipped by offset delta,
+    // compared as numbers: deltas are int32.
+    const skipBelow = fetchOffset > baseOffset ? Number(fetchOffset - baseOffset) : 0;
     const r = new BufReader(plain);
     for (let i = 0; i < count; i++) {
       const length = r.varint();
       const recordEnd = r.pos + length;
       r.int8(); // record attributes: unused
-      const timestampDelta = r.varlong();
-      const offset = baseOffset + BigInt(r.varint());
+      const timestampDelta = r.varint();
+      const offsetDelta = r.varint();
       const key = r.varbytes();
       const value = r.varbytes();
       const headerCount = r.varint();
@@ -236,15 +272,15 @@ export async function decodePartitionRecords(
       for (let h = 0; h < headerCount; h++) {
         const name = r.varbytes();
         const headerValue = r.varbytes();
-        headers.push([name ? name.toString('utf8') : '', headerValue ? Buffer.from(headerValue) : null]);
+        headers.push([name ? name.toString('utf8') : '', headerValue]);
       }
       r.pos = recordEnd;
-      if (offset < fetchOffset) continue;
+      if (offsetDelta < skipBelow) continue;
       out.push({
-        offset,
-        timestamp: Number(logAppendTime ? maxTimestamp : firstTimestamp + timestampDelta),
-        key: key ? Buffer.from(key) : null,
-        value: value ? Buffer.from(value) : null,
+        offset: baseOffset + BigInt(offsetDelta),
+        timestamp: logAppendTime ? appendTimestamp : baseTimestamp + timestampDelta,
+        key,
+        value,
         headers,
       });
     }

@@ -42,7 +42,16 @@ export interface WorkerOptions<Tx> {
   fetchMaxBytesPerPartition?: number;
   /** Lease length of a claim in ms; commits and a timer renew it. Default 30 000. */
   leaseMs?: number;
-  /** First retry delay of a failing batch, in ms; doubles up to retryMaxDelayMs. Default 250. */
+  /** Tries of a failing record before `onExhausted` (handlers may override with `retry`). Default 5. */
+  retryAttempts?: number;
+  /** When a record's retries are spent: dead-letter it (default) or stop its partition. */
+  onExhausted?: 'dead-letter' | 'stop-partition';
+  /**
+   * How many times the worker process may die while applying one record before that record is
+   * dead-lettered without running its handler again. Default 5.
+   */
+  crashBudget?: number;
+  /** First retry delay of a failing record or batch, in ms; doubles up to retryMaxDelayMs. Default 250. */
   retryInitialDelayMs?: number;
   /** Longest retry delay, in ms. Default 30 000. */
   retryMaxDelayMs?: number;
@@ -77,6 +86,9 @@ export interface CompiledWorkerOptions<Tx> {
   readonly fetchMaxWaitMs: number;
   readonly fetchMaxBytesPerPartition: number;
   readonly leaseMs: number;
+  readonly retryAttempts: number;
+  readonly onExhausted: 'dead-letter' | 'stop-partition';
+  readonly crashBudget: number;
   readonly retryInitialDelayMs: number;
   readonly retryMaxDelayMs: number;
   readonly drainTimeoutMs: number;
@@ -123,6 +135,11 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
   if (o.until !== undefined && o.until !== 'forever' && o.until !== 'caught-up') {
     throw new ConfigError(`Worker option until must be 'forever' or 'caught-up'; got ${JSON.stringify(o.until)}`);
   }
+  if (o.onExhausted !== undefined && o.onExhausted !== 'dead-letter' && o.onExhausted !== 'stop-partition') {
+    throw new ConfigError(
+      `Worker option onExhausted must be 'dead-letter' or 'stop-partition'; got ${JSON.stringify(o.onExhausted)}`,
+    );
+  }
   const leaseMs = int('leaseMs', o.leaseMs, 30_000, 1_000);
   const retryInitialDelayMs = int('retryInitialDelayMs', o.retryInitialDelayMs, 250, 0);
   const retryMaxDelayMs = int('retryMaxDelayMs', o.retryMaxDelayMs, 30_000, 0);
@@ -150,6 +167,9 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     fetchMaxWaitMs: int('fetchMaxWaitMs', o.fetchMaxWaitMs, 500, 0, 60_000),
     fetchMaxBytesPerPartition: int('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 1024 * 1024, 1024),
     leaseMs,
+    retryAttempts: int('retryAttempts', o.retryAttempts, 5, 1, 1_000_000),
+    onExhausted: o.onExhausted ?? 'dead-letter',
+    crashBudget: int('crashBudget', o.crashBudget, 5, 1, 1_000_000),
     retryInitialDelayMs,
     retryMaxDelayMs,
     drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs, 30_000, 0),

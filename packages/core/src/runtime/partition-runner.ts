@@ -1,19 +1,38 @@
 import type { App } from '../app/define-app.js';
-import type { HandlerContext, HandlerDefinition } from '../app/types.js';
-import { AbortedError, FencedError, OffsetOutOfRangeError, toError } from '../errors.js';
+import type { HandlerContext, HandlerDefinition, RetryPolicy } from '../app/types.js';
+import {
+  AbortedError,
+  CodecError,
+  FencedError,
+  OffsetOutOfRangeError,
+  OncelyError,
+  StoreUnavailableError,
+  toError,
+} from '../errors.js';
 import type { FetchedRecords, FetchOutOfRange, RawRecord } from '../kafka/types.js';
 import type { Logger } from '../logger.js';
-import type { BatchRange, Claim } from '../store/types.js';
-import { decodeRecords, invokeHandler } from './handler-invoker.js';
+import type { BatchRange, Claim, DeadLetter } from '../store/types.js';
+import { decodeRecords, invokeHandler, RecordFailedError } from './handler-invoker.js';
 import type { CompiledWorkerOptions } from './options.js';
 import type { PartitionProgress } from './types.js';
-import { backoff, sleep } from './util.js';
+import { backoff, PriorityMutex, sleep } from './util.js';
 
 /** What the fetcher hands a runner; 'revalidate' asks it to re-check ownership (lease lost, rewound). */
 type Item = FetchedRecords | FetchOutOfRange | { kind: 'revalidate' };
 
 /** How a runner ended. */
 export type RunnerExit = 'stopped' | 'dropped' | 'caught-up';
+
+/** Recorded as the error of a record that kept killing the worker process. */
+export class WorkerCrashedError extends OncelyError {
+  override readonly name = 'WorkerCrashedError';
+  constructor(message: string) {
+    super('HANDLER_FAILED', message, { retriable: false });
+  }
+}
+
+/** How applying a piece of a batch went. */
+type Outcome = 'ok' | 'fenced' | 'stopped' | 'paused';
 
 /** How many fetched batches may wait per partition: one in the transaction, one prefetched. */
 const PREFETCH = 2;
@@ -36,6 +55,11 @@ export class PartitionRunner<Tx> {
   readonly startOffset: bigint;
   /** A bounded run stops here (records at or past it are left alone). */
   stopAt: bigint | undefined;
+  /** Set when the partition stopped on a failing record (onExhausted: 'stop-partition'). */
+  stoppedOn: { offset: bigint; error: string } | undefined;
+  deadLettered = 0;
+  /** Records still to apply one at a time, counting attempts, after an unclean hand-over. */
+  #careful = 0;
 
   readonly #queue: Item[] = [];
   #wake: (() => void) | undefined;
@@ -43,12 +67,15 @@ export class PartitionRunner<Tx> {
   readonly #abort = new AbortController();
   readonly #def: HandlerDefinition<Tx>;
   readonly #log: Logger;
+  readonly #policy: Required<Omit<RetryPolicy, 'maxElapsedMs'>> & { maxElapsedMs: number | undefined };
 
   constructor(
     readonly app: App<Tx>,
     readonly options: CompiledWorkerOptions<Tx>,
     claim: Claim,
     private readonly notifyFetcher: () => void,
+    /** Shared by the worker's runners: counted attempts run one at a time across the worker. */
+    readonly carefulGate: PriorityMutex = new PriorityMutex(),
   ) {
     this.topic = claim.topic;
     this.partition = claim.partition;
@@ -57,6 +84,15 @@ export class PartitionRunner<Tx> {
     this.startOffset = claim.nextOffset;
     this.#def = app.handlerFor(claim.topic)!;
     this.#log = options.logger.child({ topic: claim.topic, partition: claim.partition });
+    const r = this.#def.retry ?? {};
+    this.#policy = {
+      attempts: r.attempts ?? options.retryAttempts,
+      maxElapsedMs: r.maxElapsedMs,
+      initialDelayMs: r.initialDelayMs ?? options.retryInitialDelayMs,
+      maxDelayMs: r.maxDelayMs ?? options.retryMaxDelayMs,
+      onExhausted: r.onExhausted ?? options.onExhausted,
+    };
+    this.#careful = claim.suspect ? options.batchMaxRecords : 0;
   }
 
   /** Whether the fetcher should fetch this partition now. */
@@ -118,6 +154,7 @@ export class PartitionRunner<Tx> {
       startOffset: this.startOffset,
       target: this.stopAt,
       caughtUp: this.caughtUp,
+      ...(this.stoppedOn ? { stopped: { ...this.stoppedOn } } : {}),
       committedBatches: this.committedBatches,
       committedRecords: this.committedRecords,
     };
@@ -136,6 +173,11 @@ export class PartitionRunner<Tx> {
       if (item.fetchOffset !== this.claim.nextOffset) continue; // fetched before a re-claim moved us
       const outcome = item.kind === 'out-of-range' ? await this.#outOfRange(item) : await this.#apply(await this.#linger(item));
       if (outcome === 'fenced' && (await this.#onFenced()) === 'dropped') return 'dropped';
+      if (outcome === 'paused') {
+        // Stopped on a failing record: hold the claim, fetch nothing, wait for the worker to stop.
+        while (!this.#stopping) await this.#next();
+        return 'stopped';
+      }
     }
     return 'stopped';
   }
@@ -178,55 +220,276 @@ export class PartitionRunner<Tx> {
     return batch;
   }
 
-  /** Applies a fetched batch as one or more transactions. */
-  async #apply(fetched: FetchedRecords): Promise<'ok' | 'fenced' | 'stopped'> {
+  /** Applies a fetched batch as one or more transactions, isolating records that fail. */
+  async #apply(fetched: FetchedRecords): Promise<Outcome> {
     const { records } = fetched;
+    const hw = fetched.highWatermark;
+    // A sub-range ends where the next record starts (the offsets between are gaps); the last one
+    // ends at the fetch's nextOffset, which may skip trailing control records.
+    const endOf = (j: number) => (j < records.length ? records[j]!.offset : fetched.nextOffset);
     if (records.length === 0) {
       // Only control records or gaps: still move the position, so lag can reach 0.
-      return this.#commitChunk(
+      const result = await this.#commit(
         [],
-        { fetchedFrom: fetched.fetchOffset, nextOffset: fetched.nextOffset, recordCount: 0 },
-        fetched.highWatermark,
+        { fetchedFrom: this.claim.nextOffset, nextOffset: fetched.nextOffset, recordCount: 0 },
+        hw,
       );
+      return result instanceof RecordFailedError ? 'stopped' : result;
     }
-    let start = 0;
-    while (start < records.length) {
+    let i = 0;
+    while (i < records.length) {
       // Draining finishes the in-flight transaction only, not the rest of the fetched batch.
       if (this.#stopping) return 'stopped';
-      let end = start;
-      let bytes = 0;
-      while (end < records.length && end - start < this.options.batchMaxRecords) {
-        const r = records[end]!;
-        const size = (r.value?.length ?? 0) + (r.key?.length ?? 0);
-        if (end > start && bytes + size > this.options.batchMaxBytes) break;
-        bytes += size;
-        end++;
+      if (this.#careful > 0 && this.options.store.recordAttempt) {
+        const outcome = await this.#applyCounted(records, i, endOf, hw);
+        if (outcome !== 'ok') return outcome;
+        this.#careful--;
+        i++;
+        continue;
       }
-      const chunk = records.slice(start, end);
-      const last = end === records.length;
-      const range: BatchRange = {
-        fetchedFrom: this.claim.nextOffset,
-        // The last chunk takes the fetch's nextOffset, which may skip control records after it.
-        nextOffset: last ? fetched.nextOffset : chunk[chunk.length - 1]!.offset + 1n,
-        recordCount: chunk.length,
-      };
-      const outcome = await this.#commitChunk(chunk, range, fetched.highWatermark);
+      let j = i;
+      let bytes = 0;
+      while (j < records.length && j - i < this.options.batchMaxRecords) {
+        const r = records[j]!;
+        const size = (r.value?.length ?? 0) + (r.key?.length ?? 0);
+        if (j > i && bytes + size > this.options.batchMaxBytes) break;
+        bytes += size;
+        j++;
+      }
+      const outcome = await this.#applyRange(records, i, j, endOf, hw);
       if (outcome !== 'ok') return outcome;
-      start = end;
+      i = j;
     }
     return 'ok';
   }
 
-  /** One transaction, retried with back-off until it commits, is fenced, or the worker stops. */
-  async #commitChunk(chunk: RawRecord[], range: BatchRange, highWatermark: bigint): Promise<'ok' | 'fenced' | 'stopped'> {
+  /**
+   * Applies records[i..j) in one transaction. When a record fails, the good records around it still
+   * commit: a message handler names the failing record, so the records before it commit, it is
+   * retried alone, and the rest follows; a batch handler's batch is bisected until the failing
+   * record stands alone.
+   */
+  async #applyRange(records: RawRecord[], i: number, j: number, endOf: (j: number) => bigint, hw: bigint): Promise<Outcome> {
+    const chunk = records.slice(i, j);
+    const result = await this.#commit(
+      chunk,
+      { fetchedFrom: this.claim.nextOffset, nextOffset: endOf(j), recordCount: chunk.length },
+      hw,
+    );
+    if (!(result instanceof RecordFailedError)) return result;
+    if (j - i === 1) return this.#retryAlone(records[i]!, endOf(i + 1), hw, result, 1);
+    const named = result.offset === undefined ? -1 : chunk.findIndex((r) => r.offset === result.offset);
+    if (named >= 0) {
+      const k = i + named;
+      if (k > i) {
+        const before = await this.#applyRange(records, i, k, endOf, hw);
+        if (before !== 'ok') return before;
+      }
+      const alone = await this.#retryAlone(records[k]!, endOf(k + 1), hw, result, 1);
+      if (alone !== 'ok' || k + 1 === j) return alone;
+      return this.#applyRange(records, k + 1, j, endOf, hw);
+    }
+    const mid = i + Math.floor((j - i) / 2);
+    const left = await this.#applyRange(records, i, mid, endOf, hw);
+    if (left !== 'ok') return left;
+    return this.#applyRange(records, mid, j, endOf, hw);
+  }
+
+  /** Retries one failing record with back-off; when its budget is spent, dead-letters it or stops the partition. */
+  async #retryAlone(record: RawRecord, end: bigint, hw: bigint, failure: RecordFailedError, attempts: number): Promise<Outcome> {
+    const policy = this.#policy;
+    const firstFailedAt = new Date();
+    let error = failure;
+    let tries = attempts;
+    for (;;) {
+      const cause = error.cause;
+      const nonRetriable = !error.retriable || (cause instanceof OncelyError && !cause.retriable);
+      const elapsed = Date.now() - firstFailedAt.getTime();
+      if (nonRetriable || tries >= policy.attempts || (policy.maxElapsedMs !== undefined && elapsed >= policy.maxElapsedMs))
+        break;
+      const delayMs = backoff(tries, policy.initialDelayMs, policy.maxDelayMs);
+      this.#log.warn('record failed; rolled back, will retry it alone', {
+        offset: record.offset,
+        attempt: tries,
+        of: policy.attempts,
+        retryInMs: delayMs,
+        error: toError(cause).message,
+      });
+      safe(this.#log, () =>
+        this.options.hooks.onRetry?.({
+          topic: this.topic,
+          partition: this.partition,
+          fromOffset: record.offset,
+          attempt: tries,
+          delayMs,
+          error,
+        }),
+      );
+      await sleep(delayMs, this.#abort.signal);
+      if (this.#stopping) return 'stopped';
+      tries++;
+      const result = await this.#commit(
+        [record],
+        { fetchedFrom: this.claim.nextOffset, nextOffset: end, recordCount: 1 },
+        hw,
+        undefined,
+        tries,
+      );
+      if (!(result instanceof RecordFailedError)) return result;
+      error = result;
+    }
+    const cause = toError(error.cause);
+    if (policy.onExhausted === 'stop-partition') {
+      this.stoppedOn = { offset: record.offset, error: cause.message };
+      this.fetchPosition = undefined;
+      this.#queue.length = 0;
+      this.#log.error('record failed for good; partition stopped (onExhausted: stop-partition). The other partitions go on.', {
+        offset: record.offset,
+        attempts: tries,
+        error: cause.message,
+      });
+      safe(this.#log, () =>
+        this.options.hooks.onPartitionStopped?.({
+          topic: this.topic,
+          partition: this.partition,
+          offset: record.offset,
+          error: cause,
+        }),
+      );
+      return 'paused';
+    }
+    const reason =
+      cause instanceof CodecError ? 'decode' : tries < policy.attempts && !error.retriable ? 'non-retriable' : 'exhausted';
+    return this.#deadLetter(record, end, hw, cause, tries, firstFailedAt, reason);
+  }
+
+  /** Writes the record to the dead letters in the transaction that moves the offset past it. */
+  async #deadLetter(
+    record: RawRecord,
+    end: bigint,
+    hw: bigint,
+    cause: Error,
+    attempts: number,
+    firstFailedAt: Date,
+    reason: 'exhausted' | 'non-retriable' | 'decode' | 'crash',
+  ): Promise<Outcome> {
+    const deadLetter: DeadLetter = {
+      record,
+      error: { name: cause.name, message: cause.message, code: (cause as { code?: string }).code, stack: cause.stack },
+      attempts,
+      firstFailedAt,
+      lastFailedAt: new Date(),
+    };
+    const outcome = await this.#commit([], { fetchedFrom: this.claim.nextOffset, nextOffset: end, recordCount: 0 }, hw, [
+      deadLetter,
+    ]);
+    if (outcome !== 'ok') return outcome instanceof RecordFailedError ? 'stopped' : outcome;
+    this.deadLettered++;
+    this.#log.error('record dead-lettered; the partition moves on', {
+      offset: record.offset,
+      attempts,
+      reason,
+      error: cause.message,
+    });
+    safe(this.#log, () =>
+      this.options.hooks.onDeadLetter?.({
+        topic: this.topic,
+        partition: this.partition,
+        offset: record.offset,
+        attempts,
+        reason,
+        error: cause,
+      }),
+    );
+    return 'ok';
+  }
+
+  /**
+   * After an unclean hand-over (the previous holder died), records go one at a time and each
+   * attempt is counted outside the transaction first: a record that keeps killing the process is
+   * dead-lettered once it has used up crashBudget, without running its handler again.
+   */
+  async #applyCounted(records: RawRecord[], i: number, endOf: (j: number) => bigint, hw: bigint): Promise<Outcome> {
+    const record = records[i]!;
+    const release = await this.carefulGate.acquire((this.claim.pendingAttempts ?? 0) > 0);
+    try {
+      if (this.#stopping) return 'stopped';
+      let attempts: number;
+      try {
+        attempts = await this.#withStoreRetry(() => this.options.store.recordAttempt!(this.claim, record.offset));
+      } catch (e) {
+        if (e instanceof FencedError) return 'fenced';
+        return 'stopped';
+      }
+      const outcome = await this.#applyCountedAttempt(records, i, endOf, hw, attempts);
+      if (outcome === 'ok') this.claim.pendingAttempts = 0;
+      return outcome;
+    } finally {
+      release();
+    }
+  }
+
+  async #applyCountedAttempt(
+    records: RawRecord[],
+    i: number,
+    endOf: (j: number) => bigint,
+    hw: bigint,
+    attempts: number,
+  ): Promise<Outcome> {
+    const record = records[i]!;
+    if (attempts > this.options.crashBudget) {
+      const cause = new WorkerCrashedError(
+        `The worker process ended ${attempts - 1} times while applying this record (crashBudget ${this.options.crashBudget}); it was dead-lettered without running its handler again.`,
+      );
+      return this.#deadLetter(record, endOf(i + 1), hw, cause, attempts - 1, new Date(), 'crash');
+    }
+    return this.#applyRange(records, i, i + 1, endOf, hw);
+  }
+
+  /** Runs a store call, retrying while the store is unavailable (an outage keeps the position and waits). */
+  async #withStoreRetry<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (e instanceof FencedError || this.#abort.signal.aborted || !this.#transient(e)) throw e;
+        const delayMs = backoff(attempt, this.options.retryInitialDelayMs, this.options.retryMaxDelayMs);
+        this.#log.warn('store unavailable; retrying', { attempt, retryInMs: delayMs, error: toError(e).message });
+        await sleep(delayMs, this.#abort.signal);
+        if (this.#stopping) throw new AbortedError();
+      }
+    }
+  }
+
+  #transient(e: unknown): boolean {
+    const { store } = this.options;
+    if (e instanceof StoreUnavailableError) return true;
+    if (store.isTransientError) return store.isTransientError(e);
+    return e instanceof OncelyError ? e.retriable : false;
+  }
+
+  /**
+   * One transaction with the handler over `chunk` (none for gaps and dead letters). Failures of
+   * the store (connection lost, lock timeout), even when a handler's own statement hit them, are
+   * retried here with back-off for as long as it takes, without spending any record's budget.
+   * Returns the RecordFailedError when the handler or codec failed.
+   */
+  async #commit(
+    chunk: RawRecord[],
+    range: BatchRange,
+    highWatermark: bigint,
+    deadLetters?: DeadLetter[],
+    recordAttempt = 1,
+  ): Promise<Outcome | RecordFailedError> {
     const { store, hooks } = this.options;
     for (let attempt = 1; ; attempt++) {
       if (this.#abort.signal.aborted) return 'stopped';
       const started = performance.now();
       try {
         const claim = this.claim;
-        await store.runBatch(claim, range, (tx) => this.#runHandler(tx, chunk, attempt, highWatermark), {
+        await store.runBatch(claim, range, (tx) => this.#runHandler(tx, chunk, recordAttempt, highWatermark), {
           signal: this.#abort.signal,
+          deadLetters,
         });
         claim.nextOffset = range.nextOffset;
         if (claim.highestCommitted === null || range.nextOffset > claim.highestCommitted)
@@ -249,15 +512,19 @@ export class PartitionRunner<Tx> {
       } catch (e) {
         if (e instanceof FencedError) return 'fenced';
         if (this.#abort.signal.aborted) return 'stopped';
+        if (e instanceof RecordFailedError && !this.#transient(e.cause)) return e;
         const error = toError(e);
         const delayMs = backoff(attempt, this.options.retryInitialDelayMs, this.options.retryMaxDelayMs);
-        this.#log.warn('batch failed; rolled back, will retry', {
-          from: range.fetchedFrom,
-          records: range.recordCount,
-          attempt,
-          retryInMs: delayMs,
-          error: error.message,
-        });
+        (attempt >= 5 ? this.#log.error : this.#log.warn)(
+          'batch could not commit (store unavailable?); rolled back, will retry',
+          {
+            from: range.fetchedFrom,
+            records: range.recordCount,
+            attempt,
+            retryInMs: delayMs,
+            error: error.message,
+          },
+        );
         safe(this.#log, () =>
           hooks.onRetry?.({
             topic: this.topic,
@@ -268,7 +535,7 @@ export class PartitionRunner<Tx> {
             error,
           }),
         );
-        if (this.#stopping) return 'stopped'; // draining: leave the failing batch for the next run
+        if (this.#stopping) return 'stopped'; // draining: leave it for the next run
         await sleep(delayMs, this.#abort.signal);
         if (this.#stopping) return 'stopped';
       }
@@ -298,7 +565,7 @@ export class PartitionRunner<Tx> {
   }
 
   /** Applies the out-of-range policy: fail loudly, or move with a warning through the fenced CAS. */
-  async #outOfRange(item: FetchOutOfRange): Promise<'ok' | 'fenced' | 'stopped'> {
+  async #outOfRange(item: FetchOutOfRange): Promise<Outcome> {
     const policy = this.options.offsetOutOfRange;
     if (policy === 'fail') {
       throw new OffsetOutOfRangeError(this.topic, this.partition, item.fetchOffset, item.logStartOffset, item.highWatermark);
@@ -322,11 +589,12 @@ export class PartitionRunner<Tx> {
         policy,
       }),
     );
-    const outcome = await this.#commitChunk(
+    const result = await this.#commit(
       [],
       { fetchedFrom: item.fetchOffset, nextOffset: target, recordCount: 0 },
       item.highWatermark ?? target,
     );
+    const outcome: Outcome = result instanceof RecordFailedError ? 'stopped' : result;
     if (outcome === 'ok') {
       this.fetchPosition = target;
       this.notifyFetcher();
@@ -352,7 +620,10 @@ export class PartitionRunner<Tx> {
       this.#stopping = true;
       return 'dropped';
     }
-    this.claim = await store.claim({ ...this.claim, workerId, initialOffset: state.nextOffset, leaseMs });
+    this.claim = await this.#withStoreRetry(() =>
+      store.claim({ ...this.claim, workerId, initialOffset: state.nextOffset, leaseMs, reclaim: true }),
+    );
+    if (this.claim.suspect) this.#careful = this.options.batchMaxRecords;
     this.fetchPosition = this.claim.nextOffset;
     this.#log.info('partition moved under us (rewound); re-claimed at the stored position', {
       epoch: this.claim.epoch,

@@ -23,6 +23,17 @@ export interface WorkerHooks {
   onRetry?(info: { topic: string; partition: number; fromOffset: bigint; attempt: number; delayMs: number; error: Error }): void;
   onOffsetOutOfRange?(info: { topic: string; partition: number; from: bigint; to: bigint; policy: OffsetSpec }): void;
   onStateChange?(state: WorkerState): void;
+  /** A record was written to the dead letters (in the transaction that moved the offset past it). */
+  onDeadLetter?(info: {
+    topic: string;
+    partition: number;
+    offset: bigint;
+    attempts: number;
+    reason: 'exhausted' | 'non-retriable' | 'decode' | 'crash';
+    error: Error;
+  }): void;
+  /** A partition stopped on a record whose retries were spent (onExhausted: 'stop-partition'). */
+  onPartitionStopped?(info: { topic: string; partition: number; offset: bigint; error: Error }): void;
 }
 
 /** Progress of one owned partition, for status lines and "caught up" checks. */
@@ -40,6 +51,8 @@ export interface PartitionProgress {
   target: bigint | undefined;
   /** Whether a bounded run reached its target on this partition. */
   caughtUp: boolean;
+  /** Set when the partition stopped on a failing record (onExhausted: 'stop-partition'). */
+  stopped?: { offset: bigint; error: string };
   committedBatches: number;
   committedRecords: number;
 }

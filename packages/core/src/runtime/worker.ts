@@ -7,7 +7,7 @@ import type { Claim } from '../store/types.js';
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
 import { PartitionRunner } from './partition-runner.js';
 import type { PartitionProgress, WorkerState } from './types.js';
-import { backoff, sleep } from './util.js';
+import { backoff, PriorityMutex, sleep } from './util.js';
 
 /**
  * A worker process's engine: owns a set of partitions (static membership), fetches them at the
@@ -24,6 +24,7 @@ export class Worker<Tx = DefaultTx> {
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   readonly #runners = new Map<string, PartitionRunner<Tx>>();
+  readonly #carefulGate = new PriorityMutex();
   readonly #runnerDone = new Map<string, Promise<void>>();
   readonly #fetchAbort = new AbortController();
   readonly #stopSignal = new AbortController();
@@ -164,7 +165,7 @@ export class Worker<Tx = DefaultTx> {
 
   #addRunner(claim: Claim, stopAt?: bigint): void {
     const key = `${claim.topic}:${claim.partition}`;
-    const runner = new PartitionRunner(this.app, this.options, claim, () => this.#fetcherWake?.());
+    const runner = new PartitionRunner(this.app, this.options, claim, () => this.#fetcherWake?.(), this.#carefulGate);
     runner.stopAt = stopAt;
     this.#runners.set(key, runner);
     const done = runner.run().then(

@@ -1,4 +1,4 @@
-import { AbortedError, FencedError } from '../errors.js';
+import { AbortedError, FencedError, StoreUnavailableError } from '../errors.js';
 import type {
   BatchRange,
   Claim,
@@ -43,6 +43,9 @@ export class MemoryTx {
 
 interface Row extends PartitionState {
   leaseUntil: number;
+  suspect: boolean;
+  crashOffset: bigint | null;
+  crashAttempts: number;
 }
 
 /** One committed batch, as the offset log of a real store records it. */
@@ -82,7 +85,12 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
       leaseExpiresAt: null,
       highestCommitted: null,
       leaseUntil: 0,
+      suspect: false,
+      crashOffset: null,
+      crashAttempts: 0,
     };
+    // As in Postgres: a holder that never released (it died) makes the next claim suspect.
+    if (!input.reclaim) row.suspect = row.owner !== null || row.crashAttempts > 0;
     row.epoch += 1n;
     row.owner = input.workerId;
     row.leaseUntil = Date.now() + input.leaseMs;
@@ -96,7 +104,39 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
       epoch: row.epoch,
       nextOffset: row.nextOffset,
       highestCommitted: row.highestCommitted,
+      suspect: row.suspect,
+      pendingAttempts: row.crashAttempts,
     };
+  }
+
+  async recordAttempt(claim: Claim, offset: bigint): Promise<number> {
+    const row = this.#rows.get(keyOf(claim));
+    if (!row || row.epoch !== claim.epoch || row.owner !== claim.workerId)
+      throw new FencedError(claim.topic, claim.partition, claim.epoch);
+    row.crashAttempts = row.crashOffset === offset ? row.crashAttempts + 1 : 1;
+    row.crashOffset = offset;
+    return row.crashAttempts;
+  }
+
+  async transaction<R>(work: (tx: MemoryTx) => Promise<R>): Promise<R> {
+    const previous = this.#serial;
+    let done!: () => void;
+    this.#serial = new Promise<void>((r) => {
+      done = r;
+    });
+    await previous;
+    try {
+      const tx = new MemoryTx(this.data);
+      const result = await work(tx);
+      for (const [k, v] of tx.writes()) this.data.set(k, v);
+      return result;
+    } finally {
+      done();
+    }
+  }
+
+  isTransientError(e: unknown): boolean {
+    return e instanceof StoreUnavailableError;
   }
 
   async runBatch<R>(
@@ -130,6 +170,9 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     }
     for (const [k, v] of tx.writes()) this.data.set(k, v);
     row.nextOffset = range.nextOffset;
+    row.suspect = false;
+    row.crashOffset = null;
+    row.crashAttempts = 0;
     row.highestCommitted =
       row.highestCommitted === null || range.nextOffset > row.highestCommitted ? range.nextOffset : row.highestCommitted;
     this.log.push({
@@ -169,7 +212,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
   async position(key: PartitionKey): Promise<PartitionState | null> {
     const row = this.#rows.get(keyOf(key));
     if (!row) return null;
-    const { leaseUntil: _, ...state } = row;
+    const { leaseUntil: _l, suspect: _s, crashOffset: _o, crashAttempts: _a, ...state } = row;
     return { ...state };
   }
 

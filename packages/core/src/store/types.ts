@@ -19,6 +19,14 @@ export interface Claim extends PartitionKey {
    * commit). A record whose offset is below it has been applied before: a replay.
    */
   highestCommitted: bigint | null;
+  /**
+   * The previous holder never released the partition (it died, or was taken over) or a counted
+   * attempt is pending: the runtime then applies records one at a time, counting attempts, so a
+   * record that kills the process is recognised. Absent means false.
+   */
+  suspect?: boolean;
+  /** Attempts counted at a record whose outcome never got committed (the process died during them). */
+  pendingAttempts?: number;
 }
 
 export interface ClaimInput extends PartitionKey {
@@ -27,6 +35,8 @@ export interface ClaimInput extends PartitionKey {
   initialOffset: bigint;
   /** How long the claim holds without a commit or renewal. */
   leaseMs: number;
+  /** The same live worker claims again after a fence (a rewind): keep the suspect flag as it is. */
+  reclaim?: boolean;
 }
 
 /** The range a batch covers: committing it moves next_offset from fetchedFrom to nextOffset. */
@@ -95,6 +105,20 @@ export interface TransactionalStore<Tx> {
    * by another worker (drop the partition). Optional: without it a fenced partition is dropped.
    */
   position?(key: PartitionKey): Promise<PartitionState | null>;
+  /**
+   * Counts one attempt at the record at `offset` outside any transaction, and returns how many
+   * attempts it has had (crash detection: the count survives the process dying). Optional: without
+   * it a record that kills the process is retried forever.
+   */
+  recordAttempt?(claim: Claim, offset: bigint): Promise<number>;
+  /** A plain transaction without offset movement (dead-letter requeue). */
+  transaction?<R>(work: (tx: Tx) => Promise<R>): Promise<R>;
+  /**
+   * Whether an error means the store itself failed (connection lost, lock timeout), even when a
+   * handler's own statement threw it: such failures are retried without spending the record's
+   * retry budget, so an outage never dead-letters good records.
+   */
+  isTransientError?(e: unknown): boolean;
   /** Closes pools and connections the store opened. Idempotent. */
   close(): Promise<void>;
 }

@@ -60,15 +60,26 @@ select set_config('lock_timeout', ?, true) as lock_timeout,
  *           from_offset, to_offset, record_count, dead_letters_json.
  */
 export function batchCommitSql(schema: string): string {
+  return commitSql(schema, FENCE);
+}
+
+/** The compare-and-set's guard: the claim's epoch, the position it fetched from, the owner. */
+const FENCE = `
+     and p.epoch = ?::bigint and p.next_offset = ?::bigint and p.owner = ?`;
+
+function commitSql(schema: string, fence: string): string {
   return `
 with cas as (
   update ${schema}.partitions p
      set next_offset = ?::bigint,
          max_committed_offset = greatest(p.max_committed_offset, ?::bigint),
          lease_expires_at = clock_timestamp() + coalesce(p.lease_ms, 0) * interval '1 millisecond',
+         -- A commit proves the worker got past its position: nothing is pending a crash count.
+         suspect = false,
+         crash_offset = null,
+         crash_attempts = 0,
          updated_at = clock_timestamp()
-   where p.group_id = ? and p.topic = ? and p.partition = ?::int
-     and p.epoch = ?::bigint and p.next_offset = ?::bigint and p.owner = ?
+   where p.group_id = ? and p.topic = ? and p.partition = ?::int${fence}
   returning p.group_id, p.topic, p.partition, p.epoch, p.owner
 ),
 log as (
@@ -89,4 +100,27 @@ dead as (
      last_failed_at timestamptz)
 )
 select count(*)::int as updated from cas`;
+}
+
+/**
+ * BENCHMARK ONLY (`unsafeUnfencedCommitsForBenchmarks`): the start statement without the fencing
+ * check. It still sets lock_timeout, which every transaction needs, so the difference to
+ * {@link batchStartSql} is exactly the price of early fencing.
+ *
+ * Bindings: lock_timeout.
+ */
+export function batchStartUnfencedSql(): string {
+  return `select set_config('lock_timeout', ?, true) as lock_timeout, true as current`;
+}
+
+/**
+ * BENCHMARK ONLY (`unsafeUnfencedCommitsForBenchmarks`): {@link batchCommitSql} with the
+ * compare-and-set replaced by a plain update of the partition's row (no epoch, position or owner
+ * predicate), everything else the same, so a benchmark prices the fence and nothing else. A fenced
+ * worker would commit with it: never use it outside a benchmark.
+ *
+ * Bindings: next, next, group, topic, partition, from_offset, to_offset, record_count, dead_letters_json.
+ */
+export function batchCommitUnfencedSql(schema: string): string {
+  return commitSql(schema, '');
 }

@@ -9,17 +9,25 @@ import {
   type PartitionState,
   type RunBatchOptions,
   StateError,
+  StoreUnavailableError,
   type TransactionalStore,
 } from '@oncely/core';
 import createKnex, { type Knex } from 'knex';
-import { mapStoreError, redact } from '../errors.js';
+import {
+  DEADLOCK_DETECTED,
+  isConnectionError,
+  LOCK_NOT_AVAILABLE,
+  mapStoreError,
+  redact,
+  SERIALIZATION_FAILURE,
+} from '../errors.js';
 import { type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
-import { claimSql } from '../sql/claim.js';
+import { claimSql, recordAttemptSql } from '../sql/claim.js';
 import { releaseSql } from '../sql/release.js';
 import { renewSql } from '../sql/renew.js';
-import { batchCommitSql, batchStartSql } from '../sql/run-batch.js';
+import { batchCommitSql, batchCommitUnfencedSql, batchStartSql, batchStartUnfencedSql } from '../sql/run-batch.js';
 import { deadLettersJson } from './dead-letters.js';
 
 /**
@@ -66,7 +74,14 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   readonly options: CompiledStoreOptions;
   /** The knex instance: yours if you passed one, else the store's own pool. Use it for your own reads. */
   readonly knex: Knex;
-  readonly #sql: { claim: string; renew: string; release: string; batchStart: string; batchCommit: string };
+  readonly #sql: {
+    claim: string;
+    renew: string;
+    release: string;
+    batchStart: string;
+    batchCommit: string;
+    recordAttempt: string;
+  };
   readonly #lockTimeout: string;
   #closing: Promise<void> | undefined;
 
@@ -84,12 +99,18 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     // Statement texts are built once from the validated schema; everything else is a bound value.
     this.#sql = {
       claim: claimSql(s),
+      recordAttempt: recordAttemptSql(s),
       renew: renewSql(s),
       release: releaseSql(s),
-      batchStart: batchStartSql(s),
-      batchCommit: batchCommitSql(s),
+      batchStart: this.options.unsafeUnfencedCommitsForBenchmarks ? batchStartUnfencedSql() : batchStartSql(s),
+      batchCommit: this.options.unsafeUnfencedCommitsForBenchmarks ? batchCommitUnfencedSql(s) : batchCommitSql(s),
     };
     this.#lockTimeout = String(lockTimeoutMs);
+    if (this.options.unsafeUnfencedCommitsForBenchmarks) {
+      process.emitWarning('PostgresStore: unsafeUnfencedCommitsForBenchmarks is on; commits are NOT fenced (benchmarks only).', {
+        code: 'ONCELY_UNFENCED_COMMITS',
+      });
+    }
   }
 
   /** Creates or upgrades the schema; safe to call from many workers at once. Throws SchemaTooNewError for a newer schema. */
@@ -111,19 +132,26 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       throw new ConfigError(`claim: initialOffset must be a non-negative bigint; got ${String(input.initialOffset)}.`);
     }
     try {
-      const { rows } = await this.knex.raw<Rows<{ epoch: string; next_offset: string; max_committed_offset: string | null }>>(
-        this.#sql.claim,
-        [
-          this.#lockTimeout,
-          input.group,
-          input.topic,
-          input.partition,
-          input.initialOffset.toString(),
-          input.workerId,
-          input.leaseMs,
-          input.leaseMs,
-        ],
-      );
+      const { rows } = await this.knex.raw<
+        Rows<{
+          epoch: string;
+          next_offset: string;
+          max_committed_offset: string | null;
+          suspect: boolean;
+          crash_offset: string | null;
+          crash_attempts: number;
+        }>
+      >(this.#sql.claim, [
+        this.#lockTimeout,
+        input.group,
+        input.topic,
+        input.partition,
+        input.initialOffset.toString(),
+        input.workerId,
+        input.leaseMs,
+        input.leaseMs,
+        input.reclaim === true,
+      ]);
       const row = rows[0]!;
       return {
         group: input.group,
@@ -133,10 +161,61 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         epoch: BigInt(row.epoch),
         nextOffset: BigInt(row.next_offset),
         highestCommitted: row.max_committed_offset === null ? null : BigInt(row.max_committed_offset),
+        suspect: row.suspect,
+        pendingAttempts: row.crash_attempts,
       };
     } catch (e) {
       throw this.#map(e, `claim ${input.topic}/${input.partition}`);
     }
+  }
+
+  /** Counts an attempt at `offset` outside any transaction (crash detection); returns the count. */
+  async recordAttempt(claim: Claim, offset: bigint): Promise<number> {
+    this.#assertOpen('recordAttempt');
+    try {
+      const { rows } = await this.knex.raw<Rows<{ crash_attempts: number }>>(this.#sql.recordAttempt, [
+        this.#lockTimeout,
+        offset.toString(),
+        offset.toString(),
+        claim.group,
+        claim.topic,
+        claim.partition,
+        claim.epoch.toString(),
+        claim.workerId,
+      ]);
+      if (rows.length === 0) throw this.#fenced(claim);
+      return rows[0]!.crash_attempts;
+    } catch (e) {
+      throw this.#map(e, `record an attempt on ${claim.topic}/${claim.partition}`);
+    }
+  }
+
+  /** A plain transaction (lock_timeout set) with no offset movement: dead-letter requeue, admin work. */
+  async transaction<R>(work: (tx: Knex.Transaction) => Promise<R>): Promise<R> {
+    this.#assertOpen('transaction');
+    let workFailure: { error: unknown } | undefined;
+    try {
+      return await this.knex.transaction(async (trx) => {
+        await trx.raw(`select set_config('lock_timeout', ?, true)`, [this.#lockTimeout]);
+        try {
+          return await work(trx);
+        } catch (error) {
+          workFailure = { error };
+          throw error;
+        }
+      });
+    } catch (e) {
+      if (workFailure) throw workFailure.error;
+      throw this.#map(e, 'transaction');
+    }
+  }
+
+  /** Whether an error (from a handler's own statements too) means the database, not the record, failed. */
+  isTransientError(e: unknown): boolean {
+    if (e instanceof StoreUnavailableError) return true;
+    if (!(e instanceof Error)) return false;
+    const code = (e as { code?: unknown }).code;
+    return isConnectionError(e) || code === LOCK_NOT_AVAILABLE || code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE;
   }
 
   /**
@@ -162,20 +241,20 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     }
     const { signal } = options;
     if (signal?.aborted) throw new AbortedError();
-    const where = [
-      claim.group,
-      claim.topic,
-      claim.partition,
-      claim.epoch.toString(),
-      range.fetchedFrom.toString(),
-      claim.workerId,
-    ];
+    const unfenced = this.options.unsafeUnfencedCommitsForBenchmarks;
+    // Benchmark-only unfenced statements bind the partition's key alone (no epoch, position, owner).
+    const where = unfenced
+      ? [claim.group, claim.topic, claim.partition]
+      : [claim.group, claim.topic, claim.partition, claim.epoch.toString(), range.fetchedFrom.toString(), claim.workerId];
     const next = range.nextOffset.toString();
     // Set only when work itself failed: that error goes back to the caller untouched.
     let workFailure: { error: unknown } | undefined;
     try {
       return await this.knex.transaction(async (trx) => {
-        const start = await trx.raw<Rows<{ current: boolean }>>(this.#sql.batchStart, [this.#lockTimeout, ...where]);
+        const start = await trx.raw<Rows<{ current: boolean }>>(
+          this.#sql.batchStart,
+          unfenced ? [this.#lockTimeout] : [this.#lockTimeout, ...where],
+        );
         if (!start.rows[0]?.current) throw this.#fenced(claim);
         const result = await runWork(trx, work, signal, (error) => {
           workFailure = { error };

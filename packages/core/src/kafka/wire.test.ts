@@ -1,0 +1,92 @@
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { decodePartitionRecords } from './wire.js';
+
+const require = createRequire(import.meta.url);
+
+// kafkajs's own encoders write the batches: the decoder is checked against an independent writer.
+type Long = { fromValue(v: number | string): unknown; fromNumber(v: number): unknown };
+const Long = require('kafkajs/src/utils/long') as Long;
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as {
+  RecordBatch: (args: Record<string, unknown>) => Promise<{ buffer: Buffer }>;
+};
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (args: Record<string, unknown>) => unknown;
+
+interface Spec {
+  offsetDelta: number;
+  timestampDelta: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, Buffer | Buffer[]>;
+}
+
+async function batch(firstOffset: bigint, firstTimestamp: number, records: Spec[]): Promise<Buffer> {
+  const encoded = await RecordBatch({
+    firstOffset: Long.fromValue(firstOffset.toString()),
+    firstTimestamp,
+    maxTimestamp: firstTimestamp + Math.max(0, ...records.map((r) => r.timestampDelta)),
+    lastOffsetDelta: Math.max(...records.map((r) => r.offsetDelta)),
+    records: records.map((r) => Record({ ...r, timestampDelta: Long.fromNumber(r.timestampDelta) })),
+  });
+  return encoded.buffer;
+}
+
+describe('decodePartitionRecords', () => {
+  it('decodes varints of every length, negative deltas, nulls, big values and repeated headers', async () => {
+    const big = Buffer.alloc(70_000, 7); // a 3-byte length varint
+    const specs: Spec[] = [
+      { offsetDelta: 0, timestampDelta: 0, key: Buffer.from('k0'), value: Buffer.from('v0') },
+      { offsetDelta: 1, timestampDelta: -1, key: null, value: Buffer.alloc(0) },
+      { offsetDelta: 2, timestampDelta: 63, key: Buffer.alloc(200, 1), value: null }, // 2-byte length
+      { offsetDelta: 3, timestampDelta: -64, key: Buffer.from('k3'), value: big },
+      {
+        offsetDelta: 4,
+        timestampDelta: 2 ** 40 + 3, // a 6-byte varlong
+        key: Buffer.from('k4'),
+        value: Buffer.from('v4'),
+        headers: { a: [Buffer.from('1'), Buffer.from('2')], b: Buffer.from('x') },
+      },
+      { offsetDelta: 300, timestampDelta: -(2 ** 45), key: Buffer.from('k5'), value: Buffer.from('v5') }, // 7 bytes, negative
+    ];
+    const first = 1_700_000_000_000 * 1000; // far in the future: the 9-byte varlong below stays a valid timestamp
+    specs.push({ offsetDelta: 301, timestampDelta: -(2 ** 60), key: null, value: Buffer.from('v6') }); // 9-byte varlong
+    const buf = await batch(5_000_000_000n, first, specs);
+    const { records, nextOffset } = await decodePartitionRecords(buf, 0n, null, false);
+    expect(nextOffset).toBe(5_000_000_000n + 302n);
+    expect(records.map((r) => r.offset)).toEqual(specs.map((s) => 5_000_000_000n + BigInt(s.offsetDelta)));
+    expect(records.map((r) => r.timestamp)).toEqual(specs.map((s) => Number(BigInt(first) + BigInt(s.timestampDelta))));
+    expect(records.map((r) => r.key)).toEqual(specs.map((s) => s.key));
+    expect(records.map((r) => r.value)).toEqual(specs.map((s) => s.value));
+    expect(records[4]!.headers).toEqual([
+      ['a', Buffer.from('1')],
+      ['a', Buffer.from('2')],
+      ['b', Buffer.from('x')],
+    ]);
+  });
+
+  it('skips records before the fetch offset inside a batch', async () => {
+    const specs: Spec[] = [0, 1, 2, 3].map((i) => ({
+      offsetDelta: i,
+      timestampDelta: i,
+      key: null,
+      value: Buffer.from(`v${i}`),
+    }));
+    const buf = await batch(10n, 1_000, specs);
+    const { records, nextOffset } = await decodePartitionRecords(buf, 12n, null, false);
+    expect(records.map((r) => [r.offset, r.value?.toString()])).toEqual([
+      [12n, 'v2'],
+      [13n, 'v3'],
+    ]);
+    expect(nextOffset).toBe(14n);
+  });
+
+  it('returns buffers that do not share memory with the fetch response', async () => {
+    const buf = await batch(0n, 1_000, [
+      { offsetDelta: 0, timestampDelta: 0, key: Buffer.from('key'), value: Buffer.from('value') },
+    ]);
+    const { records } = await decodePartitionRecords(buf, 0n, null, false);
+    buf.fill(0);
+    expect(records[0]!.key?.toString()).toBe('key');
+    expect(records[0]!.value?.toString()).toBe('value');
+  });
+});

@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import { defineApp } from '../app/define-app.js';
+import { json } from '../codec/codecs.js';
+import { NonRetriableError, StoreUnavailableError } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { MemoryStore, type MemoryTx } from '../store/memory-store.js';
+import { MemoryLog } from '../testing/memory-log.js';
+import { createWorker } from './worker.js';
+
+const fast = {
+  logger: silentLogger,
+  fetchMaxWaitMs: 20,
+  retryInitialDelayMs: 1,
+  retryMaxDelayMs: 4,
+  closeOnStop: false,
+} as const;
+
+async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function log10(partitions = 1): MemoryLog {
+  const log = new MemoryLog().createTopic('t', partitions);
+  for (let p = 0; p < partitions; p++)
+    log.append(
+      't',
+      p,
+      Array.from({ length: 10 }, (_, i) => ({ value: JSON.stringify({ i }) })),
+    );
+  return log;
+}
+
+const sumApp = (fail: (i: number, attempt: number) => Error | undefined) =>
+  defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: json<{ i: number }>() }, (msg, ctx) => {
+    ctx.tx.update<number[]>(`seen:${msg.partition}`, (v = []) => [...v, msg.value.i]);
+    const e = fail(msg.value.i, ctx.attempt);
+    if (e) throw e;
+  });
+
+describe('failure policy', () => {
+  it('dead-letters a poison record after its retries, applies the good ones once, and moves on', async () => {
+    const log = log10();
+    const store = new MemoryStore();
+    const dead: Array<[bigint, number, string]> = [];
+    const w = createWorker(
+      sumApp((i) => (i === 4 ? new Error('poison') : undefined)),
+      {
+        ...fast,
+        store,
+        reader: log,
+        retryAttempts: 3,
+        hooks: { onDeadLetter: (d) => dead.push([d.offset, d.attempts, d.reason]) },
+      },
+    );
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 10n, 'past the poison record');
+    await w.stop();
+    expect(store.data.get('seen:0')).toEqual([0, 1, 2, 3, 5, 6, 7, 8, 9]);
+    expect(dead).toEqual([[4n, 3, 'exhausted']]);
+    expect(store.deadLetters).toHaveLength(1);
+    expect(store.deadLetters[0]?.record.value?.toString()).toBe('{"i":4}');
+    expect(store.deadLetters[0]?.error.message).toMatch(/poison/);
+    // The dead letter and the move past it are one commit: the log has a 4 → 5 entry with 0 records.
+    expect(store.log.some((l) => l.from === 4n && l.to === 5n && l.recordCount === 0)).toBe(true);
+  });
+
+  it('dead-letters NonRetriableError and undecodable records at once', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    log.append('t', 0, [{ value: '{"i":0}' }, { value: 'not json' }, { value: '{"i":2}' }, { value: '{"i":3}' }]);
+    const store = new MemoryStore();
+    const dead: Array<[bigint, number, string]> = [];
+    const w = createWorker(
+      sumApp((i) => (i === 2 ? new NonRetriableError('account closed') : undefined)),
+      { ...fast, store, reader: log, hooks: { onDeadLetter: (d) => dead.push([d.offset, d.attempts, d.reason]) } },
+    );
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 4n, 'caught up');
+    await w.stop();
+    expect(dead).toEqual([
+      [1n, 1, 'decode'],
+      [2n, 1, 'non-retriable'],
+    ]);
+    expect(store.data.get('seen:0')).toEqual([0, 3]);
+  });
+
+  it('isolates a poison record inside a batch handler by bisection', async () => {
+    const log = log10();
+    const store = new MemoryStore();
+    const app = defineApp<MemoryTx>({ group: 'g' }).handleBatch({ topic: 't', codec: json<{ i: number }>() }, (batch, ctx) => {
+      for (const m of batch.messages) {
+        if (m.value.i === 7) throw new Error('bad row');
+        ctx.tx.update<number[]>('seen', (v = []) => [...v, m.value.i]);
+      }
+    });
+    const w = createWorker(app, { ...fast, store, reader: log, retryAttempts: 2 });
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 10n, 'caught up');
+    await w.stop();
+    expect(store.data.get('seen')).toEqual([0, 1, 2, 3, 4, 5, 6, 8, 9]);
+    expect(store.deadLetters.map((d) => d.record.offset)).toEqual([7n]);
+  });
+
+  it("stops only the failing partition with onExhausted: 'stop-partition'; the others go on", async () => {
+    const log = log10(2);
+    const store = new MemoryStore();
+    const stopped: bigint[] = [];
+    const app = defineApp<MemoryTx>({ group: 'g' }).handle(
+      { topic: 't', codec: json<{ i: number }>(), retry: { attempts: 2, onExhausted: 'stop-partition' } },
+      (msg, ctx) => {
+        if (msg.partition === 0 && msg.value.i === 3) throw new Error('needs a fix');
+        ctx.tx.update<number>(`n:${msg.partition}`, (v = 0) => v + 1);
+      },
+    );
+    const w = createWorker(app, { ...fast, store, reader: log, hooks: { onPartitionStopped: (s) => stopped.push(s.offset) } });
+    await w.start();
+    await until(() => w.progress()[1]?.nextOffset === 10n && stopped.length === 1, 'partition 1 done, partition 0 stopped');
+    const p0 = w.progress()[0]!;
+    expect(p0.nextOffset).toBe(3n);
+    expect(p0.stopped).toEqual({ offset: 3n, error: 'needs a fix' });
+    expect(w.state).toBe('running');
+    await w.stop();
+    expect(store.data.get('n:0')).toBe(3);
+    expect(store.data.get('n:1')).toBe(10);
+    expect(store.deadLetters).toHaveLength(0);
+  });
+
+  it('does not spend the retry budget on store outages: a good record is never dead-lettered for them', async () => {
+    const log = log10();
+    const store = new MemoryStore();
+    let outages = 12;
+    const w = createWorker(
+      sumApp((i) => (i === 5 && outages-- > 0 ? new StoreUnavailableError('connection terminated') : undefined)),
+      { ...fast, store, reader: log, retryAttempts: 2 },
+    );
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 10n, 'caught up after the outage');
+    await w.stop();
+    expect(store.deadLetters).toHaveLength(0);
+    expect(store.data.get('seen:0')).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('dead-letters a record that kept killing the worker once the crash budget is spent, without running it', async () => {
+    const log = log10();
+    const store = new MemoryStore();
+    // An earlier process claimed the partition, counted attempts at offset 2 and died each time.
+    const dead = await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'died', initialOffset: 2n, leaseMs: 1000 });
+    for (let k = 0; k < 3; k++) await store.recordAttempt(dead, 2n);
+    const ran: number[] = [];
+    const reasons: string[] = [];
+    const w = createWorker(
+      sumApp((i) => {
+        ran.push(i);
+        return undefined;
+      }),
+      { ...fast, store, reader: log, crashBudget: 3, hooks: { onDeadLetter: (d) => reasons.push(`${d.offset}:${d.reason}`) } },
+    );
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 10n, 'caught up');
+    await w.stop();
+    expect(reasons).toEqual(['2:crash']);
+    expect(ran).toEqual([3, 4, 5, 6, 7, 8, 9]);
+    expect(store.deadLetters[0]?.error.name).toBe('WorkerCrashedError');
+  });
+});
