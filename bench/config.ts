@@ -1,0 +1,121 @@
+/**
+ * Parameters of a `pnpm bench` run and the facts every scenario child needs. The orchestrator
+ * (main.ts) parses the command line once and hands each child a frozen {@link ScenarioInput}.
+ */
+
+/** The scenarios, in the order they run. */
+export const SCENARIOS = [
+  'kafkajs-raw',
+  'pg-copy',
+  'naive',
+  'oncely-message',
+  'oncely-batch-rows',
+  'oncely-batch-ledger',
+  'oncely-batch-rows-unfenced',
+] as const;
+
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** What the report calls each scenario. */
+export const TITLES: Record<ScenarioName, string> = {
+  'kafkajs-raw': '1. Kafka read ceiling: raw kafkajs eachBatch',
+  'pg-copy': '2. Postgres write ceiling: COPY, 1 connection',
+  naive: '3. naive at-least-once (eachMessage + INSERT, auto-commit)',
+  'oncely-message': '4. oncely per-message (ctx.tx insert)',
+  'oncely-batch-rows': '5. oncely batch, row per record (insertRows)',
+  'oncely-batch-ledger': '6. oncely batch, ledger (1 upsert/batch)',
+  'oncely-batch-rows-unfenced': '7. oncely batch, row per record, fence off',
+};
+
+/** Command-line parameters. */
+export interface BenchArgs {
+  /** Records produced and consumed (naive: at most `naiveRecords`). */
+  records: number;
+  partitions: number;
+  /** Bytes of each record's JSON value (the key adds 9). */
+  valueBytes: number;
+  /** The oncely worker's batchMaxRecords. */
+  batchMaxRecords: number;
+  /** The oncely worker's fetchMaxBytesPerPartition (undefined = the runtime's default). */
+  fetchMaxBytesPerPartition: number | undefined;
+  /** Records the naive scenario processes (it is slow; its rate is what matters). */
+  naiveRecords: number;
+  scenarios: ScenarioName[];
+  runs: number;
+  quick: boolean;
+  /** Per-stage timings in the oncely scenarios (reader, codec, handler and store are wrapped). */
+  stages: boolean;
+  /** `node --cpu-prof` for the oncely scenarios; summaries go to the report. */
+  profile: boolean;
+  /** Reuse a topic that already holds exactly these records (default: yes, by name). */
+  topic: string | undefined;
+}
+
+/** What one scenario child is told. */
+export interface ScenarioInput {
+  scenario: ScenarioName;
+  run: number;
+  brokers: string[];
+  databaseUrl: string;
+  topic: string;
+  partitions: number;
+  /** Records in the topic. */
+  records: number;
+  /** key + value bytes of every record (all records have the same size). */
+  recordBytes: number;
+  valueBytes: number;
+  /** Sum of the `cents` of all records, as a decimal string (the ledger check). */
+  totalCents: string;
+  batchMaxRecords: number;
+  fetchMaxBytesPerPartition: number | undefined;
+  naiveRecords: number;
+  stages: boolean;
+}
+
+/** Per-stage timings of an oncely run (sums over all partitions, in ms). */
+export interface StageTimings {
+  /** Time inside reader.fetch() (long poll, network, wire decode), and how many calls. */
+  fetchMs: number;
+  fetches: number;
+  /** Records the fetches returned (more than applied: the runtime refetches after a bounded-run cut). */
+  fetchedRecords: number;
+  /** Time inside store.runBatch(): one transaction each, summed over partitions. */
+  txMs: number;
+  transactions: number;
+  /** Of txMs: the codec (JSON.parse), the handler itself, and the rest (BEGIN, fencing check, commit CAS, COMMIT). */
+  decodeMs: number;
+  handlerMs: number;
+  storeMs: number;
+  /** Per partition, time between two transactions (waiting for data or for the event loop), summed. */
+  idleMs: number;
+}
+
+/** What one scenario child reports. */
+export interface ScenarioResult {
+  scenario: ScenarioName;
+  run: number;
+  ok: boolean;
+  /** Why the run failed, or what the check verified. */
+  check: string;
+  records: number;
+  bytes: number;
+  /** From process start of the child's work (connect) to the end, in ms. */
+  wallMs: number;
+  /** From "ready" (group joined / worker running / COPY started) to the last record applied, in ms. */
+  activeMs: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  commitP50Ms?: number;
+  commitP99Ms?: number;
+  commits?: number;
+  /** Peak RSS of the child, from process.resourceUsage().maxRSS, in MB (MiB). */
+  peakRssMb: number;
+  /** CPU seconds the child used (user + system) during the active window. */
+  cpuSec: number;
+  /** Event-loop utilization of the child over the active window (1 = the JS thread was never idle). */
+  elu: number;
+  stages?: StageTimings;
+  /** The machine's 1-minute load average when the child started and ended (others' work skews figures). */
+  loadStart: number;
+  loadEnd: number;
+}

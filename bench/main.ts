@@ -1,0 +1,269 @@
+/**
+ * `pnpm bench`: oncely against the alternatives and the ceilings, in one run, on one machine.
+ *
+ * Prepares a topic (reused when it already holds the same records), then runs each scenario in
+ * its own child process, one after another, from a cold start on a fresh table:
+ *   1 raw kafkajs (read ceiling) · 2 COPY (write ceiling) · 3 naive at-least-once ·
+ *   4 oncely per-message · 5 oncely batch rows · 6 oncely batch ledger · 7 oncely batch rows, fence off
+ * and reports records/s, MB/s, wall time, commit latency, peak RSS, the target ratios (PASS/MISS),
+ * and, on request, per-stage timings and CPU profiles. Results: bench/results/*.json and *.md.
+ *
+ * Exit status: 0 when every scenario completed and its check held; 1 otherwise; 2 for bad arguments.
+ * See bench/README.md for the options.
+ */
+import { fork } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { up } from '../scripts/services/index.js';
+import { type BenchArgs, SCENARIOS, type ScenarioInput, type ScenarioName, type ScenarioResult, TITLES } from './config.js';
+import { KEY_BYTES, totalCents, valueBytesOf } from './data.js';
+import { prepareTopic } from './produce.js';
+import { type ProfileSummary, summarizeProfile } from './profile.js';
+import { evaluateTargets, markdown, summarize } from './report.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const resultsDir = join(here, 'results');
+
+const usage = `usage: pnpm bench [options]
+  --records N          records in the topic (default 1000000; --quick: 50000)
+  --partitions N       partitions of the topic (default 6)
+  --value-bytes N      bytes of each JSON value (default 150; keys add 9)
+  --batch N            oncely batchMaxRecords (default 500, the runtime's default)
+  --fetch-bytes N      oncely fetchMaxBytesPerPartition (default: the runtime's)
+  --naive-records N    records the naive scenario handles (default 100000; --quick: 5000)
+  --scenarios LIST     comma-separated numbers or names (default all):
+${SCENARIOS.map((s, i) => `                         ${i + 1} ${s}`).join('\n')}
+  --runs N             repeat every scenario N times (interleaved) and report medians (default 1)
+  --quick              smoke test: small data; exit non-zero unless every scenario completes with correct counts
+  --stages             per-stage timings (fetch, decode, handler, commit) in the oncely scenarios
+  --profile            CPU profile (node --cpu-prof) of the oncely scenarios, summarized in the report
+  --topic NAME         topic to use (default: oncely-bench-<records>r-<partitions>p-<value-bytes>b)`;
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): BenchArgs {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') continue;
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument ${a}`);
+    const [name, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
+    if (['quick', 'stages', 'profile', 'help'].includes(name)) {
+      flags.add(name);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    values.set(name, value);
+  }
+  if (flags.has('help')) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const known = [
+    'records',
+    'partitions',
+    'value-bytes',
+    'record-size',
+    'batch',
+    'fetch-bytes',
+    'naive-records',
+    'scenarios',
+    'runs',
+    'topic',
+  ];
+  for (const k of values.keys()) if (!known.includes(k)) throw new UsageError(`unknown option --${k}`);
+  const int = (name: string, fallback: number | undefined, min = 1): number | undefined => {
+    const v = values.get(name);
+    if (v === undefined) return fallback;
+    const n = Number(v.replaceAll('_', ''));
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}; got ${v}`);
+    return n;
+  };
+  const quick = flags.has('quick');
+  const records = int('records', quick ? 50_000 : 1_000_000)!;
+  let scenarios: ScenarioName[] = [...SCENARIOS];
+  const list = values.get('scenarios');
+  if (list) {
+    scenarios = list.split(',').map((s) => {
+      const t = s.trim();
+      const byNumber = /^\d+$/.test(t) ? SCENARIOS[Number(t) - 1] : undefined;
+      const found = byNumber ?? SCENARIOS.find((x) => x === t);
+      if (!found) throw new UsageError(`--scenarios: unknown scenario ${t}; use 1-7 or ${SCENARIOS.join(', ')}`);
+      return found;
+    });
+    scenarios = SCENARIOS.filter((s) => scenarios.includes(s));
+  }
+  return {
+    records,
+    partitions: int('partitions', 6)!,
+    valueBytes: int('value-bytes', int('record-size', 150, 40), 40)!,
+    batchMaxRecords: int('batch', 500)!,
+    fetchMaxBytesPerPartition: int('fetch-bytes', undefined, 1024),
+    naiveRecords: int('naive-records', quick ? 5_000 : 100_000)!,
+    scenarios,
+    runs: int('runs', 1)!,
+    quick,
+    stages: flags.has('stages'),
+    profile: flags.has('profile'),
+    topic: values.get('topic'),
+  };
+}
+
+const ONCELY = (s: ScenarioName) => s.startsWith('oncely-');
+
+function runChild(
+  input: ScenarioInput,
+  opts: { profileDir?: string; timeoutMs: number },
+): Promise<{ result: ScenarioResult | undefined; error?: string }> {
+  const execArgv = [...process.execArgv];
+  if (opts.profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`);
+  const child = fork(join(here, 'scenario.ts'), [], {
+    env: { ...process.env, BENCH_INPUT: JSON.stringify(input) },
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve) => {
+    let result: ScenarioResult | undefined;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, opts.timeoutMs);
+    child.on('message', (m) => {
+      result = m as ScenarioResult;
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (result && code === 0) resolve({ result });
+      else
+        resolve({
+          result,
+          error: signal === 'SIGKILL' ? `timed out after ${opts.timeoutMs / 1000} s` : `exited with ${code ?? signal}`,
+        });
+    });
+  });
+}
+
+function failed(input: ScenarioInput, why: string): ScenarioResult {
+  return {
+    scenario: input.scenario,
+    run: input.run,
+    ok: false,
+    check: why,
+    records: 0,
+    bytes: 0,
+    wallMs: 0,
+    activeMs: 0,
+    recordsPerSec: 0,
+    mbPerSec: 0,
+    peakRssMb: 0,
+    cpuSec: 0,
+    elu: 0,
+    loadStart: 0,
+    loadEnd: 0,
+  };
+}
+
+async function main(): Promise<number> {
+  let args: BenchArgs;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`bench: ${e.message}\n\n${usage}`);
+      return 2;
+    }
+    throw e;
+  }
+  const log = (line: string) => console.log(line);
+  const services = await up();
+  const brokers = services.kafka.brokers;
+  const databaseUrl = services.postgres.url;
+  const topic = args.topic ?? `oncely-bench-${args.records}r-${args.partitions}p-${args.valueBytes}b`;
+  const produce = await prepareTopic({
+    brokers,
+    topic,
+    partitions: args.partitions,
+    records: args.records,
+    valueBytes: args.valueBytes,
+    log,
+  });
+  const valueBytes = valueBytesOf(0, args.valueBytes);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  mkdirSync(resultsDir, { recursive: true });
+  const profileRoot = join(resultsDir, `profiles-${stamp}`);
+
+  const results: ScenarioResult[] = [];
+  const profiles: Array<{ scenario: ScenarioName; run: number; summary: ProfileSummary }> = [];
+  const base = {
+    brokers,
+    databaseUrl,
+    topic,
+    partitions: args.partitions,
+    records: args.records,
+    recordBytes: KEY_BYTES + valueBytes,
+    valueBytes: args.valueBytes,
+    totalCents: totalCents(args.records).toString(),
+    batchMaxRecords: args.batchMaxRecords,
+    fetchMaxBytesPerPartition: args.fetchMaxBytesPerPartition,
+    naiveRecords: args.naiveRecords,
+  };
+  // Generous: the slowest scenario (per-message) runs at a few thousand records/s on a loaded machine.
+  const timeoutMs = Math.max(120_000, (args.records / 1_000) * 1_000);
+  for (let run = 1; run <= args.runs; run++) {
+    for (const scenario of args.scenarios) {
+      const input: ScenarioInput = { ...base, scenario, run, stages: args.stages && ONCELY(scenario) };
+      const profileDir = args.profile && ONCELY(scenario) ? join(profileRoot, `${scenario}-run${run}`) : undefined;
+      process.stdout.write(`run ${run}/${args.runs} ${TITLES[scenario]} … `);
+      const { result, error } = await runChild(input, { timeoutMs, ...(profileDir ? { profileDir } : {}) });
+      const r = error ? failed(input, `${error}${result ? ` (after reporting: ${result.check})` : ''}`) : result!;
+      results.push(r);
+      console.log(
+        r.ok
+          ? `${Math.round(r.recordsPerSec).toLocaleString('en-US')} records/s, ${(r.activeMs / 1000).toFixed(2)} s, RSS ${Math.round(r.peakRssMb)} MB, load ${r.loadStart.toFixed(1)}→${r.loadEnd.toFixed(1)} — ${r.check}`
+          : `FAILED: ${r.check}`,
+      );
+      if (profileDir) {
+        for (const f of readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile'))) {
+          const summary = summarizeProfile(join(profileDir, f));
+          // tsx's module loader thread writes a profile too; it idles through the run.
+          const idle = summary.areas.find((a) => a.area === '(idle)')?.share ?? 0;
+          if (idle < 0.95) profiles.push({ scenario, run, summary });
+        }
+      }
+    }
+  }
+
+  const summaries = summarize(results, args.runs);
+  const targets = evaluateTargets(results, args.runs);
+  const environment = `${new Date().toISOString()} · node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${Math.round(totalmem() / 2 ** 30)} GiB · Kafka ${brokers.join(',')} (${services.kafka.source}) · PostgreSQL (${services.postgres.source})`;
+  const md = markdown({ args, topic, produce, summaries, targets, profiles, environment });
+  const json = JSON.stringify(
+    { args, topic, produce, environment, results, summaries, targets, profiles },
+    (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+    2,
+  );
+  const name = `bench-${args.quick ? 'quick-' : ''}${stamp}`;
+  writeFileSync(join(resultsDir, `${name}.json`), `${json}\n`);
+  writeFileSync(join(resultsDir, `${name}.md`), md);
+  copyFileSync(join(resultsDir, `${name}.json`), join(resultsDir, 'latest.json'));
+  copyFileSync(join(resultsDir, `${name}.md`), join(resultsDir, 'latest.md'));
+  console.log(`\n${md}`);
+  console.log(`results: bench/results/${name}.{json,md}`);
+  const bad = results.filter((r) => !r.ok);
+  if (bad.length > 0) {
+    console.error(`bench: ${bad.length} scenario run(s) failed: ${bad.map((r) => `${r.scenario} (run ${r.run})`).join(', ')}`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,100 @@
+/**
+ * Prepares the benchmark topic: creates it and fills it with the records of data.ts using a fast
+ * kafkajs producer (batches of 2,000 records, 8 sends in flight, acks from the leader, no
+ * compression). A topic of the same name that already holds exactly these records is reused, so a
+ * second `pnpm bench` with the same parameters starts at once.
+ */
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { accountOf, recordValue } from './data.js';
+
+const CHUNK = 2_000;
+const IN_FLIGHT = 8;
+
+export interface PreparedTopic {
+  topic: string;
+  reused: boolean;
+  produceMs: number;
+  recordsPerSec: number;
+}
+
+async function recordsIn(kafka: Kafka, topic: string): Promise<{ partitions: number; records: number } | undefined> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = await admin.listTopics();
+    if (!topics.includes(topic)) return undefined;
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const records = offsets.reduce((n, p) => n + Number(BigInt(p.high) - BigInt(p.low)), 0);
+    return { partitions: offsets.length, records };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Makes `topic` hold exactly `records` records in `partitions` partitions. */
+export async function prepareTopic(opts: {
+  brokers: string[];
+  topic: string;
+  partitions: number;
+  records: number;
+  valueBytes: number;
+  log: (line: string) => void;
+}): Promise<PreparedTopic> {
+  const { brokers, topic, partitions, records, valueBytes, log } = opts;
+  const kafka = new Kafka({ brokers, clientId: 'oncely-bench-producer', logLevel: logLevel.WARN });
+  const existing = await recordsIn(kafka, topic);
+  if (existing && existing.partitions === partitions && existing.records === records) {
+    log(`topic ${topic}: reusing ${records.toLocaleString('en-US')} records in ${partitions} partitions`);
+    return { topic, reused: true, produceMs: 0, recordsPerSec: 0 };
+  }
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if (existing) {
+      log(`topic ${topic}: has ${existing.records} records in ${existing.partitions} partitions; recreating it`);
+      await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
+      // Topic deletion is asynchronous in the broker: wait until the name is free.
+      for (let i = 0; i < 60 && (await admin.listTopics()).includes(topic); i++) await new Promise((r) => setTimeout(r, 500));
+    }
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  await producer.connect();
+  const started = performance.now();
+  let next = 0;
+  let lastLog = started;
+  const sendChunks = async () => {
+    while (next < records) {
+      const from = next;
+      const to = Math.min(records, from + CHUNK);
+      next = to;
+      const messages = new Array(to - from);
+      for (let seq = from; seq < to; seq++) messages[seq - from] = { key: accountOf(seq), value: recordValue(seq, valueBytes) };
+      await producer.send({ topic, messages, acks: 1 });
+      if (performance.now() - lastLog > 5_000) {
+        lastLog = performance.now();
+        log(`  produced ${to.toLocaleString('en-US')} / ${records.toLocaleString('en-US')}`);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: IN_FLIGHT }, sendChunks));
+  } finally {
+    await producer.disconnect();
+  }
+  const produceMs = performance.now() - started;
+  const check = await recordsIn(kafka, topic);
+  if (check?.records !== records) {
+    throw new Error(
+      `topic ${topic} holds ${check?.records} records after producing ${records}; is something else writing to it?`,
+    );
+  }
+  const recordsPerSec = records / (produceMs / 1000);
+  log(
+    `topic ${topic}: produced ${records.toLocaleString('en-US')} records in ${(produceMs / 1000).toFixed(1)} s (${Math.round(recordsPerSec).toLocaleString('en-US')} records/s)`,
+  );
+  return { topic, reused: false, produceMs, recordsPerSec };
+}
