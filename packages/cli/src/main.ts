@@ -1,5 +1,6 @@
 import { ConfigError, OncelyError } from '@oncely/core';
 import { Command } from 'commander';
+import { registerDlq } from './commands/dlq.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerOffsets } from './commands/offsets.js';
 import { registerReplay } from './commands/replay.js';
@@ -19,6 +20,7 @@ export function buildProgram(setCode: (code: number) => void): Command {
   registerStatus(program, setCode);
   registerOffsets(program, setCode);
   registerReplay(program, setCode);
+  registerDlq(program, setCode);
   return program;
 }
 

@@ -27,6 +27,13 @@ declare module '@oncely/core' {
 }
 
 export type {
+  DeadLetterEntry,
+  DeadLetterSelection,
+  DeadLettersOptions,
+  RequeueOutcome,
+} from './admin/dead-letters.js';
+export { DeadLetters } from './admin/dead-letters.js';
+export type {
   AuditOptions,
   CheckpointEntry,
   CheckpointSummary,
