@@ -242,6 +242,7 @@ export class DeadLetters {
           {
             logger: options.logger,
             workerId: `requeue:${actor}`,
+            // biome-ignore lint/suspicious/noThenProperty: applyRecordOnce's option, not a thenable
             then: async (tx) => {
               const { rows } = await tx.raw<Rows<{ id: string }>>(
                 `update ${this.#s}.dead_letters set replayed_at = clock_timestamp()
