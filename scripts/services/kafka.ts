@@ -11,11 +11,36 @@ export const localKafkaPort = Number(process.env.ONCELY_KAFKA_PORT ?? 39092);
 const host = '127.0.0.1';
 
 const pomFile = join(repoRoot, 'services', 'kafka', 'pom.xml');
+// The jars are shared by every broker this project starts; each broker has its own state dir.
 const libDir = join(kafkaDir, 'lib');
-const dataDir = join(kafkaDir, 'data');
-const pidFile = join(kafkaDir, 'broker.pid');
-export const brokerLog = join(kafkaDir, 'broker.log');
-const stdoutLog = join(kafkaDir, 'stdout.log');
+
+/**
+ * A broker this project starts: its listener port (the controller uses port + 1) and the directory
+ * that holds its data, config, logs and pid file. `pnpm services` uses {@link localBroker}; fault
+ * tests start private ones on other ports, so killing one never disturbs the shared broker.
+ */
+export interface BrokerSpec {
+  port: number;
+  dir: string;
+  /** JVM max heap in MB. Default 1024. */
+  heapMb?: number;
+}
+
+/** The shared broker of `pnpm services up`. */
+export const localBroker: BrokerSpec = { port: localKafkaPort, dir: kafkaDir };
+
+function brokerFiles(spec: BrokerSpec) {
+  return {
+    dataDir: join(spec.dir, 'data'),
+    pidFile: join(spec.dir, 'broker.pid'),
+    brokerLog: join(spec.dir, 'broker.log'),
+    stdoutLog: join(spec.dir, 'stdout.log'),
+    config: join(spec.dir, 'server.properties'),
+    log4j: join(spec.dir, 'log4j2.properties'),
+  };
+}
+
+export const brokerLog = brokerFiles(localBroker).brokerLog;
 
 /** Whether a Kafka broker answers a metadata request at these addresses. */
 export async function kafkaAnswers(brokers: string[], timeoutMs = 3000): Promise<boolean> {
@@ -91,14 +116,15 @@ function ensureJars(): void {
   writeFileSync(stamp, new Date().toISOString());
 }
 
-function writeConfig(): string {
-  const controllerPort = localKafkaPort + 1;
+function writeConfig(spec: BrokerSpec): string {
+  const { dataDir, config, log4j: log4jFile, brokerLog } = brokerFiles(spec);
+  const controllerPort = spec.port + 1;
   const props = [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@${host}:${controllerPort}`,
-    `listeners=PLAINTEXT://${host}:${localKafkaPort},CONTROLLER://${host}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${host}:${localKafkaPort}`,
+    `listeners=PLAINTEXT://${host}:${spec.port},CONTROLLER://${host}:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${host}:${spec.port}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
@@ -120,8 +146,7 @@ function writeConfig(): string {
     'file.delete.delay.ms=100',
     'log.segment.delete.delay.ms=100',
   ];
-  const file = join(kafkaDir, 'server.properties');
-  writeFileSync(file, `${props.join('\n')}\n`);
+  writeFileSync(config, `${props.join('\n')}\n`);
   const log4j = [
     'status = warn',
     'appender.file.type = File',
@@ -136,46 +161,66 @@ function writeConfig(): string {
     'logger.state.name = state.change.logger',
     'logger.state.level = warn',
   ];
-  writeFileSync(join(kafkaDir, 'log4j2.properties'), `${log4j.join('\n')}\n`);
-  return file;
+  writeFileSync(log4jFile, `${log4j.join('\n')}\n`);
+  return config;
 }
 
-function readPid(): number | undefined {
+function readPid(spec: BrokerSpec): number | undefined {
+  const { pidFile } = brokerFiles(spec);
   if (!existsSync(pidFile)) return undefined;
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** Whether the broker this project started is running. */
-export function localBrokerPid(): number | undefined {
-  const pid = readPid();
+/** The pid of the broker started with this spec, when it is running. */
+export function brokerPid(spec: BrokerSpec): number | undefined {
+  const pid = readPid(spec);
   return pid !== undefined && processAlive(pid) ? pid : undefined;
 }
 
+/** Whether the broker this project started is running. */
+export function localBrokerPid(): number | undefined {
+  return brokerPid(localBroker);
+}
+
+/** A broker's bootstrap address. */
+export const brokerAddresses = (spec: BrokerSpec): string[] => [`${host}:${spec.port}`];
+
 /** The local broker's address. */
-export const localBrokers = [`${host}:${localKafkaPort}`];
+export const localBrokers = brokerAddresses(localBroker);
 
 /**
  * Starts a single-node KRaft broker from the jars Maven resolves, unless it already runs.
  * Idempotent: a second call finds the running broker and returns.
  */
 export async function startLocalKafka(): Promise<{ brokers: string[]; pid: number; started: boolean }> {
-  mkdirSync(kafkaDir, { recursive: true });
-  const running = localBrokerPid();
+  return startBroker(localBroker);
+}
+
+/**
+ * Starts the broker of `spec` (formatting its storage on first start) unless it already runs; a
+ * restart after SIGKILL reuses the data dir, so topics and records survive as on a real host.
+ */
+export async function startBroker(spec: BrokerSpec): Promise<{ brokers: string[]; pid: number; started: boolean }> {
+  const { dataDir, pidFile, brokerLog, stdoutLog, log4j } = brokerFiles(spec);
+  const brokers = brokerAddresses(spec);
+  const envHint = spec === localBroker ? ', choose other ports with ONCELY_KAFKA_PORT,' : '';
+  mkdirSync(spec.dir, { recursive: true });
+  const running = brokerPid(spec);
   if (running !== undefined) {
-    if (await waitForKafka(localBrokers, 60_000, running)) return { brokers: localBrokers, pid: running, started: false };
+    if (await waitForKafka(brokers, 60_000, running)) return { brokers, pid: running, started: false };
     throw new ServiceError(
-      `The local broker (pid ${running}) runs but does not answer on ${localBrokers[0]}. Log tail:\n${tail(brokerLog)}`,
+      `The broker (pid ${running}) runs but does not answer on ${brokers[0]}. Log tail:\n${tail(brokerLog)}`,
     );
   }
   const java = checkJava();
-  if ((await portAnswers(host, localKafkaPort)) || (await portAnswers(host, localKafkaPort + 1))) {
+  if ((await portAnswers(host, spec.port)) || (await portAnswers(host, spec.port + 1))) {
     throw new ServiceError(
-      `Port ${localKafkaPort} or ${localKafkaPort + 1} on ${host} is taken by another process. Free it, choose other ports with ONCELY_KAFKA_PORT, or point KAFKA_BROKERS at a running broker.`,
+      `Port ${spec.port} or ${spec.port + 1} on ${host} is taken by another process. Free it${envHint} or point KAFKA_BROKERS at a running broker.`,
     );
   }
   ensureJars();
-  const config = writeConfig();
+  const config = writeConfig(spec);
   const cp = `${libDir}/*`;
   if (!existsSync(join(dataDir, 'meta.properties'))) {
     const id = run(java, ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid']);
@@ -185,14 +230,15 @@ export async function startLocalKafka(): Promise<{ brokers: string[]; pid: numbe
     if (!fmt.ok) throw new ServiceError(`Formatting the Kafka storage in ${dataDir} failed:\n${fmt.stderr || fmt.stdout}`);
   }
   const out = openSync(stdoutLog, 'w');
+  const heap = spec.heapMb ?? 1024;
   const child = spawn(
     java,
     [
-      '-Xms256m',
-      '-Xmx1g',
+      `-Xms${Math.min(256, heap)}m`,
+      `-Xmx${heap}m`,
       '-XX:+UseG1GC',
       '-Djava.awt.headless=true',
-      `-Dlog4j2.configurationFile=${join(kafkaDir, 'log4j2.properties')}`,
+      `-Dlog4j2.configurationFile=${log4j}`,
       '-cp',
       cp,
       'kafka.Kafka',
@@ -205,14 +251,14 @@ export async function startLocalKafka(): Promise<{ brokers: string[]; pid: numbe
   const pid = child.pid;
   if (pid === undefined) throw new ServiceError('Could not start java for the Kafka broker.');
   writeFileSync(pidFile, String(pid));
-  if (!(await waitForKafka(localBrokers, 90_000, pid))) {
+  if (!(await waitForKafka(brokers, 90_000, pid))) {
     const alive = processAlive(pid);
     if (alive) process.kill(pid, 'SIGKILL');
     throw new ServiceError(
       `The Kafka broker ${alive ? 'did not answer within 90 s' : 'exited during start'}. Output:\n${tail(stdoutLog, 15)}\nBroker log (${brokerLog}):\n${tail(brokerLog)}`,
     );
   }
-  return { brokers: localBrokers, pid, started: true };
+  return { brokers, pid, started: true };
 }
 
 async function waitForKafka(brokers: string[], timeoutMs: number, pid: number): Promise<boolean> {
@@ -227,10 +273,19 @@ async function waitForKafka(brokers: string[], timeoutMs: number, pid: number): 
 
 /** Stops the broker this project started; leaves its data unless purge is set. */
 export async function stopLocalKafka(opts: { purge?: boolean } = {}): Promise<boolean> {
-  const pid = localBrokerPid();
+  return stopBroker(localBroker, opts);
+}
+
+/**
+ * Stops the broker of `spec`: SIGTERM (a clean shutdown, up to 30 s, then SIGKILL), or SIGKILL at
+ * once with `kill` (a crash: the next start recovers its logs). Leaves its data unless purge is set.
+ */
+export async function stopBroker(spec: BrokerSpec, opts: { purge?: boolean; kill?: boolean } = {}): Promise<boolean> {
+  const { pidFile, dataDir } = brokerFiles(spec);
+  const pid = brokerPid(spec);
   let stopped = false;
   if (pid !== undefined) {
-    process.kill(pid, 'SIGTERM');
+    process.kill(pid, opts.kill ? 'SIGKILL' : 'SIGTERM');
     const deadline = Date.now() + 30_000;
     while (processAlive(pid) && Date.now() < deadline) await sleep(200);
     if (processAlive(pid)) process.kill(pid, 'SIGKILL');
