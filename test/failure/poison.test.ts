@@ -30,7 +30,7 @@ describe('a poison record among good ones (real broker and database)', () => {
   it('applies the good ones once, dead-letters the poison one once with the record intact, and moves on', async () => {
     const topic = await createTopic(1);
     const schema = freshSchema('poison');
-    const table = await makeTable(freshSchema("app"));
+    const table = await makeTable(freshSchema('app'));
     const producer = kafkaClient().producer();
     await producer.connect();
     await producer.send({
@@ -54,7 +54,8 @@ describe('a poison record among good ones (real broker and database)', () => {
     await until(() => w.progress()[0]?.nextOffset === 20n, 'the partition past every record');
     await w.stop();
 
-    const rows = (await pgPool().query<{ i: number; n: string }>(`select i, count(*) as n from ${table} group by i order by i`)).rows;
+    const rows = (await pgPool().query<{ i: number; n: string }>(`select i, count(*) as n from ${table} group by i order by i`))
+      .rows;
     expect(rows.map((r) => r.i)).toEqual([...Array(20).keys()].filter((i) => i !== 7));
     expect(rows.every((r) => r.n === '1')).toBe(true);
     expect(dead).toEqual([{ offset: 7n, attempts: 3, reason: 'exhausted' }]);
@@ -78,7 +79,7 @@ describe('a poison record among good ones (real broker and database)', () => {
   it("with onExhausted 'stop-partition' halts only that partition at the poison record; the others continue", async () => {
     const topic = await createTopic(2);
     const schema = freshSchema('stop');
-    const table = await makeTable(freshSchema("app"));
+    const table = await makeTable(freshSchema('app'));
     const producer = kafkaClient().producer();
     await producer.connect();
     for (const partition of [0, 1])
@@ -103,7 +104,9 @@ describe('a poison record among good ones (real broker and database)', () => {
     expect(w.state).toBe('running');
     await w.stop();
 
-    const rows = (await pgPool().query<{ i: number }>(`select i from ${table} order by partition, "offset"`)).rows.map((r) => r.i);
+    const rows = (await pgPool().query<{ i: number }>(`select i from ${table} order by partition, "offset"`)).rows.map(
+      (r) => r.i,
+    );
     expect(rows).toEqual([0, 1, 2, 3, ...Array.from({ length: 10 }, (_, j) => 100 + j)]);
     expect((await pgPool().query(`select count(*)::int as n from ${schema}.dead_letters`)).rows[0].n).toBe(0);
     const pos = await pgPool().query<{ partition: number; next_offset: string }>(

@@ -78,7 +78,15 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
   const port = await freePort();
   await run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const ctl = (args: string[]) =>
-    run('pg_ctl', ['-D', data, '-l', join(dir, 'postgres.log'), '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off`, ...args]);
+    run('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'postgres.log'),
+      '-o',
+      `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off`,
+      ...args,
+    ]);
   await ctl(['-w', 'start']);
   afterAll(async () => {
     await run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']).catch(() => {});
@@ -131,7 +139,13 @@ export function captureLogger(lines: string[] = []): Logger & { lines: string[] 
         `${level} ${message} ${JSON.stringify({ ...base, ...fields }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Error ? { message: v.message, stack: v.stack } : v))}`,
       );
     };
-    return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), child: (f) => make({ ...base, ...f }) };
+    return {
+      debug: log('debug'),
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+      child: (f) => make({ ...base, ...f }),
+    };
   };
   return Object.assign(make({}), { lines });
 }
