@@ -6,6 +6,12 @@ import { realWorker, until } from '../support/oncely.js';
 import { ordersApp } from './fixtures/orders-app.js';
 import { FIXTURES, oncely } from './support.js';
 
+let pool: ReturnType<typeof pgPool> | undefined;
+const db = () => {
+  pool ??= pgPool();
+  return pool;
+};
+
 describe('oncely dlq (real binary, real database)', () => {
   it('lists, shows, requeues with the fixed handler exactly once, and purges only with --yes', async () => {
     const topic = await createTopic(1);
@@ -13,8 +19,8 @@ describe('oncely dlq (real binary, real database)', () => {
     const appSchema = freshSchema('orders');
     const table = `${appSchema}.orders`;
     const group = `orders-${topic}`;
-    await pgPool().query(`create schema ${appSchema}`);
-    await pgPool().query(`create table ${table} (order_id text not null, qty int not null, "offset" bigint not null)`);
+    await db().query(`create schema ${appSchema}`);
+    await db().query(`create table ${table} (order_id text not null, qty int not null, "offset" bigint not null)`);
     const producer = kafkaClient().producer();
     await producer.connect();
     const orders = [
@@ -66,21 +72,21 @@ describe('oncely dlq (real binary, real database)', () => {
     const again = await oncely(['dlq', 'requeue', o2!, '--app', resolve(FIXTURES, 'orders-buggy.ts')], env);
     expect(again.code).toBe(1);
     expect(again.stdout).toMatch(/FAILED again, still dead-lettered: NON_RETRIABLE: order o2/);
-    expect((await pgPool().query(`select * from ${table} where order_id = 'o2'`)).rowCount).toBe(0);
-    const afterFail = await pgPool().query(`select attempts, replayed_at from ${schema}.dead_letters where id = $1`, [o2]);
+    expect((await db().query(`select * from ${table} where order_id = 'o2'`)).rowCount).toBe(0);
+    const afterFail = await db().query(`select attempts, replayed_at from ${schema}.dead_letters where id = $1`, [o2]);
     expect(afterFail.rows[0]).toEqual({ attempts: 2, replayed_at: null });
 
     // requeue with the fixed handler: applied once, no longer pending
     const fixed = await oncely(['dlq', 'requeue', o2!, '--app', resolve(FIXTURES, 'orders-fixed.ts')], env);
     expect(fixed.code, fixed.stderr + fixed.stdout).toBe(0);
     expect(fixed.stdout).toContain('1 applied, 0 failed');
-    const applied = await pgPool().query(`select order_id, qty, "offset" from ${table} where order_id = 'o2'`);
+    const applied = await db().query(`select order_id, qty, "offset" from ${table} where order_id = 'o2'`);
     expect(applied.rows).toEqual([{ order_id: 'o2', qty: -1, offset: '1' }]);
     // a second requeue of the same id finds nothing pending and applies nothing
     const twice = await oncely(['dlq', 'requeue', o2!, '--app', resolve(FIXTURES, 'orders-fixed.ts')], env);
     expect(twice.code).toBe(2);
     expect(twice.stderr).toMatch(/No pending dead letter with id/);
-    expect((await pgPool().query(`select * from ${table} where order_id = 'o2'`)).rowCount).toBe(1);
+    expect((await db().query(`select * from ${table} where order_id = 'o2'`)).rowCount).toBe(1);
     const pending = JSON.parse((await oncely(['dlq', 'list', '--group', group, '--json'], env)).stdout);
     expect(pending.map((d: { id: string }) => d.id)).toEqual([o4]);
 
@@ -91,15 +97,15 @@ describe('oncely dlq (real binary, real database)', () => {
     const dry = await oncely(['dlq', 'purge', '--group', group], env);
     expect(dry.code).toBe(2);
     expect(dry.stderr).toContain('would delete 2 dead letter(s); nothing was deleted. Add --yes');
-    expect((await pgPool().query(`select count(*)::int as n from ${schema}.dead_letters`)).rows[0].n).toBe(2);
+    expect((await db().query(`select count(*)::int as n from ${schema}.dead_letters`)).rows[0].n).toBe(2);
     const purged = await oncely(['dlq', 'purge', o4!, '--yes', '--json'], env);
     expect(purged.code, purged.stderr).toBe(0);
     expect(JSON.parse(purged.stdout).deleted).toBe(1);
-    const rest = await pgPool().query(`select id::text from ${schema}.dead_letters`);
+    const rest = await db().query(`select id::text from ${schema}.dead_letters`);
     expect(rest.rows).toEqual([{ id: o2 }]);
 
     // every operator action is in admin_audit
-    const audit = await pgPool().query<{ action: string; group_id: string; details: { result?: string; deleted?: number } }>(
+    const audit = await db().query<{ action: string; group_id: string; details: { result?: string; deleted?: number } }>(
       `select action, group_id, details from ${schema}.admin_audit order by id`,
     );
     expect(audit.rows.map((r) => [r.action, r.details.result ?? r.details.deleted])).toEqual([
@@ -116,8 +122,8 @@ describe('oncely dlq (real binary, real database)', () => {
     const appSchema = freshSchema('orders');
     const table = `${appSchema}.orders`;
     const group = `orders-${topic}`;
-    await pgPool().query(`create schema ${appSchema}`);
-    await pgPool().query(`create table ${table} (order_id text not null, qty int not null, "offset" bigint not null)`);
+    await db().query(`create schema ${appSchema}`);
+    await db().query(`create table ${table} (order_id text not null, qty int not null, "offset" bigint not null)`);
     const producer = kafkaClient().producer();
     await producer.connect();
     await producer.send({
@@ -139,7 +145,7 @@ describe('oncely dlq (real binary, real database)', () => {
     );
     expect(all.code, all.stderr).toBe(0);
     expect(JSON.parse(all.stdout)).toMatchObject({ applied: 3, failed: 0 });
-    const rows = await pgPool().query(`select order_id, count(*)::int as n from ${table} group by order_id order by order_id`);
+    const rows = await db().query(`select order_id, count(*)::int as n from ${table} group by order_id order by order_id`);
     expect(rows.rows).toEqual(['o0', 'o1', 'o2', 'o3'].map((order_id) => ({ order_id, n: 1 })));
   });
 });

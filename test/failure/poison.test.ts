@@ -9,7 +9,7 @@ interface Item {
 }
 
 async function makeTable(schema: string): Promise<string> {
-  const pool = pgPool();
+  const pool = db();
   await pool.query(`create schema if not exists ${schema}`);
   await pool.query(`create table ${schema}.seen (id bigserial primary key, partition int, "offset" bigint, i int)`);
   return `${schema}.seen`;
@@ -25,6 +25,12 @@ function app(topic: string, group: string, table: string, poison: Set<number>, o
     },
   );
 }
+
+let pool: ReturnType<typeof pgPool> | undefined;
+const db = () => {
+  pool ??= pgPool();
+  return pool;
+};
 
 describe('a poison record among good ones (real broker and database)', () => {
   it('applies the good ones once, dead-letters the poison one once with the record intact, and moves on', async () => {
@@ -54,13 +60,12 @@ describe('a poison record among good ones (real broker and database)', () => {
     await until(() => w.progress()[0]?.nextOffset === 20n, 'the partition past every record');
     await w.stop();
 
-    const rows = (await pgPool().query<{ i: number; n: string }>(`select i, count(*) as n from ${table} group by i order by i`))
-      .rows;
+    const rows = (await db().query<{ i: number; n: string }>(`select i, count(*) as n from ${table} group by i order by i`)).rows;
     expect(rows.map((r) => r.i)).toEqual([...Array(20).keys()].filter((i) => i !== 7));
     expect(rows.every((r) => r.n === '1')).toBe(true);
     expect(dead).toEqual([{ offset: 7n, attempts: 3, reason: 'exhausted' }]);
 
-    const dl = await pgPool().query(`select * from ${schema}.dead_letters`);
+    const dl = await db().query(`select * from ${schema}.dead_letters`);
     expect(dl.rows).toHaveLength(1);
     const d = dl.rows[0];
     expect(d).toMatchObject({ group_id: group, topic, partition: 0, offset: '7', attempts: 3, error_name: 'Error' });
@@ -104,12 +109,10 @@ describe('a poison record among good ones (real broker and database)', () => {
     expect(w.state).toBe('running');
     await w.stop();
 
-    const rows = (await pgPool().query<{ i: number }>(`select i from ${table} order by partition, "offset"`)).rows.map(
-      (r) => r.i,
-    );
+    const rows = (await db().query<{ i: number }>(`select i from ${table} order by partition, "offset"`)).rows.map((r) => r.i);
     expect(rows).toEqual([0, 1, 2, 3, ...Array.from({ length: 10 }, (_, j) => 100 + j)]);
-    expect((await pgPool().query(`select count(*)::int as n from ${schema}.dead_letters`)).rows[0].n).toBe(0);
-    const pos = await pgPool().query<{ partition: number; next_offset: string }>(
+    expect((await db().query(`select count(*)::int as n from ${schema}.dead_letters`)).rows[0].n).toBe(0);
+    const pos = await db().query<{ partition: number; next_offset: string }>(
       `select partition, next_offset from ${schema}.partitions order by partition`,
     );
     expect(pos.rows).toEqual([
