@@ -1,0 +1,40 @@
+/**
+ * The Kafka broker is SIGKILLed mid-stream and restarted on its data: the worker's fetches fail and
+ * back off with bounded, logged retries, it keeps its stored position and resumes; every payment
+ * is applied exactly once. Runs against a private broker: the shared one is never touched.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { databaseUrl, freshSchema, randomName } from '../support/fixtures.js';
+import { until } from '../support/oncely.js';
+import { expectExactlyOnce, expectLeasesHeld, paymentStream, startLedger } from './outage-support.js';
+import { privateBroker } from './support.js';
+
+describe('Kafka broker crash mid-stream (private broker)', () => {
+  it('backs off, resumes at its stored position and applies every record exactly once', async () => {
+    const kafka = await privateBroker();
+    const topic = randomName('payments');
+    const admin = new Kafka({ clientId: 'outage-test', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] });
+    await admin.disconnect();
+
+    const run = await startLedger({ databaseUrl: databaseUrl(), brokers: kafka.brokers, topic, schema: freshSchema('bkout') });
+    const first = await paymentStream(kafka.brokers, topic, 1500);
+    const committed = () => run.worker.progress().reduce((a, p) => a + p.committedRecords, 0);
+    await until(() => committed() > 200, 'some payments applied before the crash');
+    const atCrash = committed();
+    await kafka.crash(3000);
+    // Produce after the restart too: the worker must pick up new records, not only old ones.
+    const second = await paymentStream(kafka.brokers, topic, 1000);
+    for (const id of second.ids) first.ids.add(id);
+    for (const [a, c] of second.expectedBalances) first.expectedBalances.set(a, (first.expectedBalances.get(a) ?? 0n) + c);
+    first.count += second.count;
+    await expectExactlyOnce(run, kafka.brokers, topic, first);
+    expect(committed()).toBeGreaterThan(atCrash);
+    await expectLeasesHeld(run, topic, run.worker.options.workerId);
+    const retries = run.logs.filter((l) => l.includes('fetch failed; retrying'));
+    expect(retries.length).toBeGreaterThan(0);
+    for (const l of retries) expect(Number(/"retryInMs":(\d+)/.exec(l)?.[1])).toBeLessThanOrEqual(10_000);
+  });
+});
