@@ -22,6 +22,7 @@ export interface LedgerWorkerEnv {
   LEDGER_TRACE?: '1';
   LEDGER_HANDLER_DELAY_MS?: string;
   LEDGER_BATCH?: string;
+  LEDGER_CRASH_BUDGET?: string;
   ONCELY_LOG_LEVEL?: string;
 }
 

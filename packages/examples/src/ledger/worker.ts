@@ -3,7 +3,8 @@
  * Configuration from the environment: KAFKA_BROKERS, DATABASE_URL, ONCELY_SCHEMA, LEDGER_TOPIC,
  * LEDGER_GROUP, LEDGER_SCHEMA. With LEDGER_TRACE=1 it prints one line per phase on stdout
  * (`phase in-tx <p>:<offset>`, `phase committed <p>:<next>`) so a test can aim its kills, and
- * LEDGER_HANDLER_DELAY_MS widens the time spent inside the transaction.
+ * LEDGER_HANDLER_DELAY_MS widens the time spent inside the transaction. LEDGER_CRASH_BUDGET sets
+ * the worker's crashBudget.
  */
 import { consoleLogger, createWorker, handleSignals, KafkajsPartitionReader } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
@@ -39,6 +40,7 @@ const worker = createWorker(app, {
   reader: new KafkajsPartitionReader({ brokers: env('KAFKA_BROKERS').split(','), logger }),
   logger,
   batchMaxRecords: Number(process.env.LEDGER_BATCH ?? 200),
+  ...(process.env.LEDGER_CRASH_BUDGET ? { crashBudget: Number(process.env.LEDGER_CRASH_BUDGET) } : {}),
   fetchMaxWaitMs: 200,
   hooks: { onCommit: (c) => say(`phase committed ${c.partition}:${c.nextOffset}`) },
 });
