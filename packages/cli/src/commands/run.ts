@@ -28,6 +28,9 @@ export interface RunFlags extends ConnectionFlags {
   offsetOutOfRange?: 'fail' | 'earliest' | 'latest';
   batchMaxRecords?: string;
   drainTimeout?: string;
+  retryAttempts?: string;
+  onExhausted?: 'dead-letter' | 'stop-partition';
+  crashBudget?: string;
   logLevel?: LogLevel;
   migrate?: boolean;
   until?: 'forever' | 'caught-up';
@@ -106,6 +109,9 @@ export async function runCommand(modulePath: string, flags: RunFlags): Promise<n
     offsetOutOfRange: flags.offsetOutOfRange,
     batchMaxRecords: parseIntFlag('--batch-max-records', flags.batchMaxRecords),
     drainTimeoutMs: parseIntFlag('--drain-timeout', flags.drainTimeout),
+    retryAttempts: parseIntFlag('--retry-attempts', flags.retryAttempts),
+    onExhausted: flags.onExhausted,
+    crashBudget: parseIntFlag('--crash-budget', flags.crashBudget),
     until: flags.until,
     hooks: mirror ? { onCommit: mirror.onCommit } : {},
   });
@@ -159,6 +165,13 @@ export function registerRun(program: Command, setCode: (code: number) => void): 
       )
       .option('--batch-max-records <n>', 'records per transaction (default 500)')
       .option('--drain-timeout <ms>', 'how long a stop waits for in-flight transactions (default 30000)')
+      .option('--retry-attempts <n>', 'tries of a failing record before --on-exhausted (default 5)')
+      .addOption(
+        new Option('--on-exhausted <what>', 'when a record has used its retries')
+          .choices(['dead-letter', 'stop-partition'])
+          .default('dead-letter'),
+      )
+      .option('--crash-budget <n>', 'process deaths while applying one record before it is dead-lettered (default 5)')
       .addOption(
         new Option('--until <when>', 'forever, or caught-up: stop at the high watermarks taken at start')
           .choices(['forever', 'caught-up'])
