@@ -4,7 +4,7 @@
  * that keeps every line, and the app the dlq tests requeue.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -63,7 +63,7 @@ export interface PrivatePostgres {
 }
 
 /** Starts a throwaway cluster (initdb + pg_ctl, as the postgres OS user when running as root); removed after the file. */
-export async function privatePostgres(): Promise<PrivatePostgres> {
+export async function privatePostgres(options: { password?: string } = {}): Promise<PrivatePostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'oncely-pg-'));
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;
@@ -76,7 +76,14 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
   const run = (bin: string, args: string[]) =>
     asRoot ? exec('runuser', ['-u', 'postgres', '--', pgBin(bin), ...args]) : exec(pgBin(bin), args);
   const port = await freePort();
-  await run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  const auth = ['--auth=trust'];
+  if (options.password !== undefined) {
+    // Password authentication over TCP, so a wrong password is rejected (28P01).
+    const pwfile = join(dir, 'pwfile');
+    writeFileSync(pwfile, `${options.password}\n`, { mode: 0o644 });
+    auth.splice(0, 1, '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`);
+  }
+  await run('initdb', ['-D', data, '-U', 'postgres', ...auth, '-E', 'UTF8', '--no-sync']);
   const ctl = (args: string[]) =>
     run('pg_ctl', [
       '-D',
@@ -93,7 +100,7 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
     rmSync(dir, { recursive: true, force: true });
   });
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres${options.password === undefined ? '' : `:${encodeURIComponent(options.password)}`}@127.0.0.1:${port}/postgres`,
     port,
     restartImmediate: async () => {
       await ctl(['-m', 'immediate', '-w', 'restart']);

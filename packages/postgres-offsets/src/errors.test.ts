@@ -19,6 +19,18 @@ describe('mapStoreError', () => {
     },
   );
 
+  it('maps rejected credentials to a non-retriable error that names the redacted target and the fix', () => {
+    const e = mapStoreError(
+      pgError('28P01', 'password authentication failed for user "u"'),
+      'migrate',
+      'postgres://u:***@h/db',
+      1,
+    );
+    expect(e).toMatchObject({ code: 'STORE_FAILED', retriable: false });
+    expect(e.message).toContain('postgres://u:***@h/db rejected the connection');
+    expect(e.message).toContain('Check the user and password in DATABASE_URL');
+  });
+
   it('maps a lock timeout to a retriable error that names lockTimeoutMs', () => {
     const e = mapStoreError(pgError(LOCK_NOT_AVAILABLE), 'runBatch t/0', 'x', 250);
     expect(e).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });

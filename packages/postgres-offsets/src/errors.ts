@@ -17,6 +17,9 @@ export const CANNOT_CONNECT_NOW = '57P03';
 export const TOO_MANY_CONNECTIONS = '53300';
 export const UNDEFINED_TABLE = '42P01';
 export const INVALID_SCHEMA_NAME = '3F000';
+/** Class 28: the server rejected the credentials (28P01 wrong password, 28000 no pg_hba entry / no such role). */
+export const INVALID_PASSWORD = '28P01';
+export const INVALID_AUTHORIZATION = '28000';
 /** Class 08: connection exceptions (08000, 08003, 08006, 08001, 08004, …). */
 export const CONNECTION_EXCEPTION_CLASS = '08';
 
@@ -105,6 +108,13 @@ export function mapStoreError(thrown: unknown, action: string, target: string, l
     return new StoreUnavailableError(`${action}: transaction aborted by PostgreSQL (${code}: ${detail}); retrying may succeed.`, {
       cause: e,
     });
+  }
+  if (code === INVALID_PASSWORD || code === INVALID_AUTHORIZATION) {
+    return new StoreError(
+      `${action}: PostgreSQL at ${target} rejected the connection (${code}: ${detail}). ` +
+        "Check the user and password in DATABASE_URL (or --database-url) and the server's pg_hba.conf; retrying will not help.",
+      { cause: e },
+    );
   }
   if (code === UNDEFINED_TABLE || code === INVALID_SCHEMA_NAME) {
     return new StoreError(`${action}: ${detail}. Has the schema been migrated? Run store.migrate() or \`oncely migrate\`.`, {
