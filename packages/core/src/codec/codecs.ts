@@ -31,17 +31,24 @@ export function json<T = unknown>(options: JsonCodecOptions<T> = {}): Codec<T> {
       if (value === null) {
         if (options.allowNull) return null as T;
         throw new CodecError(
-          `json: record at offset ${record.offset} has a null value (a tombstone); pass json({ allowNull: true }) to accept it`,
+          `json: record at offset ${record.offset} has a null value (a tombstone); pass json({ allowNull: true }) to hand tombstones to the handler as null`,
         );
       }
       if (value.length > maxBytes) {
-        throw new CodecError(`json: value of ${value.length} bytes at offset ${record.offset} exceeds maxBytes ${maxBytes}`);
+        throw new CodecError(
+          `json: value of ${value.length} bytes at offset ${record.offset} exceeds maxBytes ${maxBytes}; ` +
+            'if records this large are valid, raise json({ maxBytes }) and requeue them (`oncely dlq requeue`)',
+        );
       }
       let parsed: unknown;
       try {
         parsed = JSON.parse(value.toString('utf8'), reviver);
       } catch (e) {
-        throw new CodecError(`json: value at offset ${record.offset} is not valid JSON: ${toError(e).message}`, { cause: e });
+        throw new CodecError(
+          `json: value at offset ${record.offset} is not valid JSON (${toError(e).message}); ` +
+            'fix the producer, or use the string() or raw() codec for values that are not JSON (`oncely dlq show` has the bytes)',
+          { cause: e },
+        );
       }
       if (!options.schema) return parsed as T;
       try {

@@ -1,0 +1,140 @@
+/**
+ * Bad input of every class gets a coded error that says what was wrong and what to do, and loses
+ * nothing: undecodable records are dead-lettered (reason decode) and listed by `oncely dlq list`;
+ * configuration mistakes fail at start, before anything is read or written.
+ */
+import { createWorker, defineApp, json, KafkajsPartitionReader, OncelyError, silentLogger } from '@oncely/core';
+import { PostgresStore } from '@oncely/postgres-offsets';
+import type { Knex } from 'knex';
+import { describe, expect, it } from 'vitest';
+import { brokers, createTopic, databaseUrl, freshSchema, kafkaClient, pgPool, randomName } from '../support/fixtures.js';
+import { pgStore, realWorker, until } from '../support/oncely.js';
+import { oncely } from './support.js';
+
+let pool: ReturnType<typeof pgPool> | undefined;
+const db = () => {
+  pool ??= pgPool();
+  return pool;
+};
+
+async function failure(p: Promise<unknown>): Promise<OncelyError> {
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  expect(e).toBeInstanceOf(OncelyError);
+  return e as OncelyError;
+}
+
+describe('bad input', () => {
+  it('malformed JSON, an oversized value and a null value are dead-lettered (decode) with a message that says what to do', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('bad');
+    const group = `bad-${topic}`;
+    const producer = kafkaClient().producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: [
+        { value: '{"n":1}' },
+        { value: '{"n":2' }, // malformed
+        { value: JSON.stringify({ n: 3, pad: 'x'.repeat(500) }) }, // over maxBytes
+        { key: 'k4', value: null }, // tombstone
+        { value: '{"n":5}' },
+      ],
+    });
+    await producer.disconnect();
+    const applied: number[] = [];
+    const decode: bigint[] = [];
+    const app = defineApp<Knex.Transaction>({ group }).handle(
+      { topic, codec: json<{ n: number }>({ maxBytes: 200 }) },
+      async (m) => {
+        applied.push(m.value.n);
+      },
+    );
+    const w = await realWorker(app, schema, {
+      hooks: { onDeadLetter: (d) => d.reason === 'decode' && decode.push(d.offset) },
+    });
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 5n, 'past every record');
+    await w.stop();
+    expect(applied).toEqual([1, 5]);
+    expect(decode).toEqual([1n, 2n, 3n]);
+
+    const list = await oncely(['dlq', 'list', '--group', group, '--json'], { ONCELY_SCHEMA: schema });
+    expect(list.code, list.stderr).toBe(0);
+    const rows = JSON.parse(list.stdout) as Array<{
+      offset: string;
+      errorCode: string;
+      errorMessage: string;
+      attempts: number;
+      value: { base64: string | null };
+    }>;
+    expect(rows.map((r) => [r.offset, r.errorCode])).toEqual([
+      ['1', 'CODEC_FAILED'],
+      ['2', 'CODEC_FAILED'],
+      ['3', 'CODEC_FAILED'],
+    ]);
+    const [malformed, big, tombstone] = rows;
+    expect(malformed!.errorMessage).toMatch(/not valid JSON .*fix the producer/);
+    expect(Buffer.from(malformed!.value.base64!, 'base64').toString()).toBe('{"n":2');
+    expect(big!.errorMessage).toMatch(/exceeds maxBytes 200; .*raise json\(\{ maxBytes \}\)/);
+    expect(tombstone!.errorMessage).toMatch(/null value \(a tombstone\); pass json\(\{ allowNull: true \}\)/);
+    expect(tombstone!.value.base64).toBeNull();
+    // Decode failures are never retried: one attempt each.
+    expect(rows.map((r) => r.attempts)).toEqual([1, 1, 1]);
+  });
+
+  it('an unknown topic fails worker start with TOPIC_NOT_FOUND naming the topic, and writes nothing', async () => {
+    const schema = freshSchema('nt');
+    const missing = randomName('no-such-topic');
+    const app = defineApp<Knex.Transaction>({ group: 'nt' }).handle({ topic: missing, codec: json() }, async () => {});
+    const w = await realWorker(app, schema);
+    const e = await failure(w.start());
+    expect(e.code).toBe('TOPIC_NOT_FOUND');
+    expect(e.message).toContain(JSON.stringify(missing));
+    expect(e.message).toMatch(/create it .* or fix the topic name/);
+    expect(w.state).toBe('failed');
+    expect((await db().query(`select count(*)::int as n from ${schema}.partitions`)).rows[0].n).toBe(0);
+  });
+
+  it('a group with no handlers and invalid options are CONFIG_INVALID errors naming the option and the fix', async () => {
+    const store = await pgStore(freshSchema('cfg'));
+    const reader = new KafkajsPartitionReader({ brokers: brokers(), logger: silentLogger });
+    const empty = await failure((async () => createWorker(defineApp({ group: 'empty' }), { store, reader }).start())());
+    expect(empty.code).toBe('CONFIG_INVALID');
+    expect(empty.message).toMatch(/App 'empty' has no handlers: add one with \.handle\(\)/);
+
+    const app = defineApp<Knex.Transaction>({ group: 'cfg' }).handle({ topic: 't', codec: json() }, async () => {});
+    for (const [options, pattern] of [
+      [{ batchMaxRecords: 0 }, /batchMaxRecords/],
+      [{ leaseMs: 10 }, /leaseMs/],
+      [{ onExhausted: 'explode' }, /onExhausted/],
+      [{ crashBudget: -1 }, /crashBudget/],
+    ] as const) {
+      const e = await failure((async () => createWorker(app, { store, reader, ...(options as object) }))());
+      expect(e.code).toBe('CONFIG_INVALID');
+      expect(e.message).toMatch(pattern);
+    }
+    const badSchema = await failure(
+      (async () => new PostgresStore({ connectionString: databaseUrl(), schema: 'Robert"; drop' }))(),
+    );
+    expect(badSchema.code).toBe('CONFIG_INVALID');
+    expect(badSchema.message).toContain('schema');
+    await reader.close();
+  });
+
+  it('a database schema from a newer oncely is refused with SCHEMA_TOO_NEW (API and CLI)', async () => {
+    const schema = freshSchema('new');
+    await pgStore(schema);
+    await db().query(`insert into ${schema}.migrations (id, name) values (9999, '9999_from_the_future')`);
+    const store = new PostgresStore({ connectionString: databaseUrl(), schema });
+    const e = await failure(store.migrate());
+    await store.close();
+    expect(e.code).toBe('SCHEMA_TOO_NEW');
+    expect(e.message).toMatch(new RegExp(`Schema "${schema}" is at migration 9999.*Upgrade @oncely/postgres-offsets`));
+    const cli = await oncely(['migrate', '--schema', schema]);
+    expect(cli.code).not.toBe(0);
+    expect(cli.stderr).toMatch(/SCHEMA_TOO_NEW: Schema ".*" is at migration 9999/);
+  });
+});
