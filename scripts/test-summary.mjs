@@ -3,6 +3,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 const file = process.argv[2] ?? 'test-results/vitest.json';
+// `--extra-failed N`: failures found outside vitest (the benchmark smoke run in CI).
+const extraAt = process.argv.indexOf('--extra-failed');
+const extraFailed = extraAt > 0 ? Number(process.argv[extraAt + 1] ?? 0) : 0;
 if (!existsSync(file)) {
   console.log('tests: 0 passed, 1 failed (no vitest report was written)');
   process.exit(1);
@@ -20,6 +23,7 @@ for (const suite of report.testResults ?? []) {
   // A file that failed to load has no assertion results but must count as a failure.
   if ((suite.assertionResults ?? []).length === 0 && suite.status === 'failed') failed++;
 }
+failed += extraFailed;
 // Errors outside any test (a bad config, an unhandled rejection) fail the run too.
 if (report.success === false && failed === 0) {
   failed = 1;

@@ -191,9 +191,10 @@ export class Worker<Tx = DefaultTx> {
     while (!this.#fetchAbort.signal.aborted) {
       const wanting = [...this.#runners.values()].filter((r) => r.wantsData());
       if (wanting.length === 0) {
+        // stop() aborts #fetchAbort and also calls the wake function, so no abort listener is
+        // needed here (one per idle wait would pile up on a long-running worker).
         await new Promise<void>((resolve) => {
           this.#fetcherWake = resolve;
-          this.#fetchAbort.signal.addEventListener('abort', () => resolve(), { once: true });
         });
         this.#fetcherWake = undefined;
         continue;
@@ -255,6 +256,7 @@ export class Worker<Tx = DefaultTx> {
     if (this.#state !== 'stopped' && this.#state !== 'failed') this.#setState('draining');
     this.#stopSignal.abort();
     this.#fetchAbort.abort();
+    this.#fetcherWake?.();
     for (const r of this.#runners.values()) error ? r.abort() : r.stop();
     const step = async (name: string, fn: () => Promise<unknown> | undefined) => {
       try {
