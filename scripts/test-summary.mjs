@@ -7,7 +7,8 @@ const file = process.argv[2] ?? 'test-results/vitest.json';
 const extraAt = process.argv.indexOf('--extra-failed');
 const extraFailed = extraAt > 0 ? Number(process.argv[extraAt + 1] ?? 0) : 0;
 if (!existsSync(file)) {
-  console.log('tests: 0 passed, 1 failed (no vitest report was written)');
+  console.log(`no vitest report at ${file}: the test run did not finish`);
+  console.log('tests: 0 passed, 1 failed');
   process.exit(1);
 }
 const report = JSON.parse(readFileSync(file, 'utf8'));
