@@ -22,7 +22,7 @@ export const TITLES: Record<ScenarioName, string> = {
   'pg-copy': '2. Postgres write ceiling: COPY, 1 connection',
   naive: '3. naive at-least-once (eachMessage + INSERT, auto-commit)',
   'oncely-message': '4. oncely per-message (ctx.tx insert)',
-  'oncely-batch-rows': '5. oncely batch, row per record (insertRows)',
+  'oncely-batch-rows': '5. oncely batch, row per record (copyRows)',
   'oncely-batch-ledger': '6. oncely batch, ledger (1 upsert/batch)',
   'oncely-batch-rows-unfenced': '7. oncely batch, row per record, fence off',
 };

@@ -49,6 +49,7 @@ export type {
   TopicScope,
 } from './admin/index.js';
 export { describeTarget, OffsetsAdmin } from './admin/index.js';
+export { copyRows } from './bulk/copy-rows.js';
 export type { InsertRowsOptions, Row } from './bulk/insert-rows.js';
 export { insertRows } from './bulk/insert-rows.js';
 export {

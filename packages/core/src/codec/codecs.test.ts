@@ -20,6 +20,10 @@ describe('json codec', () => {
     expect((merged as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.hasOwn(v, '__proto__')).toBe(false);
     expect(Object.hasOwn(v.a as object, '__proto__')).toBe(false);
+    // The same key hidden behind a unicode escape is dropped too.
+    const escaped = json<Record<string, unknown>>().decode(Buffer.from('{"\\u005f_proto__":{"polluted":true},"b":1}'), rec(null));
+    expect(Object.hasOwn(escaped, '__proto__')).toBe(false);
+    expect(escaped.b).toBe(1);
   });
 
   it('rejects values over maxBytes, invalid JSON and tombstones with CodecError naming the offset', () => {

@@ -42,7 +42,11 @@ export function json<T = unknown>(options: JsonCodecOptions<T> = {}): Codec<T> {
       }
       let parsed: unknown;
       try {
-        parsed = JSON.parse(value.toString('utf8'), reviver);
+        const text = value.toString('utf8');
+        // The reviver costs a call per key: only pay it when a dangerous key can be there at all
+        // (spelled out, or hidden behind a \u escape such as "\u005f_proto__").
+        const risky = value.includes('__proto__') || value.includes('constructor') || value.includes('\\u');
+        parsed = risky ? JSON.parse(text, reviver) : JSON.parse(text);
       } catch (e) {
         throw new CodecError(
           `json: value at offset ${record.offset} is not valid JSON (${toError(e).message}); ` +

@@ -1,0 +1,76 @@
+import { once } from 'node:events';
+import { ConfigError } from '@oncely/core';
+import type { Knex } from 'knex';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+function quoteName(kind: string, name: string): string {
+  const parts = name.split('.');
+  if (parts.length > 2 || parts.some((p) => !IDENTIFIER.test(p))) {
+    throw new ConfigError(
+      `copyRows: ${kind} ${JSON.stringify(name)} is not a plain identifier (letters, digits, _; "schema.table" allowed).`,
+    );
+  }
+  return parts.map((p) => `"${p}"`).join('.');
+}
+
+/** One value in COPY's text format: \N for null, backslash escapes, bytea as \\x hex. */
+function field(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  if (Buffer.isBuffer(v)) return `\\\\x${v.toString('hex')}`;
+  if (v instanceof Date) return v.toISOString();
+  const s = typeof v === 'object' ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) : String(v);
+  // Only these four characters need escaping in the text format.
+  return /[\\\t\n\r]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
+}
+
+/**
+ * Writes many rows with `COPY … FROM STDIN` on the transaction's own connection: the fastest way
+ * into a table, and still inside the batch's transaction, so the rows commit with the offset or
+ * not at all. Values: strings, numbers, bigints, booleans, Dates, Buffers (bytea) and objects
+ * (JSON); null/undefined is NULL. No ON CONFLICT: a conflicting row fails the batch (use
+ * insertRows for upserts). Returns the number of rows written.
+ *
+ * ```ts
+ * await copyRows(ctx.tx, 'events', ['topic', 'partition', 'offset', 'body'],
+ *   batch.messages.map((m) => [m.topic, m.partition, m.offset, m.value]));
+ * ```
+ */
+export async function copyRows(
+  tx: Knex.Transaction,
+  table: string,
+  columns: readonly string[],
+  rows: readonly (readonly unknown[])[],
+): Promise<number> {
+  const target = quoteName('table', table);
+  if (columns.length === 0) throw new ConfigError('copyRows: name at least one column.');
+  const cols = columns.map((c) => quoteName('column', c)).join(', ');
+  if (rows.length === 0) return 0;
+  // Checked before COPY starts: failing half-way through a COPY would break the transaction.
+  const bad = rows.findIndex((r) => r.length !== columns.length);
+  if (bad >= 0) throw new ConfigError(`copyRows: row ${bad} has ${rows[bad]!.length} values for ${columns.length} columns.`);
+  // Inside a knex transaction, acquireConnection() hands out the transaction's own connection.
+  const client = (await (
+    tx as unknown as { client: { acquireConnection(): Promise<pg.Client> } }
+  ).client.acquireConnection()) as pg.Client;
+  const stream = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN`));
+  const done = new Promise<void>((resolve, reject) => {
+    stream.once('finish', () => resolve());
+    stream.once('error', reject);
+  });
+  let chunk = '';
+  for (const row of rows) {
+    let line = '';
+    for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : '\t') + field(row[i]);
+    chunk += `${line}\n`;
+    if (chunk.length > 65_536) {
+      if (!stream.write(chunk)) await once(stream, 'drain');
+      chunk = '';
+    }
+  }
+  stream.end(chunk);
+  await done;
+  return rows.length;
+}
