@@ -1,6 +1,6 @@
 # Sourced by scripts/test.sh, scripts/demo.sh and .ci/run: installs the pinned pnpm when missing,
-# the workspace's dependencies from the lockfile, and builds the packages.
-set -euo pipefail
+# the workspace's dependencies from the lockfile, and builds the packages. It sets no shell options:
+# each caller keeps its own (the CI script must go on after a failed test run to report it).
 
 PNPM_VERSION=12.4.2
 
@@ -11,12 +11,9 @@ ensure_pnpm() {
   fi
 }
 
+# Each step is chained: `set -e` does not apply inside a function called from `a || b`.
 install_and_build() {
-  ensure_pnpm
-  if [ -n "${CI:-}" ]; then
-    pnpm install --frozen-lockfile
-  else
-    pnpm install --frozen-lockfile --prefer-offline
-  fi
-  pnpm build
+  local offline=--prefer-offline
+  [ -n "${CI:-}" ] && offline=
+  ensure_pnpm && pnpm install --frozen-lockfile $offline && pnpm build
 }
