@@ -1,53 +1,10 @@
 /** Runs the real `oncely` binary (from source, under tsx) and shared helpers of the admin and CLI tests. */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { brokers, databaseUrl, kafkaClient, pgPool } from '../support/fixtures.js';
+import { oncely } from '../support/cli.js';
+import { kafkaClient, pgPool } from '../support/fixtures.js';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+export { type CliResult, oncely, ROOT, startOncely } from '../support/cli.js';
 export const FIXTURES = resolve(import.meta.dirname, 'fixtures');
-
-export interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Starts `oncely <args>` as a child process with the test services in its environment. */
-export function startOncely(
-  args: string[],
-  env: Record<string, string | undefined> = {},
-): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/cli/src/bin.ts', ...args], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      TSX_TSCONFIG_PATH: resolve(ROOT, 'tsconfig.base.json'),
-      KAFKA_BROKERS: brokers().join(','),
-      DATABASE_URL: databaseUrl(),
-      ONCELY_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const result = new Promise<CliResult>((done) => {
-    child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
-  });
-  return { child, result };
-}
-
-/** Runs `oncely <args>` to completion. */
-export function oncely(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  return startOncely(args, env).result;
-}
 
 /** Runs `oncely <args> --json` and parses stdout; fails with the output when the exit code is not 0. */
 export async function oncelyJson<T = unknown>(args: string[], env: Record<string, string | undefined> = {}): Promise<T> {

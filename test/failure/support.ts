@@ -3,7 +3,7 @@
  * outage never touches the shared services other test files use), the `oncely` binary, a logger
  * that keeps every line, and the app the dlq tests requeue.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,10 +12,10 @@ import { promisify } from 'node:util';
 import type { Logger } from '@oncely/core';
 import { afterAll } from 'vitest';
 import { startBroker, stopBroker } from '../../scripts/services/kafka.js';
-import { brokers, databaseUrl } from '../support/fixtures.js';
 
 const exec = promisify(execFile);
-export const ROOT = resolve(import.meta.dirname, '../..');
+
+export { type CliResult, collect, oncely, ROOT, spawnTs } from '../support/cli.js';
 export const FIXTURES = resolve(import.meta.dirname, 'fixtures');
 
 /** A port that was free a moment ago (and, with `pair`, the next one too). */
@@ -155,48 +155,4 @@ export function captureLogger(lines: string[] = []): Logger & { lines: string[] 
     };
   };
   return Object.assign(make({}), { lines });
-}
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real `oncely` binary from source (tsx), with the shared services in its environment. */
-export function oncely(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'packages/cli/src/bin.ts', ...args], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      TSX_TSCONFIG_PATH: resolve(ROOT, 'tsconfig.base.json'),
-      KAFKA_BROKERS: brokers().join(','),
-      DATABASE_URL: databaseUrl(),
-      ONCELY_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return collect(child);
-}
-
-export function collect(child: ChildProcess): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((done) => child.on('close', (code) => done({ code, stdout, stderr })));
-}
-
-/** Starts a TypeScript entry (a worker fixture) under tsx like the CLI, in the repository root. */
-export function spawnTs(file: string, env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file], {
-    cwd: ROOT,
-    env: { ...process.env, TSX_TSCONFIG_PATH: resolve(ROOT, 'tsconfig.base.json'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
 }

@@ -119,6 +119,16 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
   }
 
   async transaction<R>(work: (tx: MemoryTx) => Promise<R>): Promise<R> {
+    return this.#serialized(async () => {
+      const tx = new MemoryTx(this.data);
+      const result = await work(tx);
+      for (const [k, v] of tx.writes()) this.data.set(k, v);
+      return result;
+    });
+  }
+
+  /** Transactions run one at a time: serializable isolation, like row locks on the keys they touch. */
+  async #serialized<R>(fn: () => Promise<R>): Promise<R> {
     const previous = this.#serial;
     let done!: () => void;
     this.#serial = new Promise<void>((r) => {
@@ -126,10 +136,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     });
     await previous;
     try {
-      const tx = new MemoryTx(this.data);
-      const result = await work(tx);
-      for (const [k, v] of tx.writes()) this.data.set(k, v);
-      return result;
+      return await fn();
     } finally {
       done();
     }
@@ -145,18 +152,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     work: (tx: MemoryTx) => Promise<R>,
     options: RunBatchOptions = {},
   ): Promise<R> {
-    // Batches run one at a time: serializable isolation, like row locks on the keys they touch.
-    const previous = this.#serial;
-    let done!: () => void;
-    this.#serial = new Promise<void>((r) => {
-      done = r;
-    });
-    await previous;
-    try {
-      return await this.#runBatch(claim, range, work, options);
-    } finally {
-      done();
-    }
+    return this.#serialized(() => this.#runBatch(claim, range, work, options));
   }
 
   async #runBatch<R>(claim: Claim, range: BatchRange, work: (tx: MemoryTx) => Promise<R>, options: RunBatchOptions): Promise<R> {

@@ -1,0 +1,53 @@
+/** Runs the real `oncely` binary and TypeScript entry points from source (tsx) as child processes. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { brokers, databaseUrl } from './fixtures.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts a TypeScript entry under tsx in the repository root (the base tsconfig enables decorators). */
+export function spawnTs(file: string, env: Record<string, string | undefined> = {}, args: string[] = []): ChildProcess {
+  return spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, TSX_TSCONFIG_PATH: resolve(ROOT, 'tsconfig.base.json'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Collects a child's output until it closes. */
+export function collect(child: ChildProcess): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((done) => child.on('close', (code, signal) => done({ code, signal, stdout, stderr })));
+}
+
+/** Starts `oncely <args>` with the test services in its environment. */
+export function startOncely(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawnTs(
+    'packages/cli/src/bin.ts',
+    { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), ONCELY_LOG_LEVEL: 'warn', ...env },
+    args,
+  );
+  return { child, result: collect(child) };
+}
+
+/** Runs `oncely <args>` to completion. */
+export function oncely(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  return startOncely(args, env).result;
+}
