@@ -45,7 +45,8 @@ export function json<T = unknown>(options: JsonCodecOptions<T> = {}): Codec<T> {
         const text = value.toString('utf8');
         // The reviver costs a call per key: only pay it when a dangerous key can be there at all
         // (spelled out, or hidden behind a \u escape such as "\u005f_proto__").
-        const risky = value.includes('__proto__') || value.includes('constructor') || value.includes('\\u');
+        // (String checks: Buffer#includes converts its needle to bytes on every call.)
+        const risky = text.includes('__proto__') || text.includes('constructor') || text.includes('\\u');
         parsed = risky ? JSON.parse(text, reviver) : JSON.parse(text);
       } catch (e) {
         throw new CodecError(

@@ -268,7 +268,8 @@ export async function decodePartitionRecords(
       const key = r.varbytes();
       const value = r.varbytes();
       const headerCount = r.varint();
-      const headers: Array<readonly [string, Buffer | null]> = [];
+      // Most records have no headers: they share one frozen empty array instead of one each.
+      const headers: Array<readonly [string, Buffer | null]> = headerCount === 0 ? (NO_HEADERS as never) : [];
       for (let h = 0; h < headerCount; h++) {
         const name = r.varbytes();
         const headerValue = r.varbytes();
@@ -287,6 +288,8 @@ export async function decodePartitionRecords(
   }
   return { records: out, nextOffset };
 }
+
+const NO_HEADERS: ReadonlyArray<readonly [string, Buffer | null]> = Object.freeze([]);
 
 /** A control batch holds one record whose key is (version int16, type int16); type 0 is ABORT. */
 function isAbortMarker(body: Buffer, count: number): boolean {

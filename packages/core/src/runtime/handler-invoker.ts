@@ -22,6 +22,49 @@ export class RecordFailedError extends OncelyError {
   }
 }
 
+/**
+ * A decoded record. `id` and `timestamp` are computed on first use: most handlers never read them,
+ * and at tens of thousands of records a second every allocation shows up as garbage collection.
+ */
+class DecodedMessage<T> implements Message<T> {
+  readonly offset: bigint;
+  readonly key: Buffer | null;
+  readonly headers: RawRecord['headers'];
+  #timestamp: Date | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly raw: RawRecord,
+    readonly value: T,
+  ) {
+    this.offset = raw.offset;
+    this.key = raw.key;
+    this.headers = raw.headers;
+  }
+
+  get id(): string {
+    return `${this.topic}/${this.partition}/${this.offset}`;
+  }
+
+  get timestamp(): Date {
+    this.#timestamp ??= new Date(this.raw.timestamp);
+    return this.#timestamp;
+  }
+
+  /** Plain-object form (JSON.stringify, logging): getters are not enumerable. */
+  toJSON() {
+    return {
+      topic: this.topic,
+      partition: this.partition,
+      offset: `${this.offset}`,
+      id: this.id,
+      timestamp: this.timestamp,
+      value: this.value,
+    };
+  }
+}
+
 /** Decodes raw records with the handler's codec; a failure names the record. */
 export function decodeRecords<Tx>(
   def: HandlerDefinition<Tx>,
@@ -40,17 +83,7 @@ export function decodeRecords<Tx>(
         e instanceof CodecError ? e : new CodecError(`${def.codec.name} codec failed: ${toError(e).message}`, { cause: e });
       throw new RecordFailedError(topic, partition, r.offset, cause);
     }
-    out[i] = {
-      topic,
-      partition,
-      offset: r.offset,
-      key: r.key,
-      value,
-      headers: r.headers,
-      timestamp: new Date(r.timestamp),
-      id: `${topic}/${partition}/${r.offset}`,
-      raw: r,
-    };
+    out[i] = new DecodedMessage(topic, partition, r, value);
   }
   return out;
 }
