@@ -30,7 +30,7 @@ const usage = `usage: pnpm bench [options]
   --records N          records in the topic (default 1000000; --quick: 50000)
   --partitions N       partitions of the topic (default 6)
   --value-bytes N      bytes of each JSON value (default 150; keys add 9)
-  --batch N            oncely batchMaxRecords (default 500, the runtime's default)
+  --batch N            oncely batchMaxRecords (default 2000, the runtime's default)
   --fetch-bytes N      oncely fetchMaxBytesPerPartition (default: the runtime's)
   --naive-records N    records the naive scenario handles (default 100000; --quick: 5000)
   --scenarios LIST     comma-separated numbers or names (default all):
@@ -101,7 +101,7 @@ function parseArgs(argv: string[]): BenchArgs {
     records,
     partitions: int('partitions', 6)!,
     valueBytes: int('value-bytes', int('record-size', 150, 40), 40)!,
-    batchMaxRecords: int('batch', 500)!,
+    batchMaxRecords: int('batch', 2000)!,
     fetchMaxBytesPerPartition: int('fetch-bytes', undefined, 1024),
     naiveRecords: int('naive-records', quick ? 5_000 : 100_000)!,
     scenarios,

@@ -163,7 +163,7 @@ export function registerRun(program: Command, setCode: (code: number) => void): 
           .choices(['fail', 'earliest', 'latest'])
           .default('fail'),
       )
-      .option('--batch-max-records <n>', 'records per transaction (default 500)')
+      .option('--batch-max-records <n>', 'records per transaction (default 2000)')
       .option('--drain-timeout <ms>', 'how long a stop waits for in-flight transactions (default 30000)')
       .option('--retry-attempts <n>', 'tries of a failing record before --on-exhausted (default 5)')
       .addOption(

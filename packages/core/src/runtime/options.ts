@@ -30,7 +30,10 @@ export interface WorkerOptions<Tx> {
    * move there, log a warning and count it. Never a silent jump.
    */
   offsetOutOfRange?: 'fail' | 'earliest' | 'latest';
-  /** Largest number of records in one transaction. Default 500. */
+  /**
+   * Largest number of records in one transaction. Default 2000: measured with `pnpm bench`, 2000
+   * against 500 gave batch handlers +25–70% (fewer BEGIN/COMMIT round trips and fsyncs per record).
+   */
   batchMaxRecords?: number;
   /** Largest sum of key+value bytes in one transaction. Default 4 MiB. */
   batchMaxBytes?: number;
@@ -161,7 +164,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     split: o.split === undefined ? undefined : parseWorkerSplit(o.split),
     initialOffset,
     offsetOutOfRange: oor,
-    batchMaxRecords: int('batchMaxRecords', o.batchMaxRecords, 500, 1, 1_000_000),
+    batchMaxRecords: int('batchMaxRecords', o.batchMaxRecords, 2000, 1, 1_000_000),
     batchMaxBytes: int('batchMaxBytes', o.batchMaxBytes, 4 * 1024 * 1024, 1),
     batchLingerMs: int('batchLingerMs', o.batchLingerMs, 0, 0, 60_000),
     fetchMaxWaitMs: int('fetchMaxWaitMs', o.fetchMaxWaitMs, 500, 0, 60_000),
