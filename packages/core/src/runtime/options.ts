@@ -41,7 +41,11 @@ export interface WorkerOptions<Tx> {
   batchLingerMs?: number;
   /** Broker long-poll wait when no partition has data, in ms. Default 500. */
   fetchMaxWaitMs?: number;
-  /** Bytes per partition per fetch. Default 1 MiB. */
+  /**
+   * Bytes per partition per fetch (the broker still returns one larger record batch whole). Default
+   * 256 KiB: with two fetches queued per partition, 1 MiB made a worker draining a 1M-record backlog
+   * peak at ~370 MB RSS against ~235 MB, at the same throughput (`pnpm bench`).
+   */
   fetchMaxBytesPerPartition?: number;
   /** Lease length of a claim in ms; commits and a timer renew it. Default 30 000. */
   leaseMs?: number;
@@ -168,7 +172,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     batchMaxBytes: int('batchMaxBytes', o.batchMaxBytes, 4 * 1024 * 1024, 1),
     batchLingerMs: int('batchLingerMs', o.batchLingerMs, 0, 0, 60_000),
     fetchMaxWaitMs: int('fetchMaxWaitMs', o.fetchMaxWaitMs, 500, 0, 60_000),
-    fetchMaxBytesPerPartition: int('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 1024 * 1024, 1024),
+    fetchMaxBytesPerPartition: int('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 256 * 1024, 1024),
     leaseMs,
     retryAttempts: int('retryAttempts', o.retryAttempts, 5, 1, 1_000_000),
     onExhausted: o.onExhausted ?? 'dead-letter',
