@@ -4,6 +4,10 @@ import { defineConfig } from 'vitest/config';
 // Workspace packages resolve to their TypeScript sources, so tests never run against a stale build.
 const alias = [
   {
+    find: /^@oncely\/core\/testing$/,
+    replacement: resolve(import.meta.dirname, 'packages/core/src/testing/index.ts'),
+  },
+  {
     find: /^@oncely\/(core|postgres-offsets|cli|examples)$/,
     replacement: resolve(import.meta.dirname, 'packages/$1/src/index.ts'),
   },

@@ -1,7 +1,7 @@
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, KafkaUnavailableError } from '../../packages/core/src/errors.js';
-import { KafkajsPartitionReader, type KafkajsReaderOptions } from '../../packages/core/src/kafka/index.js';
+import { KafkajsPartitionReader, type KafkajsReaderOptions } from '../../packages/core/src/kafkajs/index.js';
 import { silentLogger } from '../../packages/core/src/logger.js';
 import { brokers, createTopic, kafkaClient, randomName } from '../support/fixtures.js';
 import { readerContract } from './reader-contract.js';

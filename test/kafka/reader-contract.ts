@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { CompressionTypes, type Message } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FetchedRecords, FetchResult, PartitionReader, RawRecord } from '../../packages/core/src/kafka/index.js';
+import type { FetchedRecords, FetchResult, PartitionReader, RawRecord } from '../../packages/core/src/reader/index.js';
 import { createTopic, kafkaClient, randomName } from '../support/fixtures.js';
 
 /** Sends messages to one partition in one produce request (so: one record batch). */

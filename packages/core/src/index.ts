@@ -52,11 +52,48 @@ export {
   StoreUnavailableError,
   toError,
 } from './errors.js';
-export * from './kafka/index.js';
+export type { CompiledReaderOptions, IsolationLevel, KafkajsReaderOptions, ReaderState } from './kafkajs/index.js';
+export {
+  CompressionUnsupportedError,
+  createKafkajsReader,
+  KafkajsPartitionReader,
+  KafkaProtocolError,
+  TopicNotFoundError,
+} from './kafkajs/index.js';
 export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export type { PartitionSelection, TopicPartition } from './membership/static.js';
 export { parsePartitionSelector, parseWorkerSplit, staticAssignment } from './membership/static.js';
-export * from './runtime/index.js';
-export * from './store/index.js';
-export * from './testing/index.js';
+export type { OffsetMirror, OffsetMirrorOptions } from './observe/index.js';
+export { createOffsetMirror } from './observe/index.js';
+export type {
+  FetchedRecords,
+  FetchOptions,
+  FetchOutOfRange,
+  FetchRequest,
+  FetchResult,
+  OffsetSpec,
+  PartitionReader,
+  RawRecord,
+} from './reader/index.js';
+export type {
+  CommitInfo,
+  DetachedRecord,
+  PartitionProgress,
+  SignalHandling,
+  Stoppable,
+  WorkerHooks,
+  WorkerOptions,
+  WorkerState,
+} from './runtime/index.js';
+export { applyRecordOnce, createWorker, handleSignals, RecordFailedError, Worker, WorkerCrashedError } from './runtime/index.js';
+export type {
+  BatchRange,
+  Claim,
+  ClaimInput,
+  DeadLetter,
+  PartitionKey,
+  PartitionState,
+  RunBatchOptions,
+  TransactionalStore,
+} from './store/index.js';

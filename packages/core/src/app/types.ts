@@ -1,6 +1,6 @@
 import type { Codec } from '../codec/types.js';
-import type { RawRecord } from '../kafka/types.js';
 import type { Logger } from '../logger.js';
+import type { RawRecord } from '../reader/types.js';
 
 /**
  * Declaration-merging hook that fixes the transaction type for the whole program. A store package

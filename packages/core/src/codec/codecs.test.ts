@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CodecError } from '../errors.js';
-import type { RawRecord } from '../kafka/types.js';
+import type { RawRecord } from '../reader/types.js';
 import { json, raw, string } from './codecs.js';
 
 const rec = (value: Buffer | null): RawRecord => ({ offset: 7n, timestamp: 0, key: null, value, headers: [] });

@@ -1,4 +1,4 @@
-import type { RawRecord } from '../kafka/types.js';
+import type { RawRecord } from '../reader/types.js';
 
 /** Anything with a `parse` that returns T or throws: a zod schema, a valibot wrapper, your own. */
 export interface Schema<T> {

@@ -1,8 +1,8 @@
 import type { App } from '../app/define-app.js';
 import type { HandlerContext } from '../app/types.js';
 import { ConfigError } from '../errors.js';
-import type { RawRecord } from '../kafka/types.js';
 import { type Logger, silentLogger } from '../logger.js';
+import type { RawRecord } from '../reader/types.js';
 import type { TransactionalStore } from '../store/types.js';
 import { decodeRecords, invokeHandler } from './handler-invoker.js';
 

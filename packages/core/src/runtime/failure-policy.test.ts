@@ -3,8 +3,8 @@ import { defineApp } from '../app/define-app.js';
 import { json } from '../codec/codecs.js';
 import { NonRetriableError, StoreUnavailableError } from '../errors.js';
 import { silentLogger } from '../logger.js';
-import { MemoryStore, type MemoryTx } from '../store/memory-store.js';
 import { MemoryLog } from '../testing/memory-log.js';
+import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
 import { createWorker } from './worker.js';
 
 const fast = {

@@ -2,7 +2,7 @@ import { Container } from 'inversify';
 import { HANDLER_CONTEXT, TRANSACTION } from '../app/decorators.js';
 import type { Batch, HandlerContext, HandlerDefinition, Message } from '../app/types.js';
 import { CodecError, OncelyError, toError } from '../errors.js';
-import type { RawRecord } from '../kafka/types.js';
+import type { RawRecord } from '../reader/types.js';
 
 /** A record's handler (or codec) failed: names the record; `cause` is the original error. */
 export class RecordFailedError extends OncelyError {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ConfigError } from '../errors.js';
-import type { OffsetSpec, PartitionReader } from '../kafka/types.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { type PartitionSelection, parsePartitionSelector, parseWorkerSplit } from '../membership/static.js';
+import type { OffsetSpec, PartitionReader } from '../reader/types.js';
 import type { TransactionalStore } from '../store/types.js';
 import type { WorkerHooks } from './types.js';
 

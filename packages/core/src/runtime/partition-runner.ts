@@ -9,8 +9,8 @@ import {
   StoreUnavailableError,
   toError,
 } from '../errors.js';
-import type { FetchedRecords, FetchOutOfRange, RawRecord } from '../kafka/types.js';
 import type { Logger } from '../logger.js';
+import type { FetchedRecords, FetchOutOfRange, RawRecord } from '../reader/types.js';
 import type { BatchRange, Claim, DeadLetter } from '../store/types.js';
 import { decodeRecords, invokeHandler, RecordFailedError } from './handler-invoker.js';
 import type { CompiledWorkerOptions } from './options.js';

@@ -1,4 +1,4 @@
-import type { OffsetSpec } from '../kafka/types.js';
+import type { OffsetSpec } from '../reader/types.js';
 
 /** A worker's lifecycle. Illegal calls name the state they met. */
 export type WorkerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';

@@ -7,8 +7,8 @@ import type { HandlerContext, Message } from '../app/types.js';
 import { json, string } from '../codec/codecs.js';
 import { OffsetOutOfRangeError, StateError } from '../errors.js';
 import { silentLogger } from '../logger.js';
-import { MemoryStore, type MemoryTx } from '../store/memory-store.js';
 import { MemoryLog } from '../testing/memory-log.js';
+import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
 import type { CommitInfo } from './types.js';
 import { createWorker, type Worker } from './worker.js';
 

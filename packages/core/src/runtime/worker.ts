@@ -1,8 +1,8 @@
 import type { App } from '../app/define-app.js';
 import type { DefaultTx } from '../app/types.js';
 import { AbortedError, StateError, toError } from '../errors.js';
-import type { FetchRequest } from '../kafka/types.js';
 import { staticAssignment, type TopicPartition } from '../membership/static.js';
+import type { FetchRequest } from '../reader/types.js';
 import type { Claim } from '../store/types.js';
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
 import { PartitionRunner } from './partition-runner.js';

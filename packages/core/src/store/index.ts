@@ -1,5 +1,3 @@
-export type { MemoryLogEntry } from './memory-store.js';
-export { MemoryStore, MemoryTx } from './memory-store.js';
 export type {
   BatchRange,
   Claim,

@@ -1,4 +1,4 @@
-import type { RawRecord } from '../kafka/types.js';
+import type { RawRecord } from '../reader/types.js';
 
 /** Identifies one partition of one topic for one consumer group. */
 export interface PartitionKey {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { AbortedError, OncelyError } from '../errors.js';
-import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionReader, RawRecord } from '../kafka/types.js';
+import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionReader, RawRecord } from '../reader/types.js';
 
 interface Partition {
   /** Slots by offset; null marks a gap (a control record or a compacted record). */

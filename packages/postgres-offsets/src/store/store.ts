@@ -25,10 +25,10 @@ import { type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
 import { claimSql, recordAttemptSql } from '../sql/claim.js';
+import { deadLettersJson } from '../sql/dead-letters-json.js';
 import { releaseSql } from '../sql/release.js';
 import { renewSql } from '../sql/renew.js';
 import { batchCommitSql, batchCommitUnfencedSql, batchStartSql, batchStartUnfencedSql } from '../sql/run-batch.js';
-import { deadLettersJson } from './dead-letters.js';
 
 /**
  * knex logs pool errors to the console itself. Connection errors also reach the caller (mapped to

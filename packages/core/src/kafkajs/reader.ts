@@ -1,6 +1,7 @@
 import { AbortedError, ConfigError, KafkaUnavailableError, OncelyError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { registerCompressionCodecs } from './codecs.js';
+import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionReader } from '../reader/types.js';
+import { registerCompressionCodecs } from './compression.js';
 import { KafkaProtocolError, TopicNotFoundError } from './errors.js';
 import {
   allBrokers,
@@ -11,9 +12,8 @@ import {
   type KjsCluster,
   protocolError,
   sendFetch,
-} from './kafkajs-internals.js';
+} from './internals.js';
 import { type CompiledReaderOptions, compileReaderOptions, type KafkajsReaderOptions } from './options.js';
-import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionReader } from './types.js';
 import { decodePartitionRecords, type FetchPartitionResponse } from './wire.js';
 
 /** Lifecycle of a {@link KafkajsPartitionReader}. */

@@ -8,7 +8,7 @@ import type {
   PartitionState,
   RunBatchOptions,
   TransactionalStore,
-} from './types.js';
+} from '../store/types.js';
 
 /**
  * The transaction of {@link MemoryStore}: reads see committed data plus this transaction's own

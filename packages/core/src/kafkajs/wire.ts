@@ -8,9 +8,9 @@
  * boundaries, so nextOffset is always "last offset of the last complete batch + 1".
  */
 import { OncelyError } from '../errors.js';
-import { codecName, decompressorFor } from './codecs.js';
+import type { RawRecord } from '../reader/types.js';
+import { codecName, decompressorFor } from './compression.js';
 import { KafkaProtocolError } from './errors.js';
-import type { RawRecord } from './types.js';
 
 class BufReader {
   constructor(

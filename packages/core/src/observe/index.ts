@@ -1,0 +1,1 @@
+export { createOffsetMirror, type OffsetMirror, type OffsetMirrorOptions } from './kafka-offset-mirror.js';

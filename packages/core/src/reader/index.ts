@@ -1,0 +1,10 @@
+export type {
+  FetchedRecords,
+  FetchOptions,
+  FetchOutOfRange,
+  FetchRequest,
+  FetchResult,
+  OffsetSpec,
+  PartitionReader,
+  RawRecord,
+} from './types.js';
