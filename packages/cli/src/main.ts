@@ -1,4 +1,4 @@
-import { ConfigError, OncelyError } from '@oncely/core';
+import { OncelyError } from '@oncely/core';
 import { Command } from 'commander';
 import { registerDlq } from './commands/dlq.js';
 import { registerMigrate } from './commands/migrate.js';
@@ -38,11 +38,11 @@ export async function main(argv: string[]): Promise<number> {
     if (typeof err.code === 'string' && err.code.startsWith('commander.')) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? ExitCode.OK : ExitCode.USAGE;
     }
-    if (e instanceof ConfigError) {
+    if (OncelyError.is(e, 'CONFIG_INVALID')) {
       console.error(`oncely: ${e.message}`);
       return ExitCode.USAGE;
     }
-    console.error(`oncely: ${e instanceof OncelyError ? `${e.code}: ` : ''}${err.message ?? String(e)}`);
+    console.error(`oncely: ${OncelyError.is(e) ? `${e.code}: ` : ''}${err.message ?? String(e)}`);
     return ExitCode.FAILED;
   }
 }

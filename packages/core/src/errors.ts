@@ -27,17 +27,34 @@ export interface OncelyErrorOptions {
   retriable?: boolean;
 }
 
+/**
+ * The brand every oncely error carries. A registered symbol, so that an error thrown by one copy of
+ * the package (a store that bundles its own @oncely/core) is still recognised by another, where
+ * `instanceof` would say no.
+ */
+const BRAND: unique symbol = Symbol.for('oncely.error') as never;
+
 /** Base class of oncely's errors. */
 export class OncelyError extends Error {
   override readonly name: string = 'OncelyError';
   readonly code: OncelyErrorCode;
   /** Whether the same operation may succeed when tried again (a broker or database that comes back). */
   readonly retriable: boolean;
+  readonly [BRAND] = true;
 
   constructor(code: OncelyErrorCode, message: string, options: OncelyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retriable = options.retriable ?? false;
+  }
+
+  /**
+   * Whether `e` is an oncely error (of any copy of the package), and of `code` when given:
+   * `OncelyError.is(e, 'FENCED')`. Prefer it to `instanceof`.
+   */
+  static is(e: unknown, code?: OncelyErrorCode): e is OncelyError {
+    if (typeof e !== 'object' || e === null || (e as { [BRAND]?: unknown })[BRAND] !== true) return false;
+    return code === undefined || (e as OncelyError).code === code;
   }
 }
 
@@ -136,6 +153,32 @@ export class AbortedError extends OncelyError {
   }
 }
 
+/** A record's handler (or codec) failed: names the record; `cause` is the original error. */
+export class RecordFailedError extends OncelyError {
+  override readonly name = 'RecordFailedError';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: bigint | undefined,
+    cause: unknown,
+  ) {
+    const err = toError(cause);
+    super(
+      OncelyError.is(cause, 'CODEC_FAILED') ? 'CODEC_FAILED' : 'HANDLER_FAILED',
+      `${offset === undefined ? `Batch handler of ${topic}/${partition}` : `Record ${topic}/${partition}/${offset}`} failed: ${err.message}`,
+      { cause, retriable: OncelyError.is(cause) ? cause.retriable : true },
+    );
+  }
+}
+
+/** Recorded as the error of a record that kept killing the worker process (see crashBudget). */
+export class WorkerCrashedError extends OncelyError {
+  override readonly name = 'WorkerCrashedError';
+  constructor(message: string) {
+    super('HANDLER_FAILED', message, { retriable: false });
+  }
+}
+
 /** Turns anything thrown into an Error (strings and objects included). */
 export function toError(e: unknown): Error {
   if (e instanceof Error) return e;
@@ -149,6 +192,6 @@ export function toError(e: unknown): Error {
 
 /** Whether retrying may help: oncely errors say so; unknown errors are assumed transient. */
 export function isRetriable(e: unknown): boolean {
-  if (e instanceof OncelyError) return e.retriable;
+  if (OncelyError.is(e)) return e.retriable;
   return true;
 }

@@ -18,8 +18,8 @@ import 'reflect-metadata';
 
 export type { HandlerClassMetadata } from './app/decorators.js';
 export { HANDLER_CONTEXT, handlerMetadata, handles, handlesBatch, TRANSACTION } from './app/decorators.js';
-export type { AppOptions } from './app/define-app.js';
-export { App, defineApp } from './app/define-app.js';
+export type { App, AppOptions } from './app/define-app.js';
+export { defineApp } from './app/define-app.js';
 export type {
   Batch,
   BatchHandler,
@@ -48,14 +48,15 @@ export {
   NonRetriableError,
   OffsetOutOfRangeError,
   OncelyError,
+  RecordFailedError,
   StateError,
   StoreUnavailableError,
   toError,
+  WorkerCrashedError,
 } from './errors.js';
 export type { CompiledReaderOptions, IsolationLevel, KafkajsReaderOptions, ReaderState } from './kafkajs/index.js';
 export {
   CompressionUnsupportedError,
-  createKafkajsReader,
   KafkajsPartitionReader,
   KafkaProtocolError,
   TopicNotFoundError,
@@ -82,11 +83,12 @@ export type {
   PartitionProgress,
   SignalHandling,
   Stoppable,
+  Worker,
   WorkerHooks,
   WorkerOptions,
   WorkerState,
 } from './runtime/index.js';
-export { applyRecordOnce, createWorker, handleSignals, RecordFailedError, Worker, WorkerCrashedError } from './runtime/index.js';
+export { applyRecordOnce, createWorker, handleSignals } from './runtime/index.js';
 export type {
   BatchRange,
   Claim,

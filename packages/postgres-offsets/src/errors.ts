@@ -86,7 +86,7 @@ export function isConnectionError(e: Error): boolean {
  * `action` names the operation (`claim orders/3`), `target` the redacted database.
  */
 export function mapStoreError(thrown: unknown, action: string, target: string, lockTimeoutMs: number): OncelyError {
-  if (thrown instanceof OncelyError) return thrown;
+  if (OncelyError.is(thrown)) return thrown;
   const e = toError(thrown);
   const code = sqlState(e);
   const detail = redact(e.message);

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  App,
+  type App,
   ConfigError,
   consoleLogger,
   createOffsetMirror,
@@ -50,7 +50,8 @@ export async function loadApp(modulePath: string): Promise<App<unknown>> {
     throw new ConfigError(`Cannot load app module ${modulePath}: ${(e as Error).message}`, { cause: e });
   }
   const app = mod.default ?? mod.app;
-  if (!(app instanceof App) && !(app && typeof app === 'object' && 'group' in app && 'handlerFor' in app)) {
+  // Duck-typed: the app module may have been built against another copy of @oncely/core.
+  if (!(app && typeof app === 'object' && 'group' in app && 'handlerFor' in app)) {
     throw new ConfigError(`${modulePath} must export an app made with defineApp() as its default export or as \`app\``);
   }
   return app as App<unknown>;

@@ -1,6 +1,7 @@
 import { AbortedError, ConfigError, KafkaUnavailableError, OncelyError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionReader } from '../reader/types.js';
+import { backoff, sleep } from '../time.js';
 import { registerCompressionCodecs } from './compression.js';
 import { KafkaProtocolError, TopicNotFoundError } from './errors.js';
 import {
@@ -70,19 +71,10 @@ function needsRefresh(e: Error): boolean {
   return (t !== undefined && STALE_METADATA.has(t)) || RETRIABLE_NAMES.has(e.name);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new AbortedError());
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortedError());
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits out a back-off; rejects with AbortedError when the signal aborts (now or during the wait). */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, signal);
+  if (signal.aborted) throw new AbortedError();
 }
 
 /** Settles with `work`, or rejects with AbortedError as soon as `signal` aborts (work is left to finish unobserved). */
@@ -401,7 +393,7 @@ export class KafkajsPartitionReader implements PartitionReader {
         );
       }
       this.log.debug('fetch retry', { attempt: attempt + 1, partitions: pending.length, error: lastError?.message });
-      await sleep(this.backoff(attempt), signal);
+      await pause(this.backoff(attempt), signal);
       if (refresh) await this.cluster.refreshMetadata().catch(() => {});
     }
   }
@@ -539,7 +531,7 @@ export class KafkajsPartitionReader implements PartitionReader {
           );
         }
         this.log.debug('retrying', { what, attempt: attempt + 1, error: err.message });
-        await sleep(this.backoff(attempt), signal);
+        await pause(this.backoff(attempt), signal);
         if (needsRefresh(err) && this.stateValue === 'connected') await this.cluster.refreshMetadata().catch(() => {});
       }
     }
@@ -553,9 +545,9 @@ export class KafkajsPartitionReader implements PartitionReader {
     });
   }
 
+  /** `attempt` counts from 0 here. */
   private backoff(attempt: number): number {
-    const base = Math.min(this.options.retryBackoffMaxMs, this.options.retryBackoffMs * 2 ** attempt);
-    return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: workers retrying together spread out
+    return backoff(attempt + 1, this.options.retryBackoffMs, this.options.retryBackoffMaxMs);
   }
 
   private isolation(): number {
@@ -565,9 +557,4 @@ export class KafkajsPartitionReader implements PartitionReader {
   private closedError(): AbortedError {
     return new AbortedError(`The Kafka reader is closed (state '${this.stateValue}'); create a new one.`);
   }
-}
-
-/** Creates the kafkajs {@link PartitionReader}; same as `new KafkajsPartitionReader(options)`. */
-export function createKafkajsReader(options: KafkajsReaderOptions): PartitionReader {
-  return new KafkajsPartitionReader(options);
 }

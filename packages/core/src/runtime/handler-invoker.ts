@@ -1,26 +1,8 @@
 import { Container } from 'inversify';
 import { HANDLER_CONTEXT, TRANSACTION } from '../app/decorators.js';
 import type { Batch, HandlerContext, HandlerDefinition, Message } from '../app/types.js';
-import { CodecError, OncelyError, toError } from '../errors.js';
+import { CodecError, OncelyError, RecordFailedError, toError } from '../errors.js';
 import type { RawRecord } from '../reader/types.js';
-
-/** A record's handler (or codec) failed: names the record; `cause` is the original error. */
-export class RecordFailedError extends OncelyError {
-  override readonly name = 'RecordFailedError';
-  constructor(
-    readonly topic: string,
-    readonly partition: number,
-    readonly offset: bigint | undefined,
-    cause: unknown,
-  ) {
-    const err = toError(cause);
-    super(
-      cause instanceof CodecError ? 'CODEC_FAILED' : 'HANDLER_FAILED',
-      `${offset === undefined ? `Batch handler of ${topic}/${partition}` : `Record ${topic}/${partition}/${offset}`} failed: ${err.message}`,
-      { cause, retriable: cause instanceof OncelyError ? cause.retriable : true },
-    );
-  }
-}
 
 /**
  * A decoded record. `id` and `timestamp` are computed on first use: most handlers never read them,
@@ -79,8 +61,9 @@ export function decodeRecords<Tx>(
     try {
       value = def.codec.decode(r.value, r);
     } catch (e) {
-      const cause =
-        e instanceof CodecError ? e : new CodecError(`${def.codec.name} codec failed: ${toError(e).message}`, { cause: e });
+      const cause = OncelyError.is(e, 'CODEC_FAILED')
+        ? e
+        : new CodecError(`${def.codec.name} codec failed: ${toError(e).message}`, { cause: e });
       throw new RecordFailedError(topic, partition, r.offset, cause);
     }
     out[i] = new DecodedMessage(topic, partition, r, value);

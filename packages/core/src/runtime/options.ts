@@ -11,7 +11,7 @@ import type { WorkerHooks } from './types.js';
 export interface WorkerOptions<Tx> {
   /** Where positions live and the transaction each batch runs in (e.g. `new PostgresStore(...)`). */
   store: TransactionalStore<Tx>;
-  /** Reads Kafka at explicit offsets (e.g. `createKafkajsReader({ brokers })`). */
+  /** Reads Kafka at explicit offsets (e.g. `new KafkajsPartitionReader({ brokers })`). */
   reader: PartitionReader;
   /** This worker's identity in claims and the offset log. Default `<host>-<pid>-<random>`. */
   workerId?: string;
@@ -123,7 +123,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     );
   }
   if (!o.reader || typeof o.reader.fetch !== 'function') {
-    throw new ConfigError('Worker option reader is required: a PartitionReader such as createKafkajsReader({ brokers })');
+    throw new ConfigError('Worker option reader is required: a PartitionReader such as new KafkajsPartitionReader({ brokers })');
   }
   const initialOffset = o.initialOffset ?? 'earliest';
   if (

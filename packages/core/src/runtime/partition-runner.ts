@@ -1,35 +1,20 @@
 import type { App } from '../app/define-app.js';
 import type { HandlerContext, HandlerDefinition, RetryPolicy } from '../app/types.js';
-import {
-  AbortedError,
-  CodecError,
-  FencedError,
-  OffsetOutOfRangeError,
-  OncelyError,
-  StoreUnavailableError,
-  toError,
-} from '../errors.js';
+import { AbortedError, OffsetOutOfRangeError, OncelyError, RecordFailedError, toError, WorkerCrashedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FetchedRecords, FetchOutOfRange, RawRecord } from '../reader/types.js';
 import type { BatchRange, Claim, DeadLetter } from '../store/types.js';
-import { decodeRecords, invokeHandler, RecordFailedError } from './handler-invoker.js';
+import { backoff, sleep } from '../time.js';
+import { decodeRecords, invokeHandler } from './handler-invoker.js';
 import type { CompiledWorkerOptions } from './options.js';
 import type { PartitionProgress } from './types.js';
-import { backoff, PriorityMutex, sleep } from './util.js';
+import { PriorityMutex } from './util.js';
 
 /** What the fetcher hands a runner; 'revalidate' asks it to re-check ownership (lease lost, rewound). */
 type Item = FetchedRecords | FetchOutOfRange | { kind: 'revalidate' };
 
 /** How a runner ended. */
 export type RunnerExit = 'stopped' | 'dropped' | 'caught-up';
-
-/** Recorded as the error of a record that kept killing the worker process. */
-export class WorkerCrashedError extends OncelyError {
-  override readonly name = 'WorkerCrashedError';
-  constructor(message: string) {
-    super('HANDLER_FAILED', message, { retriable: false });
-  }
-}
 
 /** How applying a piece of a batch went. */
 type Outcome = 'ok' | 'fenced' | 'stopped' | 'paused';
@@ -303,7 +288,7 @@ export class PartitionRunner<Tx> {
     let tries = attempts;
     for (;;) {
       const cause = error.cause;
-      const nonRetriable = !error.retriable || (cause instanceof OncelyError && !cause.retriable);
+      const nonRetriable = !error.retriable || (OncelyError.is(cause) && !cause.retriable);
       const elapsed = Date.now() - firstFailedAt.getTime();
       if (nonRetriable || tries >= policy.attempts || (policy.maxElapsedMs !== undefined && elapsed >= policy.maxElapsedMs))
         break;
@@ -358,8 +343,11 @@ export class PartitionRunner<Tx> {
       );
       return 'paused';
     }
-    const reason =
-      cause instanceof CodecError ? 'decode' : tries < policy.attempts && !error.retriable ? 'non-retriable' : 'exhausted';
+    const reason = OncelyError.is(cause, 'CODEC_FAILED')
+      ? 'decode'
+      : tries < policy.attempts && !error.retriable
+        ? 'non-retriable'
+        : 'exhausted';
     return this.#deadLetter(record, end, hw, cause, tries, firstFailedAt, reason);
   }
 
@@ -418,7 +406,7 @@ export class PartitionRunner<Tx> {
       try {
         attempts = await this.#withStoreRetry(() => this.options.store.recordAttempt!(this.claim, record.offset));
       } catch (e) {
-        if (e instanceof FencedError) return 'fenced';
+        if (OncelyError.is(e, 'FENCED')) return 'fenced';
         return 'stopped';
       }
       const outcome = await this.#applyCountedAttempt(records, i, endOf, hw, attempts);
@@ -452,7 +440,7 @@ export class PartitionRunner<Tx> {
       try {
         return await fn();
       } catch (e) {
-        if (e instanceof FencedError || this.#abort.signal.aborted || !this.#transient(e)) throw e;
+        if (OncelyError.is(e, 'FENCED') || this.#abort.signal.aborted || !this.#transient(e)) throw e;
         const delayMs = backoff(attempt, this.options.retryInitialDelayMs, this.options.retryMaxDelayMs);
         this.#log.warn('store unavailable; retrying', { attempt, retryInMs: delayMs, error: toError(e).message });
         await sleep(delayMs, this.#abort.signal);
@@ -463,9 +451,9 @@ export class PartitionRunner<Tx> {
 
   #transient(e: unknown): boolean {
     const { store } = this.options;
-    if (e instanceof StoreUnavailableError) return true;
+    if (OncelyError.is(e, 'STORE_UNAVAILABLE')) return true;
     if (store.isTransientError) return store.isTransientError(e);
-    return e instanceof OncelyError ? e.retriable : false;
+    return OncelyError.is(e) ? e.retriable : false;
   }
 
   /**
@@ -510,7 +498,7 @@ export class PartitionRunner<Tx> {
         );
         return 'ok';
       } catch (e) {
-        if (e instanceof FencedError) return 'fenced';
+        if (OncelyError.is(e, 'FENCED')) return 'fenced';
         if (this.#abort.signal.aborted) return 'stopped';
         if (e instanceof RecordFailedError && !this.#transient(e.cause)) return e;
         const error = toError(e);

@@ -1,13 +1,14 @@
 import type { App } from '../app/define-app.js';
 import type { DefaultTx } from '../app/types.js';
-import { AbortedError, StateError, toError } from '../errors.js';
+import { OncelyError, StateError, toError } from '../errors.js';
 import { staticAssignment, type TopicPartition } from '../membership/static.js';
 import type { FetchRequest } from '../reader/types.js';
 import type { Claim } from '../store/types.js';
+import { backoff, sleep } from '../time.js';
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
 import { PartitionRunner } from './partition-runner.js';
 import type { PartitionProgress, WorkerState } from './types.js';
-import { backoff, PriorityMutex, sleep } from './util.js';
+import { PriorityMutex } from './util.js';
 
 /**
  * A worker process's engine: owns a set of partitions (static membership), fetches them at the
@@ -210,7 +211,7 @@ export class Worker<Tx = DefaultTx> {
         failures = 0;
         for (const result of results) this.#runners.get(`${result.topic}:${result.partition}`)?.deliver(result);
       } catch (e) {
-        if (this.#fetchAbort.signal.aborted || e instanceof AbortedError) break;
+        if (this.#fetchAbort.signal.aborted || OncelyError.is(e, 'ABORTED')) break;
         failures++;
         const delay = backoff(failures, 200, 10_000);
         logger.warn('fetch failed; retrying', { attempt: failures, retryInMs: delay, error: toError(e).message });

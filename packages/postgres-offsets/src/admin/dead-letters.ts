@@ -258,7 +258,7 @@ export class DeadLetters {
         outcomes.push({ ...base, status: 'applied' });
       } catch (e) {
         const err = unwrap(e);
-        const error = { name: err.name, code: err instanceof OncelyError ? err.code : null, message: err.message };
+        const error = { name: err.name, code: OncelyError.is(err) ? err.code : null, message: err.message };
         await this.#run(`record the failed requeue of dead letter ${d.id}`, () =>
           this.#knex.transaction(async (tx) => {
             await tx.raw(

@@ -5,11 +5,11 @@ import {
   type ClaimInput,
   ConfigError,
   FencedError,
+  OncelyError,
   type PartitionKey,
   type PartitionState,
   type RunBatchOptions,
   StateError,
-  StoreUnavailableError,
   type TransactionalStore,
 } from '@oncely/core';
 import createKnex, { type Knex } from 'knex';
@@ -212,7 +212,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
 
   /** Whether an error (from a handler's own statements too) means the database, not the record, failed. */
   isTransientError(e: unknown): boolean {
-    if (e instanceof StoreUnavailableError) return true;
+    if (OncelyError.is(e, 'STORE_UNAVAILABLE')) return true;
     if (!(e instanceof Error)) return false;
     const code = (e as { code?: unknown }).code;
     return isConnectionError(e) || code === LOCK_NOT_AVAILABLE || code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE;

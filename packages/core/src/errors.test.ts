@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, FencedError, isRetriable, OncelyError, RecordFailedError, StoreUnavailableError } from './errors.js';
+
+describe('OncelyError.is', () => {
+  it('recognises oncely errors by brand and code', () => {
+    const fenced = new FencedError('t', 0, 1n);
+    expect(OncelyError.is(fenced)).toBe(true);
+    expect(OncelyError.is(fenced, 'FENCED')).toBe(true);
+    expect(OncelyError.is(fenced, 'CONFIG_INVALID')).toBe(false);
+    expect(OncelyError.is(new ConfigError('x'), 'CONFIG_INVALID')).toBe(true);
+    expect(OncelyError.is(new Error('plain'))).toBe(false);
+    expect(OncelyError.is(null)).toBe(false);
+    expect(OncelyError.is('FENCED')).toBe(false);
+  });
+
+  it('recognises an error made by another copy of the package (instanceof cannot)', () => {
+    // What a second copy of @oncely/core builds: its own class, the same registered symbol.
+    class OtherCopyError extends Error {
+      readonly code = 'STORE_UNAVAILABLE';
+      readonly retriable = true;
+      readonly [Symbol.for('oncely.error')] = true;
+    }
+    const e = new OtherCopyError('db down');
+    expect(e instanceof OncelyError).toBe(false);
+    expect(OncelyError.is(e, 'STORE_UNAVAILABLE')).toBe(true);
+    expect(isRetriable(e)).toBe(true);
+  });
+
+  it('RecordFailedError keeps the code and retriability of its cause', () => {
+    const failed = new RecordFailedError('t', 0, 5n, new StoreUnavailableError('down'));
+    expect(failed.code).toBe('HANDLER_FAILED');
+    expect(failed.retriable).toBe(true);
+    expect(failed.message).toBe('Record t/0/5 failed: down');
+  });
+});
