@@ -197,7 +197,7 @@ export function markdown(r: ReportInput): string {
     `oncely: batchMaxRecords ${args.batchMaxRecords}, fetchMaxBytesPerPartition ${args.fetchMaxBytesPerPartition ?? 'default'}; naive: ${num(Math.min(args.naiveRecords, args.records))} records.` +
       ` ${args.runs > 1 ? `Medians of ${args.runs} runs` : 'One run'}; every scenario in its own process, from a cold start, on a fresh table.`,
     '',
-    'records/s and MB/s are over the active window: from ready (kafkajs: group joined; oncely: `start()` resolved; COPY: first byte) to the last record applied. Wall time includes connecting, joining, claiming. Commit latency is hooks.onCommit `durationMs` (BEGIN to COMMIT, handler included). CPU is the child process only (Kafka and PostgreSQL share the same cores). ELU = event-loop utilization of the child. max load = the 1-minute load average at the start and end of each run (2 cores: more than ~2 means other work competed).',
+    'records/s and MB/s are over the active window: from ready (kafkajs: group joined; oncely: `start()` resolved; COPY: first byte) to the last record applied. Wall time includes connecting, joining, claiming. Commit latency is the worker commit event `durationMs` (BEGIN to COMMIT, handler included). CPU is the child process only (Kafka and PostgreSQL share the same cores). ELU = event-loop utilization of the child. max load = the 1-minute load average at the start and end of each run (2 cores: more than ~2 means other work competed).',
     '',
   );
   lines.push(

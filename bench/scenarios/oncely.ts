@@ -1,7 +1,7 @@
 /**
  * Scenarios 4–7: an oncely worker over the whole topic, from a cold start (fresh group, fresh
  * offsets schema, fresh table), bounded with `until: 'caught-up'` so it stops by itself at the high
- * watermarks. Commit latencies come from hooks.onCommit; the window starts when start() resolves.
+ * watermarks. Commit latencies come from the `commit` event; the window starts when start() resolves.
  *
  * - message:        a message handler, one INSERT per record through ctx.tx;
  * - batch-rows:     a batch handler, one copyRows() (COPY in the transaction) of the batch's rows;
@@ -123,11 +123,9 @@ export async function oncely(input: ScenarioInput, variant: OncelyVariant): Prom
       until: 'caught-up',
       batchMaxRecords: input.batchMaxRecords,
       ...(input.fetchMaxBytesPerPartition ? { fetchMaxBytesPerPartition: input.fetchMaxBytesPerPartition } : {}),
-      hooks: {
-        onCommit: (c) => {
-          if (c.records > 0) commitDurations.push(c.durationMs);
-        },
-      },
+    });
+    worker.on('commit', (c) => {
+      if (c.records > 0) commitDurations.push(c.durationMs);
     });
     await worker.start();
     const end = startWindow();

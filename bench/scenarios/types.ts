@@ -9,7 +9,7 @@ export interface Outcome {
   /** What the check found, in words. */
   check: string;
   window: Window;
-  /** Commit latencies (hooks.onCommit durationMs) of the batches that carried records. */
+  /** Commit latencies (the `commit` event's durationMs) of the batches that carried records. */
   commitDurations?: number[];
   stages?: StageTimings;
 }

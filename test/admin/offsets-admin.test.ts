@@ -62,9 +62,14 @@ describe('OffsetsAdmin against Kafka and PostgreSQL', () => {
     const group = randomName('g');
     await producePayments(topic, 3, 150);
     const fenced: string[] = [];
-    const options = { batchMaxRecords: 10, leaseMs: 3000, hooks: { onFenced: (f: { action: string }) => fenced.push(f.action) } };
+    const options = { batchMaxRecords: 10, leaseMs: 3000 };
     const w1 = await realWorker(projectionApp(topic, group, live, { delayMs: 2 }), schema, { ...options, split: '1/2' });
     const w2 = await realWorker(projectionApp(topic, group, live, { delayMs: 2 }), schema, { ...options, split: '2/2' });
+    for (const w of [w1, w2]) {
+      w.on('fenced', (f) => {
+        fenced.push(f.action);
+      });
+    }
     await Promise.all([w1.start(), w2.start()]);
     // Load keeps arriving while the rewind happens.
     const producing = (async () => {
@@ -123,7 +128,9 @@ describe('OffsetsAdmin against Kafka and PostgreSQL', () => {
     const fenced: string[] = [];
     const worker = await realWorker(projectionApp(topic, group, t, { gate }), schema, {
       batchMaxRecords: 1,
-      hooks: { onFenced: (f) => fenced.push(f.action) },
+    });
+    worker.on('fenced', (f) => {
+      fenced.push(f.action);
     });
     await worker.start();
     await until(() => inside, 'the batch of offset 8 in its handler');

@@ -52,8 +52,9 @@ describe('bad input', () => {
         applied.push(m.value.n);
       },
     );
-    const w = await realWorker(app, schema, {
-      hooks: { onDeadLetter: (d) => d.reason === 'decode' && decode.push(d.offset) },
+    const w = await realWorker(app, schema, {});
+    w.on('dead-letter', (d) => {
+      if (d.reason === 'decode') decode.push(d.offset);
     });
     await w.start();
     await until(() => w.progress()[0]?.nextOffset === 5n, 'past every record');

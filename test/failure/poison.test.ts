@@ -56,7 +56,9 @@ describe('a poison record among good ones (real broker and database)', () => {
     const group = `g-${topic}`;
     const w = await realWorker(app(topic, group, table, new Set([7])), schema, {
       retryAttempts: 3,
-      hooks: { onDeadLetter: (d) => dead.push({ offset: d.offset, attempts: d.attempts, reason: d.reason }) },
+    });
+    w.on('dead-letter', (d) => {
+      dead.push({ offset: d.offset, attempts: d.attempts, reason: d.reason });
     });
     await w.start();
     await until(() => w.progress()[0]?.nextOffset === 20n, 'the partition past every record');
@@ -97,8 +99,9 @@ describe('a poison record among good ones (real broker and database)', () => {
     await producer.disconnect();
 
     const stopped: Array<{ partition: number; offset: bigint }> = [];
-    const w = await realWorker(app(topic, `g-${topic}`, table, new Set([4]), 'stop-partition'), schema, {
-      hooks: { onPartitionStopped: (s) => stopped.push({ partition: s.partition, offset: s.offset }) },
+    const w = await realWorker(app(topic, `g-${topic}`, table, new Set([4]), 'stop-partition'), schema, {});
+    w.on('partition-stopped', (s) => {
+      stopped.push({ partition: s.partition, offset: s.offset });
     });
     await w.start();
     await until(() => {

@@ -125,7 +125,9 @@ describe('exactly-once runtime against Kafka and PostgreSQL', () => {
     const a = await realWorker(appA, schema, {
       workerId: 'wa',
       batchMaxRecords: 1,
-      hooks: { onFenced: (f) => fenced.push(f.action) },
+    });
+    a.on('fenced', (f) => {
+      fenced.push(f.action);
     });
     await a.start();
     await until(() => aInside, 'A inside its second transaction');
@@ -160,7 +162,9 @@ describe('exactly-once runtime against Kafka and PostgreSQL', () => {
     const fenced: string[] = [];
     const worker = await realWorker(tableApp(topic, group, table), schema, {
       leaseMs: 3000,
-      hooks: { onFenced: (f) => fenced.push(f.action) },
+    });
+    worker.on('fenced', (f) => {
+      fenced.push(f.action);
     });
     await worker.start();
     await until(() => worker.progress()[0]?.nextOffset === 20n, 'caught up');

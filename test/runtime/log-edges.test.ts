@@ -80,7 +80,9 @@ describe('log edges against the real broker', () => {
       closeOnStop: false,
       store,
       offsetOutOfRange: 'earliest',
-      hooks: { onOffsetOutOfRange: (m) => moves.push([m.from, m.to]) },
+    });
+    moving.on('out-of-range', (m) => {
+      moves.push([m.from, m.to]);
     });
     await moving.start();
     await until(() => moving.progress()[0]?.nextOffset === 10n, 'caught up after the move');

@@ -1,5 +1,6 @@
 /** Builds real workers for integration tests: a PostgresStore in a fresh schema and the kafkajs reader. */
 import { type App, createWorker, KafkajsPartitionReader, silentLogger, type Worker, type WorkerOptions } from '@oncely/core';
+import { until as waitUntil } from '@oncely/core/testing';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
 import { afterAll } from 'vitest';
@@ -38,11 +39,7 @@ export async function realWorker(
   return worker;
 }
 
-/** Polls until cond() holds; fails naming what it waited for. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Polls until cond() holds (every 50 ms, up to a minute: real services are slower); fails naming what it waited for. */
+export function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  return waitUntil(cond, what, timeoutMs, 50);
 }

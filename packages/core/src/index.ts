@@ -65,7 +65,7 @@ export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export type { PartitionSelection, TopicPartition } from './membership/static.js';
 export { parsePartitionSelector, parseWorkerSplit, staticAssignment } from './membership/static.js';
-export type { OffsetMirror, OffsetMirrorOptions } from './observe/index.js';
+export type { GroupOffsetWriter, OffsetMirror, OffsetMirrorOptions } from './observe/index.js';
 export { createOffsetMirror } from './observe/index.js';
 export type {
   FetchedRecords,
@@ -79,12 +79,15 @@ export type {
 } from './reader/index.js';
 export type {
   CommitInfo,
+  DeadLetterReason,
   DetachedRecord,
   PartitionProgress,
   SignalHandling,
   Stoppable,
   Worker,
-  WorkerHooks,
+  WorkerEvent,
+  WorkerEventMap,
+  WorkerListener,
   WorkerOptions,
   WorkerState,
 } from './runtime/index.js';

@@ -114,8 +114,8 @@ export async function runCommand(modulePath: string, flags: RunFlags): Promise<n
     onExhausted: flags.onExhausted,
     crashBudget: parseIntFlag('--crash-budget', flags.crashBudget),
     until: flags.until,
-    hooks: mirror ? { onCommit: mirror.onCommit } : {},
   });
+  if (mirror) worker.on('commit', mirror.onCommit);
   const signals = handleSignals(worker, logger);
   let stopProgress: (() => void) | undefined;
   try {

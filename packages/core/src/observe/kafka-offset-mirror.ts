@@ -3,40 +3,38 @@
  * and lag exporters show oncely's lag. Postgres stays the only source of truth: nothing ever reads
  * these offsets back.
  *
- * The mirror is fed by the worker's `onCommit` hook and never sits on the commit path: a commit
- * only records its position in memory; a background write (kafkajs `admin.setOffsets`) sends the
- * latest positions, at most one write in flight, later commits coalescing into the next write.
- * `setOffsets` works for a group with no members, which a mirror group always is: oncely never
- * joins consumer groups. Do not point it at a group that real Kafka consumers use.
+ * The mirror is a listener of the worker's `commit` event and never sits on the commit path: a
+ * commit only records its position in memory; a background write (kafkajs `admin.setOffsets`)
+ * sends the latest positions, at most one write in flight, later commits coalescing into the next
+ * write. `setOffsets` works for a group with no members, which a mirror group always is: oncely
+ * never joins consumer groups. Do not point it at a group that real Kafka consumers use.
  */
-import type { ConnectionOptions } from 'node:tls';
-import kafkajs, { type Admin, type Mechanism, type SASLOptions } from 'kafkajs';
 import { ConfigError, toError } from '../errors.js';
+import { createGroupOffsetWriter, type GroupOffsetWriter, type GroupOffsetWriterOptions } from '../kafkajs/group-offsets.js';
 import { consoleLogger, type Logger } from '../logger.js';
-import type { CommitInfo } from '../runtime/types.js';
-
-// kafkajs is CommonJS; its default export carries the runtime values under Node's ESM loader.
-const { Kafka, logLevel } = kafkajs;
+import type { CommitInfo } from '../runtime/events.js';
 
 /** Options of {@link createOffsetMirror}. */
 export interface OffsetMirrorOptions {
-  /** Bootstrap brokers, `host:port`. Required. */
-  brokers: string[];
+  /** Bootstrap brokers, `host:port`. Required unless `writer` is given. */
+  brokers?: string[];
   /** The Kafka consumer group id whose committed offsets mirror oncely's positions. Required. */
   groupId: string;
   /** Client id the brokers see. Default `'oncely-mirror'`. */
   clientId?: string;
   /** TLS, passed to kafkajs as is. Default: plain TCP. */
-  ssl?: boolean | ConnectionOptions;
+  ssl?: GroupOffsetWriterOptions['ssl'];
   /** SASL, passed to kafkajs as is; never logged. Default: none. */
-  sasl?: SASLOptions | Mechanism;
+  sasl?: GroupOffsetWriterOptions['sasl'];
+  /** Writes the offsets. Default: a kafkajs admin client on `brokers`. */
+  writer?: GroupOffsetWriter;
   /** Where failed writes are reported (as warnings: a mirror failure never stops a worker). Default `consoleLogger()`. */
   logger?: Logger;
 }
 
 /** What {@link createOffsetMirror} returns: a commit hook and its lifecycle. */
 export interface OffsetMirror {
-  /** Pass as `hooks.onCommit`. Records the position and schedules a write; returns at once. */
+  /** A `commit` listener: `worker.on('commit', mirror.onCommit)`. Records the position and schedules a write; returns at once. */
   readonly onCommit: (info: CommitInfo) => void;
   /** Resolves once every position recorded so far has been written (or its write failed). */
   flush(): Promise<void>;
@@ -53,26 +51,26 @@ export interface OffsetMirror {
  *
  * @example
  * const mirror = createOffsetMirror({ brokers, groupId: 'ledger-mirror' });
- * const worker = createWorker(app, { store, reader, hooks: { onCommit: mirror.onCommit } });
+ * const worker = createWorker(app, { store, reader });
+ * worker.on('commit', mirror.onCommit);
  * await worker.done; await mirror.close();
  */
 export function createOffsetMirror(options: OffsetMirrorOptions): OffsetMirror {
-  if (!Array.isArray(options.brokers) || options.brokers.length === 0) {
+  if (!options.writer && (!Array.isArray(options.brokers) || options.brokers.length === 0)) {
     throw new ConfigError('Offset mirror needs brokers (host:port) to write group offsets to.');
   }
   if (typeof options.groupId !== 'string' || options.groupId.length === 0) {
     throw new ConfigError('Offset mirror needs a non-empty groupId (e.g. --mirror-group-id ledger-mirror).');
   }
   const logger = (options.logger ?? consoleLogger()).child({ mirrorGroup: options.groupId });
-  const kafka = new Kafka({
-    clientId: options.clientId ?? 'oncely-mirror',
-    brokers: [...options.brokers],
-    ssl: options.ssl,
-    sasl: options.sasl as SASLOptions | undefined,
-    logLevel: logLevel.NOTHING,
-  });
-  let admin: Admin | undefined;
-  let connected: Promise<void> | undefined;
+  const writer =
+    options.writer ??
+    createGroupOffsetWriter({
+      brokers: options.brokers!,
+      clientId: options.clientId ?? 'oncely-mirror',
+      ssl: options.ssl,
+      sasl: options.sasl,
+    });
   /** Latest position per topic and partition not yet written. */
   let pending = new Map<string, Map<number, bigint>>();
   let inFlight: Promise<void> | undefined;
@@ -80,27 +78,9 @@ export function createOffsetMirror(options: OffsetMirrorOptions): OffsetMirror {
   let failures = 0;
   let writes = 0;
 
-  const connect = () => {
-    if (!connected) {
-      admin = kafka.admin();
-      connected = admin.connect().catch((e: unknown) => {
-        connected = undefined;
-        throw e;
-      });
-    }
-    return connected;
-  };
-
   const writeOnce = async (batch: Map<string, Map<number, bigint>>) => {
     try {
-      await connect();
-      for (const [topic, parts] of batch) {
-        await admin!.setOffsets({
-          groupId: options.groupId,
-          topic,
-          partitions: [...parts].map(([partition, offset]) => ({ partition, offset: offset.toString() })),
-        });
-      }
+      for (const [topic, parts] of batch) await writer.setOffsets(options.groupId, topic, parts);
       writes++;
     } catch (e) {
       failures++;
@@ -166,7 +146,7 @@ export function createOffsetMirror(options: OffsetMirrorOptions): OffsetMirror {
     close() {
       closed ??= (async () => {
         await flush().catch(() => {});
-        await admin?.disconnect().catch(() => {});
+        await writer.close().catch(() => {});
       })();
       return closed;
     },

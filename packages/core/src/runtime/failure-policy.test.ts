@@ -5,6 +5,7 @@ import { NonRetriableError, StoreUnavailableError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
+import { until } from '../testing/until.js';
 import { createWorker } from './worker.js';
 
 const fast = {
@@ -14,14 +15,6 @@ const fast = {
   retryMaxDelayMs: 4,
   closeOnStop: false,
 } as const;
-
-async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function log10(partitions = 1): MemoryLog {
   const log = new MemoryLog().createTopic('t', partitions);
@@ -53,9 +46,11 @@ describe('failure policy', () => {
         store,
         reader: log,
         retryAttempts: 3,
-        hooks: { onDeadLetter: (d) => dead.push([d.offset, d.attempts, d.reason]) },
       },
     );
+    w.on('dead-letter', (d) => {
+      dead.push([d.offset, d.attempts, d.reason]);
+    });
     await w.start();
     await until(() => w.progress()[0]?.nextOffset === 10n, 'past the poison record');
     await w.stop();
@@ -75,8 +70,11 @@ describe('failure policy', () => {
     const dead: Array<[bigint, number, string]> = [];
     const w = createWorker(
       sumApp((i) => (i === 2 ? new NonRetriableError('account closed') : undefined)),
-      { ...fast, store, reader: log, hooks: { onDeadLetter: (d) => dead.push([d.offset, d.attempts, d.reason]) } },
+      { ...fast, store, reader: log },
     );
+    w.on('dead-letter', (d) => {
+      dead.push([d.offset, d.attempts, d.reason]);
+    });
     await w.start();
     await until(() => w.progress()[0]?.nextOffset === 4n, 'caught up');
     await w.stop();
@@ -115,7 +113,10 @@ describe('failure policy', () => {
         ctx.tx.update<number>(`n:${msg.partition}`, (v = 0) => v + 1);
       },
     );
-    const w = createWorker(app, { ...fast, store, reader: log, hooks: { onPartitionStopped: (s) => stopped.push(s.offset) } });
+    const w = createWorker(app, { ...fast, store, reader: log });
+    w.on('partition-stopped', (s) => {
+      stopped.push(s.offset);
+    });
     await w.start();
     await until(() => w.progress()[1]?.nextOffset === 10n && stopped.length === 1, 'partition 1 done, partition 0 stopped');
     const p0 = w.progress()[0]!;
@@ -156,8 +157,11 @@ describe('failure policy', () => {
         ran.push(i);
         return undefined;
       }),
-      { ...fast, store, reader: log, crashBudget: 3, hooks: { onDeadLetter: (d) => reasons.push(`${d.offset}:${d.reason}`) } },
+      { ...fast, store, reader: log, crashBudget: 3 },
     );
+    w.on('dead-letter', (d) => {
+      reasons.push(`${d.offset}:${d.reason}`);
+    });
     await w.start();
     await until(() => w.progress()[0]?.nextOffset === 10n, 'caught up');
     await w.stop();

@@ -5,7 +5,6 @@ import { consoleLogger, type Logger } from '../logger.js';
 import { type PartitionSelection, parsePartitionSelector, parseWorkerSplit } from '../membership/static.js';
 import type { OffsetSpec, PartitionReader } from '../reader/types.js';
 import type { TransactionalStore } from '../store/types.js';
-import type { WorkerHooks } from './types.js';
 
 /** Options of `createWorker`. Every option is validated once; a bad one names itself and the fix. */
 export interface WorkerOptions<Tx> {
@@ -74,8 +73,6 @@ export interface WorkerOptions<Tx> {
   until?: 'forever' | 'caught-up';
   /** Logger. Default: logfmt lines on stderr at ONCELY_LOG_LEVEL (info). */
   logger?: Logger;
-  /** Observability hooks (commits, fencing, retries). */
-  hooks?: WorkerHooks;
 }
 
 /** Options after validation, with defaults applied. Frozen. */
@@ -102,7 +99,6 @@ export interface CompiledWorkerOptions<Tx> {
   readonly closeOnStop: boolean;
   readonly until: 'forever' | 'caught-up';
   readonly logger: Logger;
-  readonly hooks: WorkerHooks;
 }
 
 function int(name: string, value: unknown, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -183,6 +179,5 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     closeOnStop: o.closeOnStop ?? true,
     until: o.until ?? 'forever',
     logger: logger.child({ worker: workerId }),
-    hooks: Object.freeze({ ...(o.hooks ?? {}) }),
   });
 }

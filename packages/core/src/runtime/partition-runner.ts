@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { FetchedRecords, FetchOutOfRange, RawRecord } from '../reader/types.js';
 import type { BatchRange, Claim, DeadLetter } from '../store/types.js';
 import { backoff, sleep } from '../time.js';
+import type { DeadLetterReason, WorkerEvents } from './events.js';
 import { decodeRecords, invokeHandler } from './handler-invoker.js';
 import type { CompiledWorkerOptions } from './options.js';
 import type { PartitionProgress } from './types.js';
@@ -59,6 +60,8 @@ export class PartitionRunner<Tx> {
     readonly options: CompiledWorkerOptions<Tx>,
     claim: Claim,
     private readonly notifyFetcher: () => void,
+    /** Where the runner reports commits, retries, dead letters and fences. */
+    readonly events: WorkerEvents,
     /** Shared by the worker's runners: counted attempts run one at a time across the worker. */
     readonly carefulGate: PriorityMutex = new PriorityMutex(),
   ) {
@@ -300,16 +303,14 @@ export class PartitionRunner<Tx> {
         retryInMs: delayMs,
         error: toError(cause).message,
       });
-      safe(this.#log, () =>
-        this.options.hooks.onRetry?.({
-          topic: this.topic,
-          partition: this.partition,
-          fromOffset: record.offset,
-          attempt: tries,
-          delayMs,
-          error,
-        }),
-      );
+      this.events.emit('retry', {
+        topic: this.topic,
+        partition: this.partition,
+        fromOffset: record.offset,
+        attempt: tries,
+        delayMs,
+        error,
+      });
       await sleep(delayMs, this.#abort.signal);
       if (this.#stopping) return 'stopped';
       tries++;
@@ -333,14 +334,12 @@ export class PartitionRunner<Tx> {
         attempts: tries,
         error: cause.message,
       });
-      safe(this.#log, () =>
-        this.options.hooks.onPartitionStopped?.({
-          topic: this.topic,
-          partition: this.partition,
-          offset: record.offset,
-          error: cause,
-        }),
-      );
+      this.events.emit('partition-stopped', {
+        topic: this.topic,
+        partition: this.partition,
+        offset: record.offset,
+        error: cause,
+      });
       return 'paused';
     }
     const reason = OncelyError.is(cause, 'CODEC_FAILED')
@@ -359,7 +358,7 @@ export class PartitionRunner<Tx> {
     cause: Error,
     attempts: number,
     firstFailedAt: Date,
-    reason: 'exhausted' | 'non-retriable' | 'decode' | 'crash',
+    reason: DeadLetterReason,
   ): Promise<Outcome> {
     const deadLetter: DeadLetter = {
       record,
@@ -379,16 +378,14 @@ export class PartitionRunner<Tx> {
       reason,
       error: cause.message,
     });
-    safe(this.#log, () =>
-      this.options.hooks.onDeadLetter?.({
-        topic: this.topic,
-        partition: this.partition,
-        offset: record.offset,
-        attempts,
-        reason,
-        error: cause,
-      }),
-    );
+    this.events.emit('dead-letter', {
+      topic: this.topic,
+      partition: this.partition,
+      offset: record.offset,
+      attempts,
+      reason,
+      error: cause,
+    });
     return 'ok';
   }
 
@@ -469,7 +466,7 @@ export class PartitionRunner<Tx> {
     deadLetters?: DeadLetter[],
     recordAttempt = 1,
   ): Promise<Outcome | RecordFailedError> {
-    const { store, hooks } = this.options;
+    const { store } = this.options;
     for (let attempt = 1; ; attempt++) {
       if (this.#abort.signal.aborted) return 'stopped';
       const started = performance.now();
@@ -484,18 +481,16 @@ export class PartitionRunner<Tx> {
           claim.highestCommitted = range.nextOffset;
         this.committedBatches++;
         this.committedRecords += range.recordCount;
-        safe(this.#log, () =>
-          hooks.onCommit?.({
-            topic: this.topic,
-            partition: this.partition,
-            fromOffset: range.fetchedFrom,
-            nextOffset: range.nextOffset,
-            records: range.recordCount,
-            epoch: claim.epoch,
-            durationMs: performance.now() - started,
-            highWatermark,
-          }),
-        );
+        this.events.emit('commit', {
+          topic: this.topic,
+          partition: this.partition,
+          fromOffset: range.fetchedFrom,
+          nextOffset: range.nextOffset,
+          records: range.recordCount,
+          epoch: claim.epoch,
+          durationMs: performance.now() - started,
+          highWatermark,
+        });
         return 'ok';
       } catch (e) {
         if (OncelyError.is(e, 'FENCED')) return 'fenced';
@@ -513,16 +508,14 @@ export class PartitionRunner<Tx> {
             error: error.message,
           },
         );
-        safe(this.#log, () =>
-          hooks.onRetry?.({
-            topic: this.topic,
-            partition: this.partition,
-            fromOffset: range.fetchedFrom,
-            attempt,
-            delayMs,
-            error,
-          }),
-        );
+        this.events.emit('retry', {
+          topic: this.topic,
+          partition: this.partition,
+          fromOffset: range.fetchedFrom,
+          attempt,
+          delayMs,
+          error,
+        });
         if (this.#stopping) return 'stopped'; // draining: leave it for the next run
         await sleep(delayMs, this.#abort.signal);
         if (this.#stopping) return 'stopped';
@@ -568,15 +561,13 @@ export class PartitionRunner<Tx> {
       highWatermark: item.highWatermark,
       skippedRecords: target > item.fetchOffset ? target - item.fetchOffset : 0n,
     });
-    safe(this.#log, () =>
-      this.options.hooks.onOffsetOutOfRange?.({
-        topic: this.topic,
-        partition: this.partition,
-        from: item.fetchOffset,
-        to: target,
-        policy,
-      }),
-    );
+    this.events.emit('out-of-range', {
+      topic: this.topic,
+      partition: this.partition,
+      from: item.fetchOffset,
+      to: target,
+      policy,
+    });
     const result = await this.#commit(
       [],
       { fetchedFrom: item.fetchOffset, nextOffset: target, recordCount: 0 },
@@ -592,7 +583,7 @@ export class PartitionRunner<Tx> {
 
   /** After a fence: re-claim when we are still the owner (an operator rewound), else drop. */
   async #onFenced(): Promise<'reclaimed' | 'dropped'> {
-    const { store, hooks, workerId, leaseMs } = this.options;
+    const { store, workerId, leaseMs } = this.options;
     const fencedEpoch = this.claim.epoch;
     this.#queue.length = 0;
     this.fetchPosition = undefined;
@@ -602,9 +593,7 @@ export class PartitionRunner<Tx> {
     });
     if (!state || state.owner !== workerId || this.#stopping) {
       this.#log.warn('partition taken over by another worker; dropped', { epoch: fencedEpoch, owner: state?.owner ?? null });
-      safe(this.#log, () =>
-        hooks.onFenced?.({ topic: this.topic, partition: this.partition, epoch: fencedEpoch, action: 'dropped' }),
-      );
+      this.events.emit('fenced', { topic: this.topic, partition: this.partition, epoch: fencedEpoch, action: 'dropped' });
       this.#stopping = true;
       return 'dropped';
     }
@@ -613,22 +602,18 @@ export class PartitionRunner<Tx> {
     );
     if (this.claim.suspect) this.#careful = this.options.batchMaxRecords;
     this.fetchPosition = this.claim.nextOffset;
+    this.events.emit('claim', {
+      topic: this.topic,
+      partition: this.partition,
+      epoch: this.claim.epoch,
+      nextOffset: this.claim.nextOffset,
+    });
     this.#log.info('partition moved under us (rewound); re-claimed at the stored position', {
       epoch: this.claim.epoch,
       nextOffset: this.claim.nextOffset,
     });
-    safe(this.#log, () =>
-      hooks.onFenced?.({ topic: this.topic, partition: this.partition, epoch: fencedEpoch, action: 'reclaimed' }),
-    );
+    this.events.emit('fenced', { topic: this.topic, partition: this.partition, epoch: fencedEpoch, action: 'reclaimed' });
     this.notifyFetcher();
     return 'reclaimed';
-  }
-}
-
-function safe(log: Logger, fn: () => void): void {
-  try {
-    fn();
-  } catch (e) {
-    log.warn('a worker hook threw; ignored', { error: toError(e).message });
   }
 }

@@ -9,7 +9,8 @@ import { OffsetOutOfRangeError, StateError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
-import type { CommitInfo } from './types.js';
+import { until } from '../testing/until.js';
+import type { CommitInfo } from './events.js';
 import { createWorker, type Worker } from './worker.js';
 
 const fast = {
@@ -19,14 +20,6 @@ const fast = {
   retryMaxDelayMs: 5,
   closeOnStop: false,
 } as const;
-
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function fill(log: MemoryLog, topic: string, partitions: number, perPartition: number) {
   for (let p = 0; p < partitions; p++) {
@@ -67,7 +60,9 @@ describe('worker (in-memory log and store)', () => {
       store,
       reader: log,
       batchMaxRecords: 7,
-      hooks: { onCommit: (c) => commits.push(c) },
+    });
+    w.on('commit', (c) => {
+      commits.push(c);
     });
     await w.start();
     await until(() => w.progress().every((p) => p.nextOffset === 40n), 'all partitions caught up');
@@ -155,7 +150,9 @@ describe('worker (in-memory log and store)', () => {
       reader: log,
       workerId: 'A',
       batchMaxRecords: 1,
-      hooks: { onFenced: (f) => fenced.push(f.action) },
+    });
+    a.on('fenced', (f) => {
+      fenced.push(f.action);
     });
     await a.start();
     log.append('t', 0, [{ value: 'x' }, { value: 'y' }]);
@@ -188,7 +185,9 @@ describe('worker (in-memory log and store)', () => {
       store,
       reader: log,
       leaseMs: 1000,
-      hooks: { onFenced: (f) => fenced.push(f.action) },
+    });
+    w.on('fenced', (f) => {
+      fenced.push(f.action);
     });
     await w.start();
     await until(() => positions(w)['t:0'] === 6n, 'caught up');
@@ -232,7 +231,9 @@ describe('worker (in-memory log and store)', () => {
       store,
       reader: log,
       offsetOutOfRange: 'earliest',
-      hooks: { onOffsetOutOfRange: (m) => moves.push([m.from, m.to]) },
+    });
+    w.on('out-of-range', (m) => {
+      moves.push([m.from, m.to]);
     });
     await w.start();
     await until(() => positions(w)['t:0'] === 10n, 'caught up');
@@ -286,7 +287,9 @@ describe('worker (in-memory log and store)', () => {
       store,
       reader: log,
       closeOnStop: true,
-      hooks: { onStateChange: (s) => states.push(s) },
+    });
+    w.on('state', (s) => {
+      states.push(s);
     });
     const s1 = w.start();
     expect(w.start()).toBe(s1);

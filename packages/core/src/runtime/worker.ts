@@ -5,6 +5,7 @@ import { staticAssignment, type TopicPartition } from '../membership/static.js';
 import type { FetchRequest } from '../reader/types.js';
 import type { Claim } from '../store/types.js';
 import { backoff, sleep } from '../time.js';
+import { type WorkerEvent, WorkerEvents, type WorkerListener } from './events.js';
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
 import { PartitionRunner } from './partition-runner.js';
 import type { PartitionProgress, WorkerState } from './types.js';
@@ -20,6 +21,7 @@ import { PriorityMutex } from './util.js';
  */
 export class Worker<Tx = DefaultTx> {
   readonly options: CompiledWorkerOptions<Tx>;
+  readonly #events: WorkerEvents;
   #state: WorkerState = 'idle';
   #error: Error | undefined;
   #starting: Promise<void> | undefined;
@@ -40,11 +42,26 @@ export class Worker<Tx = DefaultTx> {
     options: WorkerOptions<Tx>,
   ) {
     this.options = compileWorkerOptions(options);
+    this.#events = new WorkerEvents(this.options.logger);
     this.#done = new Promise<void>((resolve, reject) => {
       this.#finished = { resolve, reject };
     });
     // Callers that only use start/stop must not see an unhandled rejection from `done`.
     this.#done.catch(() => {});
+  }
+
+  /**
+   * Listens to an event (see {@link WorkerEventMap}): `worker.on('commit', (c) => …)`. Any number of
+   * listeners; one that throws or rejects is logged and never hurts the worker. Returns a function
+   * that removes the listener. Add listeners before `start()` to see every event.
+   */
+  on<E extends WorkerEvent>(event: E, listener: WorkerListener<E>): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** Removes a listener added with {@link on}. */
+  off<E extends WorkerEvent>(event: E, listener: WorkerListener<E>): void {
+    this.#events.off(event, listener);
   }
 
   get state(): WorkerState {
@@ -138,16 +155,16 @@ export class Worker<Tx = DefaultTx> {
       // Resolved once per topic; only used for partitions this group has never seen.
       const initial = await reader.resolveOffsets(topic, partitions, initialOffset);
       for (const partition of partitions) {
-        claims.push(
-          await store.claim({
-            group: this.app.group,
-            topic,
-            partition,
-            workerId,
-            leaseMs,
-            initialOffset: initial.get(partition) ?? 0n,
-          }),
-        );
+        const claim = await store.claim({
+          group: this.app.group,
+          topic,
+          partition,
+          workerId,
+          leaseMs,
+          initialOffset: initial.get(partition) ?? 0n,
+        });
+        claims.push(claim);
+        this.#events.emit('claim', { topic, partition, epoch: claim.epoch, nextOffset: claim.nextOffset });
       }
     }
     return claims;
@@ -166,7 +183,14 @@ export class Worker<Tx = DefaultTx> {
 
   #addRunner(claim: Claim, stopAt?: bigint): void {
     const key = `${claim.topic}:${claim.partition}`;
-    const runner = new PartitionRunner(this.app, this.options, claim, () => this.#fetcherWake?.(), this.#carefulGate);
+    const runner = new PartitionRunner(
+      this.app,
+      this.options,
+      claim,
+      () => this.#fetcherWake?.(),
+      this.#events,
+      this.#carefulGate,
+    );
     runner.stopAt = stopAt;
     this.#runners.set(key, runner);
     const done = runner.run().then(
@@ -281,7 +305,14 @@ export class Worker<Tx = DefaultTx> {
     }
     await step('fetch loop', () => this.#fetchLoop);
     await step('lease renewal', () => this.#renewLoop);
-    await step('release claims', () => Promise.all([...this.#runners.values()].map((r) => store.release(r.claim))));
+    await step('release claims', () =>
+      Promise.all(
+        [...this.#runners.values()].map(async ({ claim }) => {
+          await store.release(claim);
+          this.#events.emit('release', { topic: claim.topic, partition: claim.partition, epoch: claim.epoch });
+        }),
+      ),
+    );
     if (closeOnStop) {
       await step('close reader', () => reader.close());
       await step('close store', () => store.close());
@@ -298,11 +329,7 @@ export class Worker<Tx = DefaultTx> {
 
   #setState(state: WorkerState): void {
     this.#state = state;
-    try {
-      this.options.hooks.onStateChange?.(state);
-    } catch {
-      // hooks must not break the lifecycle
-    }
+    this.#events.emit('state', state);
   }
 }
 

@@ -21,3 +21,4 @@ export type { MemoryLogRecord } from './memory-log.js';
 export { MemoryLog } from './memory-log.js';
 export type { MemoryLogEntry } from './memory-store.js';
 export { MemoryStore, MemoryTx } from './memory-store.js';
+export { until } from './until.js';

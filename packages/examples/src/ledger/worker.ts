@@ -42,8 +42,8 @@ const worker = createWorker(app, {
   batchMaxRecords: Number(process.env.LEDGER_BATCH ?? 200),
   ...(process.env.LEDGER_CRASH_BUDGET ? { crashBudget: Number(process.env.LEDGER_CRASH_BUDGET) } : {}),
   fetchMaxWaitMs: 200,
-  hooks: { onCommit: (c) => say(`phase committed ${c.partition}:${c.nextOffset}`) },
 });
+worker.on('commit', (c) => say(`phase committed ${c.partition}:${c.nextOffset}`));
 const signals = handleSignals(worker, logger);
 await worker.start();
 say('phase running');

@@ -1,0 +1,99 @@
+import { toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { OffsetSpec } from '../reader/types.js';
+import type { WorkerState } from './types.js';
+
+/** Facts about one committed batch (event `commit`). */
+export interface CommitInfo {
+  topic: string;
+  partition: number;
+  fromOffset: bigint;
+  nextOffset: bigint;
+  records: number;
+  epoch: bigint;
+  /** Time from BEGIN to COMMIT (handler included), in ms. */
+  durationMs: number;
+  highWatermark: bigint;
+}
+
+/** Why a record went to the dead letters. */
+export type DeadLetterReason = 'exhausted' | 'non-retriable' | 'decode' | 'crash';
+
+/**
+ * What a worker emits, by event name: `worker.on('commit', (info) => …)`. Metrics, the Kafka
+ * offset mirror, tracing and a user's own instrumentation are all listeners of these.
+ */
+export interface WorkerEventMap {
+  /** A batch committed (its writes and the advance of its offset). */
+  commit: CommitInfo;
+  /** A commit found the claim stale: re-claimed at the stored position (a rewind) or dropped (a takeover). */
+  fenced: { topic: string; partition: number; epoch: bigint; action: 'reclaimed' | 'dropped' };
+  /** A batch or record is retried after a failure (a failing record, or the store being unavailable). */
+  retry: { topic: string; partition: number; fromOffset: bigint; attempt: number; delayMs: number; error: Error };
+  /** A record was written to the dead letters, in the transaction that moved the offset past it. */
+  'dead-letter': { topic: string; partition: number; offset: bigint; attempts: number; reason: DeadLetterReason; error: Error };
+  /** A partition stopped on a record whose retries were spent (onExhausted: 'stop-partition'). */
+  'partition-stopped': { topic: string; partition: number; offset: bigint; error: Error };
+  /** The stored offset was out of the log and moved as offsetOutOfRange says. */
+  'out-of-range': { topic: string; partition: number; from: bigint; to: bigint; policy: OffsetSpec };
+  /** The worker's lifecycle state changed. */
+  state: WorkerState;
+  /** The worker took a partition (at start, or again after a rewind). */
+  claim: { topic: string; partition: number; epoch: bigint; nextOffset: bigint };
+  /** The worker gave a partition up while stopping. */
+  release: { topic: string; partition: number; epoch: bigint };
+}
+
+/** An event name of {@link WorkerEventMap}. */
+export type WorkerEvent = keyof WorkerEventMap;
+
+/** A listener of event `E`; a returned promise is not awaited (a rejection is logged). */
+export type WorkerListener<E extends WorkerEvent> = (payload: WorkerEventMap[E]) => unknown;
+
+/**
+ * A typed event emitter that never lets a listener hurt the worker: a listener that throws or
+ * rejects is logged and the others still run. Listeners run synchronously at the emit, in the
+ * order they were added, so a slow listener slows the worker: do real work asynchronously.
+ */
+export class WorkerEvents {
+  readonly #listeners = new Map<WorkerEvent, Set<WorkerListener<never>>>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Adds a listener; returns a function that removes it. */
+  on<E extends WorkerEvent>(event: E, listener: WorkerListener<E>): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener as WorkerListener<never>);
+    return () => this.off(event, listener);
+  }
+
+  /** Removes a listener added with {@link on}. */
+  off<E extends WorkerEvent>(event: E, listener: WorkerListener<E>): void {
+    this.#listeners.get(event)?.delete(listener as WorkerListener<never>);
+  }
+
+  emit<E extends WorkerEvent>(event: E, payload: WorkerEventMap[E]): void {
+    const set = this.#listeners.get(event);
+    if (!set || set.size === 0) return;
+    for (const listener of [...set]) {
+      try {
+        const result = (listener as WorkerListener<E>)(payload);
+        if (result instanceof Promise) result.catch((e: unknown) => this.#failed(event, e));
+      } catch (e) {
+        this.#failed(event, e);
+      }
+    }
+  }
+
+  #failed(event: WorkerEvent, e: unknown): void {
+    try {
+      this.log.warn('a worker event listener failed; ignored', { event, error: toError(e).message });
+    } catch {
+      // a broken logger must not break the worker either
+    }
+  }
+}
