@@ -25,6 +25,7 @@ export type {
   BatchHandler,
   BatchHandlerFn,
   DefaultTx,
+  HandlerContainer,
   HandlerContext,
   HandlerDefinition,
   HandlerOptions,

@@ -1,8 +1,15 @@
-import type { Container } from 'inversify';
 import type { Codec } from '../codec/types.js';
 import { ConfigError } from '../errors.js';
 import { handlerMetadata } from './decorators.js';
-import type { BatchHandlerFn, DefaultTx, HandlerDefinition, HandlerOptions, MessageHandlerFn, Newable } from './types.js';
+import type {
+  BatchHandlerFn,
+  DefaultTx,
+  HandlerContainer,
+  HandlerDefinition,
+  HandlerOptions,
+  MessageHandlerFn,
+  Newable,
+} from './types.js';
 
 const groupPattern = /^[A-Za-z0-9._-]{1,200}$/;
 const topicPattern = /^[A-Za-z0-9._-]{1,249}$/;
@@ -12,7 +19,7 @@ export interface AppOptions {
   /** The consumer group: positions are kept per group. Letters, digits, `.`, `_`, `-`. */
   group: string;
   /** The inversify container class handlers are resolved from (may also be set with `withContainer`). */
-  container?: Container;
+  container?: HandlerContainer;
 }
 
 /**
@@ -21,7 +28,7 @@ export interface AppOptions {
  */
 export class App<Tx = DefaultTx> {
   readonly group: string;
-  #container: Container | undefined;
+  #container: HandlerContainer | undefined;
   readonly #handlers = new Map<string, HandlerDefinition<Tx>>();
 
   constructor(options: AppOptions) {
@@ -77,12 +84,12 @@ export class App<Tx = DefaultTx> {
   }
 
   /** Sets the inversify container that class handlers and their dependencies come from. */
-  withContainer(container: Container): this {
+  withContainer(container: HandlerContainer): this {
     this.#container = container;
     return this;
   }
 
-  get container(): Container | undefined {
+  get container(): HandlerContainer | undefined {
     return this.#container;
   }
 

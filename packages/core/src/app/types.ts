@@ -99,6 +99,18 @@ export interface HandlerOptions<T> {
 // biome-ignore lint/suspicious/noExplicitAny: constructor arguments are resolved by the container
 export type Newable<T> = new (...args: any[]) => T;
 
+/**
+ * The inversify `Container` (7.x or 8.x) that class handlers are resolved from, as far as oncely uses
+ * it. Structural on purpose: core's types and code never import inversify, so the application's own
+ * copy is the only one (two copies' containers reject each other), and an app with function handlers
+ * needs no inversify at all.
+ */
+export interface HandlerContainer {
+  bind(serviceIdentifier: symbol | Newable<unknown>): { toSelf(): unknown; toConstantValue(value: unknown): unknown };
+  isBound(serviceIdentifier: symbol | Newable<unknown>): boolean;
+  get<T>(serviceIdentifier: Newable<T>): T;
+}
+
 /** A registered handler: a discriminated union, so the runtime never guesses what it holds. */
 export type HandlerDefinition<Tx = DefaultTx> = { topic: string; codec: Codec<unknown>; retry?: RetryPolicy } & (
   | { kind: 'message'; fn: MessageHandlerFn<unknown, Tx> }

@@ -1,6 +1,5 @@
-import { Container } from 'inversify';
 import { HANDLER_CONTEXT, TRANSACTION } from '../app/decorators.js';
-import type { Batch, HandlerContext, HandlerDefinition, Message } from '../app/types.js';
+import type { Batch, HandlerContainer, HandlerContext, HandlerDefinition, Message } from '../app/types.js';
 import { CodecError, OncelyError, RecordFailedError, toError } from '../errors.js';
 import type { RawRecord } from '../reader/types.js';
 
@@ -78,7 +77,7 @@ export function decodeRecords<Tx>(
  */
 export async function invokeHandler<Tx>(
   def: HandlerDefinition<Tx>,
-  container: Container | undefined,
+  container: HandlerContainer | undefined,
   batch: Batch<unknown>,
   ctx: HandlerContext<Tx>,
   highestCommitted: bigint | null,
@@ -108,7 +107,9 @@ export async function invokeHandler<Tx>(
       return wholeBatch(() => def.fn(batch, ctx));
     case 'message-class':
     case 'batch-class': {
-      const child = new Container({ parent: container! });
+      // Made by the parent's own class: containers of two inversify copies reject each other.
+      const ContainerOfParent = container!.constructor as new (options: { parent: HandlerContainer }) => HandlerContainer;
+      const child = new ContainerOfParent({ parent: container! });
       child.bind(TRANSACTION).toConstantValue(ctx.tx);
       child.bind(HANDLER_CONTEXT).toConstantValue(ctx);
       if (!child.isBound(def.target)) child.bind(def.target).toSelf();
