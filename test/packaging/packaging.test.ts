@@ -175,7 +175,7 @@ describe('the packed packages in a new app outside the workspace', () => {
       nodenext: tsconfig('NodeNext', 'NodeNext', undefined),
       // inversify 8 publishes its types only through `exports`, which this resolution ignores, so
       // here the app is its inversify-free half; every oncely declaration it reaches is checked.
-      node: tsconfig('CommonJS', 'Node', ['src/clicks.ts', 'src/start.ts']),
+      node: tsconfig('ESNext', 'Node', ['src/clicks.ts', 'src/start.ts', 'src/unit.ts']),
     };
     for (const [name, config] of Object.entries(configs)) {
       writeFileSync(join(app, `tsconfig.${name}.json`), JSON.stringify(config, null, 2));
@@ -186,6 +186,8 @@ describe('the packed packages in a new app outside the workspace', () => {
   it('runs a worker from code and with the packaged oncely run: class and function handlers, every record once', async () => {
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(tsconfig('NodeNext', 'NodeNext', undefined, true), null, 2));
     await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: app });
+    // @oncely/core/testing, the second entry: a handler's unit test over the in-memory log and store.
+    expect((await run(process.execPath, ['dist/unit.js'], { cwd: app })).stdout).toContain('balance:a=12');
 
     const payments = await createTopic(3, { prefix: 'payments' });
     const clicks = await createTopic(2, { prefix: 'clicks' });
