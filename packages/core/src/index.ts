@@ -34,7 +34,6 @@ export type {
   MessageHandlerFn,
   Newable,
   Register,
-  RetryPolicy,
 } from './app/types.js';
 export type { Codec, CodecValue, JsonCodecOptions, Schema } from './codec/index.js';
 export { json, raw, string } from './codec/index.js';
@@ -64,8 +63,7 @@ export {
 } from './kafkajs/index.js';
 export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';
-export type { PartitionSelection, TopicPartition } from './membership/static.js';
-export { parsePartitionSelector, parseWorkerSplit, staticAssignment } from './membership/static.js';
+export type { Membership, MembershipContext } from './membership/index.js';
 export type { GroupOffsetWriter, OffsetMirror, OffsetMirrorOptions } from './observe/index.js';
 export { createOffsetMirror } from './observe/index.js';
 export type {
@@ -77,10 +75,10 @@ export type {
   OffsetSpec,
   PartitionReader,
   RawRecord,
+  TopicPartition,
 } from './reader/index.js';
 export type {
   CommitInfo,
-  DeadLetterReason,
   DetachedRecord,
   PartitionProgress,
   SignalHandling,

@@ -1,6 +1,7 @@
 import type { Codec } from '../codec/types.js';
 import { ConfigError } from '../errors.js';
-import type { BatchHandler, MessageHandler, Newable, RetryPolicy } from './types.js';
+import type { RetryPolicy } from '../policy/retry-policy.js';
+import type { BatchHandler, MessageHandler, Newable } from './types.js';
 
 /** What `@handles` / `@handlesBatch` recorded on a class. */
 export interface HandlerClassMetadata {

@@ -1,5 +1,6 @@
 import type { Codec } from '../codec/types.js';
 import type { Logger } from '../logger.js';
+import type { RetryPolicy } from '../policy/retry-policy.js';
 import type { RawRecord } from '../reader/types.js';
 
 /**
@@ -64,28 +65,6 @@ export interface MessageHandler<T, Tx = DefaultTx> {
 /** A class handler for a whole batch (see `@handlesBatch`). */
 export interface BatchHandler<T, Tx = DefaultTx> {
   handleBatch(batch: Batch<T>, ctx: HandlerContext<Tx>): Promise<void> | void;
-}
-
-/**
- * What happens when a record keeps failing. Retries run with exponential back-off and jitter; a
- * record that fails with NonRetriableError, a CodecError or any error whose `retriable` is false
- * skips them. Failures of the database itself (connection lost, lock timeout) never count.
- */
-export interface RetryPolicy {
-  /** Tries of a failing record, the first one included. Default 5 (worker option retryAttempts). */
-  attempts?: number;
-  /** Stop retrying once this many ms have passed since the record first failed. Default: no limit. */
-  maxElapsedMs?: number;
-  /** First back-off in ms; doubles up to maxDelayMs. Default: worker option retryInitialDelayMs (250). */
-  initialDelayMs?: number;
-  /** Longest back-off in ms. Default: worker option retryMaxDelayMs (30 000). */
-  maxDelayMs?: number;
-  /**
-   * When the retries are spent: `'dead-letter'` (default) writes the record to the dead letters in
-   * the transaction that moves the offset past it; `'stop-partition'` pauses the partition (the
-   * others go on) until an operator acts.
-   */
-  onExhausted?: 'dead-letter' | 'stop-partition';
 }
 
 /** Where and how a handler reads. */

@@ -1,10 +1,8 @@
 import { ConfigError } from '../errors.js';
-
-/** A topic and a partition. */
-export interface TopicPartition {
-  topic: string;
-  partition: number;
-}
+import type { TopicPartition } from '../reader/types.js';
+import type { Claim } from '../store/types.js';
+import { claimAll, releaseAll, renewForever } from './claims.js';
+import type { Membership, MembershipContext } from './types.js';
 
 /** Parsed `topic:0-3,5` / `topic:*` selector: null partitions means all of the topic's. */
 export type PartitionSelection = Map<string, Set<number> | null>;
@@ -103,4 +101,35 @@ export function staticAssignment(
     chosen = chosen.filter((_, i) => i % count === index);
   }
   return chosen;
+}
+
+/**
+ * Static membership: the worker owns the partitions its selector or split names, from start to
+ * stop; the newest claim of a partition wins (an earlier holder is fenced).
+ */
+export class StaticMembership<Tx> implements Membership {
+  #renewal: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: MembershipContext<Tx>,
+    private readonly options: { selection?: PartitionSelection; split?: { index: number; count: number } },
+  ) {}
+
+  async claim(): Promise<Claim[]> {
+    const { reader, topics, logger } = this.ctx;
+    const topicPartitions = new Map<string, number[]>();
+    for (const topic of topics) topicPartitions.set(topic, await reader.partitions(topic));
+    const assignment = staticAssignment(topicPartitions, this.options);
+    if (assignment.length === 0) logger.warn('this worker was assigned no partitions; it will idle', { topics });
+    return claimAll(this.ctx, assignment);
+  }
+
+  keep(held: () => readonly Claim[], lost: (claim: Claim) => void, signal: AbortSignal): void {
+    this.#renewal = renewForever(this.ctx, held, lost, signal);
+  }
+
+  async release(claims: readonly Claim[], released: (claim: Claim) => void): Promise<void> {
+    await this.#renewal;
+    await releaseAll(this.ctx, claims, released);
+  }
 }

@@ -7,4 +7,5 @@ export type {
   OffsetSpec,
   PartitionReader,
   RawRecord,
+  TopicPartition,
 } from './types.js';

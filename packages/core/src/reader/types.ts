@@ -1,3 +1,9 @@
+/** A topic and a partition. */
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
 /** A record as the broker returned it, before any codec ran. Offsets are bigint. */
 export interface RawRecord {
   offset: bigint;

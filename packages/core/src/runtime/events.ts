@@ -1,5 +1,6 @@
 import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { DeadLetterReason } from '../policy/failure-policy.js';
 import type { OffsetSpec } from '../reader/types.js';
 import type { WorkerState } from './types.js';
 
@@ -15,9 +16,6 @@ export interface CommitInfo {
   durationMs: number;
   highWatermark: bigint;
 }
-
-/** Why a record went to the dead letters. */
-export type DeadLetterReason = 'exhausted' | 'non-retriable' | 'decode' | 'crash';
 
 /**
  * What a worker emits, by event name: `worker.on('commit', (info) => …)`. Metrics, the Kafka

@@ -2,7 +2,6 @@ export type { DetachedRecord } from './apply-once.js';
 export { applyRecordOnce } from './apply-once.js';
 export type {
   CommitInfo,
-  DeadLetterReason,
   WorkerEvent,
   WorkerEventMap,
   WorkerListener,

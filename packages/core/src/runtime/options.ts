@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { ConfigError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { type PartitionSelection, parsePartitionSelector, parseWorkerSplit } from '../membership/static.js';
+import type { CompiledRetryPolicy } from '../policy/retry-policy.js';
 import type { OffsetSpec, PartitionReader } from '../reader/types.js';
 import type { TransactionalStore } from '../store/types.js';
 
@@ -90,11 +91,9 @@ export interface CompiledWorkerOptions<Tx> {
   readonly fetchMaxWaitMs: number;
   readonly fetchMaxBytesPerPartition: number;
   readonly leaseMs: number;
-  readonly retryAttempts: number;
-  readonly onExhausted: 'dead-letter' | 'stop-partition';
+  /** The worker's retry policy (retryAttempts, retryInitialDelayMs, retryMaxDelayMs, onExhausted); handlers override it. */
+  readonly retry: CompiledRetryPolicy;
   readonly crashBudget: number;
-  readonly retryInitialDelayMs: number;
-  readonly retryMaxDelayMs: number;
   readonly drainTimeoutMs: number;
   readonly closeOnStop: boolean;
   readonly until: 'forever' | 'caught-up';
@@ -170,11 +169,14 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     fetchMaxWaitMs: int('fetchMaxWaitMs', o.fetchMaxWaitMs, 500, 0, 60_000),
     fetchMaxBytesPerPartition: int('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 256 * 1024, 1024),
     leaseMs,
-    retryAttempts: int('retryAttempts', o.retryAttempts, 5, 1, 1_000_000),
-    onExhausted: o.onExhausted ?? 'dead-letter',
+    retry: Object.freeze({
+      attempts: int('retryAttempts', o.retryAttempts, 5, 1, 1_000_000),
+      maxElapsedMs: undefined,
+      initialDelayMs: retryInitialDelayMs,
+      maxDelayMs: retryMaxDelayMs,
+      onExhausted: o.onExhausted ?? 'dead-letter',
+    }),
     crashBudget: int('crashBudget', o.crashBudget, 5, 1, 1_000_000),
-    retryInitialDelayMs,
-    retryMaxDelayMs,
     drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs, 30_000, 0),
     closeOnStop: o.closeOnStop ?? true,
     until: o.until ?? 'forever',

@@ -1,18 +1,34 @@
 import type { App } from '../app/define-app.js';
-import type { HandlerContext, HandlerDefinition, RetryPolicy } from '../app/types.js';
-import { AbortedError, OffsetOutOfRangeError, OncelyError, RecordFailedError, toError, WorkerCrashedError } from '../errors.js';
+import type { HandlerContext, HandlerDefinition } from '../app/types.js';
+import { AbortedError, OffsetOutOfRangeError, OncelyError, RecordFailedError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { crashBudgetSpent, SuspectGate } from '../policy/crash-budget.js';
+import { type DeadLetterReason, deadLetterOf, judgeFailure } from '../policy/failure-policy.js';
+import { type CompiledRetryPolicy, compileRetryPolicy } from '../policy/retry-policy.js';
 import type { FetchedRecords, FetchOutOfRange, RawRecord } from '../reader/types.js';
 import type { BatchRange, Claim, DeadLetter } from '../store/types.js';
 import { backoff, sleep } from '../time.js';
-import type { DeadLetterReason, WorkerEvents } from './events.js';
+import type { WorkerEvents } from './events.js';
 import { decodeRecords, invokeHandler } from './handler-invoker.js';
+import { cutBatch, Mailbox, type MailboxItem, rangeEnd } from './mailbox.js';
 import type { CompiledWorkerOptions } from './options.js';
 import type { PartitionProgress } from './types.js';
-import { PriorityMutex } from './util.js';
 
-/** What the fetcher hands a runner; 'revalidate' asks it to re-check ownership (lease lost, rewound). */
-type Item = FetchedRecords | FetchOutOfRange | { kind: 'revalidate' };
+/** What a runner needs of the worker's compiled options. */
+export type RunnerOptions<Tx> = Pick<
+  CompiledWorkerOptions<Tx>,
+  | 'store'
+  | 'reader'
+  | 'logger'
+  | 'workerId'
+  | 'leaseMs'
+  | 'batchMaxRecords'
+  | 'batchMaxBytes'
+  | 'batchLingerMs'
+  | 'offsetOutOfRange'
+  | 'retry'
+  | 'crashBudget'
+>;
 
 /** How a runner ended. */
 export type RunnerExit = 'stopped' | 'dropped' | 'caught-up';
@@ -44,26 +60,25 @@ export class PartitionRunner<Tx> {
   /** Set when the partition stopped on a failing record (onExhausted: 'stop-partition'). */
   stoppedOn: { offset: bigint; error: string } | undefined;
   deadLettered = 0;
-  /** Records still to apply one at a time, counting attempts, after an unclean hand-over. */
-  #careful = 0;
+  /** Suspect records still to apply one at a time, each attempt counted, after an unclean hand-over. */
+  #suspectLeft = 0;
 
-  readonly #queue: Item[] = [];
-  #wake: (() => void) | undefined;
+  readonly #mailbox: Mailbox;
   #stopping = false;
   readonly #abort = new AbortController();
   readonly #def: HandlerDefinition<Tx>;
   readonly #log: Logger;
-  readonly #policy: Required<Omit<RetryPolicy, 'maxElapsedMs'>> & { maxElapsedMs: number | undefined };
+  readonly #retry: CompiledRetryPolicy;
 
   constructor(
     readonly app: App<Tx>,
-    readonly options: CompiledWorkerOptions<Tx>,
+    readonly options: RunnerOptions<Tx>,
     claim: Claim,
     private readonly notifyFetcher: () => void,
     /** Where the runner reports commits, retries, dead letters and fences. */
     readonly events: WorkerEvents,
-    /** Shared by the worker's runners: counted attempts run one at a time across the worker. */
-    readonly carefulGate: PriorityMutex = new PriorityMutex(),
+    /** Shared by the worker's runners: suspect records run one at a time across the worker. */
+    readonly suspectGate: SuspectGate = new SuspectGate(),
   ) {
     this.topic = claim.topic;
     this.partition = claim.partition;
@@ -72,20 +87,14 @@ export class PartitionRunner<Tx> {
     this.startOffset = claim.nextOffset;
     this.#def = app.handlerFor(claim.topic)!;
     this.#log = options.logger.child({ topic: claim.topic, partition: claim.partition });
-    const r = this.#def.retry ?? {};
-    this.#policy = {
-      attempts: r.attempts ?? options.retryAttempts,
-      maxElapsedMs: r.maxElapsedMs,
-      initialDelayMs: r.initialDelayMs ?? options.retryInitialDelayMs,
-      maxDelayMs: r.maxDelayMs ?? options.retryMaxDelayMs,
-      onExhausted: r.onExhausted ?? options.onExhausted,
-    };
-    this.#careful = claim.suspect ? options.batchMaxRecords : 0;
+    this.#retry = compileRetryPolicy(this.#def.retry, options.retry);
+    this.#suspectLeft = claim.suspect ? options.batchMaxRecords : 0;
+    this.#mailbox = new Mailbox(notifyFetcher);
   }
 
   /** Whether the fetcher should fetch this partition now. */
   wantsData(): boolean {
-    if (this.#stopping || this.fetchPosition === undefined || this.#queue.length >= PREFETCH) return false;
+    if (this.#stopping || this.fetchPosition === undefined || this.#mailbox.size >= PREFETCH) return false;
     return this.stopAt === undefined || this.fetchPosition < this.stopAt;
   }
 
@@ -99,7 +108,7 @@ export class PartitionRunner<Tx> {
     if (this.#stopping || result.fetchOffset !== this.fetchPosition) return;
     if (result.kind === 'out-of-range') {
       this.fetchPosition = undefined;
-      this.#push(result);
+      this.#mailbox.push(result);
       return;
     }
     this.highWatermark = result.highWatermark;
@@ -110,20 +119,20 @@ export class PartitionRunner<Tx> {
     }
     if (result.records.length === 0 && result.nextOffset === result.fetchOffset) return;
     this.fetchPosition = result.nextOffset;
-    this.#push(result);
+    this.#mailbox.push(result);
   }
 
   /** Asks the runner to re-check its claim (the lease renewal found it lost). */
   revalidate(): void {
     this.fetchPosition = undefined;
-    this.#queue.length = 0;
-    this.#push({ kind: 'revalidate' });
+    this.#mailbox.clear();
+    this.#mailbox.push({ kind: 'revalidate' });
   }
 
   /** Stops after the in-flight transaction (drain). */
   stop(): void {
     this.#stopping = true;
-    this.#wake?.();
+    this.#mailbox.wake();
   }
 
   /** Stops now: the in-flight transaction is rolled back, the handler's signal aborts. */
@@ -159,7 +168,12 @@ export class PartitionRunner<Tx> {
         continue;
       }
       if (item.fetchOffset !== this.claim.nextOffset) continue; // fetched before a re-claim moved us
-      const outcome = item.kind === 'out-of-range' ? await this.#outOfRange(item) : await this.#apply(await this.#linger(item));
+      const outcome =
+        item.kind === 'out-of-range'
+          ? await this.#outOfRange(item)
+          : await this.#apply(
+              await this.#mailbox.linger(item, this.options.batchLingerMs, this.options.batchMaxRecords, () => this.#stopping),
+            );
       if (outcome === 'fenced' && (await this.#onFenced()) === 'dropped') return 'dropped';
       if (outcome === 'paused') {
         // Stopped on a failing record: hold the claim, fetch nothing, wait for the worker to stop.
@@ -170,51 +184,15 @@ export class PartitionRunner<Tx> {
     return 'stopped';
   }
 
-  #push(item: Item): void {
-    this.#queue.push(item);
-    this.#wake?.();
-  }
-
-  async #next(): Promise<Item | undefined> {
-    while (this.#queue.length === 0) {
-      if (this.#stopping) return undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-      });
-      this.#wake = undefined;
-    }
-    if (this.#stopping) return undefined;
-    const item = this.#queue.shift()!;
-    this.notifyFetcher();
-    return item;
-  }
-
-  /** With batchLingerMs, merges the next contiguous fetch into a batch that is not yet full. */
-  async #linger(first: FetchedRecords): Promise<FetchedRecords> {
-    let batch = first;
-    const deadline = Date.now() + this.options.batchLingerMs;
-    while (this.options.batchLingerMs > 0 && batch.records.length < this.options.batchMaxRecords && !this.#stopping) {
-      const next = this.#queue[0];
-      if (next && next.kind === 'records' && next.fetchOffset === batch.nextOffset) {
-        this.#queue.shift();
-        this.notifyFetcher();
-        batch = { ...next, fetchOffset: batch.fetchOffset, records: [...batch.records, ...next.records] };
-        continue;
-      }
-      if (next || Date.now() >= deadline) break;
-      await Promise.race([sleep(deadline - Date.now()), new Promise<void>((r) => (this.#wake = r))]);
-      this.#wake = undefined;
-    }
-    return batch;
+  #next(): Promise<MailboxItem | undefined> {
+    return this.#mailbox.next(() => this.#stopping);
   }
 
   /** Applies a fetched batch as one or more transactions, isolating records that fail. */
   async #apply(fetched: FetchedRecords): Promise<Outcome> {
     const { records } = fetched;
     const hw = fetched.highWatermark;
-    // A sub-range ends where the next record starts (the offsets between are gaps); the last one
-    // ends at the fetch's nextOffset, which may skip trailing control records.
-    const endOf = (j: number) => (j < records.length ? records[j]!.offset : fetched.nextOffset);
+    const endOf = (j: number) => rangeEnd(fetched, j);
     if (records.length === 0) {
       // Only control records or gaps: still move the position, so lag can reach 0.
       const result = await this.#commit(
@@ -228,22 +206,14 @@ export class PartitionRunner<Tx> {
     while (i < records.length) {
       // Draining finishes the in-flight transaction only, not the rest of the fetched batch.
       if (this.#stopping) return 'stopped';
-      if (this.#careful > 0 && this.options.store.recordAttempt) {
-        const outcome = await this.#applyCounted(records, i, endOf, hw);
+      if (this.#suspectLeft > 0 && this.options.store.recordAttempt) {
+        const outcome = await this.#applySuspect(records, i, endOf, hw);
         if (outcome !== 'ok') return outcome;
-        this.#careful--;
+        this.#suspectLeft--;
         i++;
         continue;
       }
-      let j = i;
-      let bytes = 0;
-      while (j < records.length && j - i < this.options.batchMaxRecords) {
-        const r = records[j]!;
-        const size = (r.value?.length ?? 0) + (r.key?.length ?? 0);
-        if (j > i && bytes + size > this.options.batchMaxBytes) break;
-        bytes += size;
-        j++;
-      }
+      const j = cutBatch(records, i, this.options.batchMaxRecords, this.options.batchMaxBytes);
       const outcome = await this.#applyRange(records, i, j, endOf, hw);
       if (outcome !== 'ok') return outcome;
       i = j;
@@ -285,23 +255,19 @@ export class PartitionRunner<Tx> {
 
   /** Retries one failing record with back-off; when its budget is spent, dead-letters it or stops the partition. */
   async #retryAlone(record: RawRecord, end: bigint, hw: bigint, failure: RecordFailedError, attempts: number): Promise<Outcome> {
-    const policy = this.#policy;
+    const policy = this.#retry;
     const firstFailedAt = new Date();
     let error = failure;
     let tries = attempts;
-    for (;;) {
-      const cause = error.cause;
-      const nonRetriable = !error.retriable || (OncelyError.is(cause) && !cause.retriable);
-      const elapsed = Date.now() - firstFailedAt.getTime();
-      if (nonRetriable || tries >= policy.attempts || (policy.maxElapsedMs !== undefined && elapsed >= policy.maxElapsedMs))
-        break;
-      const delayMs = backoff(tries, policy.initialDelayMs, policy.maxDelayMs);
+    let verdict = judgeFailure(policy, error, tries, 0);
+    while (verdict.kind === 'retry') {
+      const { delayMs } = verdict;
       this.#log.warn('record failed; rolled back, will retry it alone', {
         offset: record.offset,
         attempt: tries,
         of: policy.attempts,
         retryInMs: delayMs,
-        error: toError(cause).message,
+        error: toError(error.cause).message,
       });
       this.events.emit('retry', {
         topic: this.topic,
@@ -323,12 +289,13 @@ export class PartitionRunner<Tx> {
       );
       if (!(result instanceof RecordFailedError)) return result;
       error = result;
+      verdict = judgeFailure(policy, error, tries, Date.now() - firstFailedAt.getTime());
     }
     const cause = toError(error.cause);
-    if (policy.onExhausted === 'stop-partition') {
+    if (verdict.kind === 'stop-partition') {
       this.stoppedOn = { offset: record.offset, error: cause.message };
       this.fetchPosition = undefined;
-      this.#queue.length = 0;
+      this.#mailbox.clear();
       this.#log.error('record failed for good; partition stopped (onExhausted: stop-partition). The other partitions go on.', {
         offset: record.offset,
         attempts: tries,
@@ -342,12 +309,7 @@ export class PartitionRunner<Tx> {
       });
       return 'paused';
     }
-    const reason = OncelyError.is(cause, 'CODEC_FAILED')
-      ? 'decode'
-      : tries < policy.attempts && !error.retriable
-        ? 'non-retriable'
-        : 'exhausted';
-    return this.#deadLetter(record, end, hw, cause, tries, firstFailedAt, reason);
+    return this.#deadLetter(record, end, hw, cause, tries, firstFailedAt, verdict.reason);
   }
 
   /** Writes the record to the dead letters in the transaction that moves the offset past it. */
@@ -360,13 +322,7 @@ export class PartitionRunner<Tx> {
     firstFailedAt: Date,
     reason: DeadLetterReason,
   ): Promise<Outcome> {
-    const deadLetter: DeadLetter = {
-      record,
-      error: { name: cause.name, message: cause.message, code: (cause as { code?: string }).code, stack: cause.stack },
-      attempts,
-      firstFailedAt,
-      lastFailedAt: new Date(),
-    };
+    const deadLetter = deadLetterOf(record, cause, attempts, firstFailedAt);
     const outcome = await this.#commit([], { fetchedFrom: this.claim.nextOffset, nextOffset: end, recordCount: 0 }, hw, [
       deadLetter,
     ]);
@@ -394,9 +350,9 @@ export class PartitionRunner<Tx> {
    * attempt is counted outside the transaction first: a record that keeps killing the process is
    * dead-lettered once it has used up crashBudget, without running its handler again.
    */
-  async #applyCounted(records: RawRecord[], i: number, endOf: (j: number) => bigint, hw: bigint): Promise<Outcome> {
+  async #applySuspect(records: RawRecord[], i: number, endOf: (j: number) => bigint, hw: bigint): Promise<Outcome> {
     const record = records[i]!;
-    const release = await this.carefulGate.acquire((this.claim.pendingAttempts ?? 0) > 0);
+    const release = await this.suspectGate.acquire((this.claim.pendingAttempts ?? 0) > 0);
     try {
       if (this.#stopping) return 'stopped';
       let attempts: number;
@@ -406,7 +362,7 @@ export class PartitionRunner<Tx> {
         if (OncelyError.is(e, 'FENCED')) return 'fenced';
         return 'stopped';
       }
-      const outcome = await this.#applyCountedAttempt(records, i, endOf, hw, attempts);
+      const outcome = await this.#applySuspectAttempt(records, i, endOf, hw, attempts);
       if (outcome === 'ok') this.claim.pendingAttempts = 0;
       return outcome;
     } finally {
@@ -414,7 +370,7 @@ export class PartitionRunner<Tx> {
     }
   }
 
-  async #applyCountedAttempt(
+  async #applySuspectAttempt(
     records: RawRecord[],
     i: number,
     endOf: (j: number) => bigint,
@@ -422,10 +378,8 @@ export class PartitionRunner<Tx> {
     attempts: number,
   ): Promise<Outcome> {
     const record = records[i]!;
-    if (attempts > this.options.crashBudget) {
-      const cause = new WorkerCrashedError(
-        `The worker process ended ${attempts - 1} times while applying this record (crashBudget ${this.options.crashBudget}); it was dead-lettered without running its handler again.`,
-      );
+    const cause = crashBudgetSpent(attempts, this.options.crashBudget);
+    if (cause) {
       return this.#deadLetter(record, endOf(i + 1), hw, cause, attempts - 1, new Date(), 'crash');
     }
     return this.#applyRange(records, i, i + 1, endOf, hw);
@@ -438,7 +392,7 @@ export class PartitionRunner<Tx> {
         return await fn();
       } catch (e) {
         if (OncelyError.is(e, 'FENCED') || this.#abort.signal.aborted || !this.#transient(e)) throw e;
-        const delayMs = backoff(attempt, this.options.retryInitialDelayMs, this.options.retryMaxDelayMs);
+        const delayMs = backoff(attempt, this.options.retry.initialDelayMs, this.options.retry.maxDelayMs);
         this.#log.warn('store unavailable; retrying', { attempt, retryInMs: delayMs, error: toError(e).message });
         await sleep(delayMs, this.#abort.signal);
         if (this.#stopping) throw new AbortedError();
@@ -497,7 +451,7 @@ export class PartitionRunner<Tx> {
         if (this.#abort.signal.aborted) return 'stopped';
         if (e instanceof RecordFailedError && !this.#transient(e.cause)) return e;
         const error = toError(e);
-        const delayMs = backoff(attempt, this.options.retryInitialDelayMs, this.options.retryMaxDelayMs);
+        const delayMs = backoff(attempt, this.options.retry.initialDelayMs, this.options.retry.maxDelayMs);
         (attempt >= 5 ? this.#log.error : this.#log.warn)(
           'batch could not commit (store unavailable?); rolled back, will retry',
           {
@@ -585,7 +539,7 @@ export class PartitionRunner<Tx> {
   async #onFenced(): Promise<'reclaimed' | 'dropped'> {
     const { store, workerId, leaseMs } = this.options;
     const fencedEpoch = this.claim.epoch;
-    this.#queue.length = 0;
+    this.#mailbox.clear();
     this.fetchPosition = undefined;
     const state = await store.position?.(this.claim).catch((e) => {
       this.#log.warn('could not read the partition after a fence; dropping it', { error: toError(e).message });
@@ -600,7 +554,7 @@ export class PartitionRunner<Tx> {
     this.claim = await this.#withStoreRetry(() =>
       store.claim({ ...this.claim, workerId, initialOffset: state.nextOffset, leaseMs, reclaim: true }),
     );
-    if (this.claim.suspect) this.#careful = this.options.batchMaxRecords;
+    if (this.claim.suspect) this.#suspectLeft = this.options.batchMaxRecords;
     this.fetchPosition = this.claim.nextOffset;
     this.events.emit('claim', {
       topic: this.topic,

@@ -1,7 +1,9 @@
 import type { App } from '../app/define-app.js';
 import type { DefaultTx } from '../app/types.js';
 import { OncelyError, StateError, toError } from '../errors.js';
-import { staticAssignment, type TopicPartition } from '../membership/static.js';
+import { StaticMembership } from '../membership/static.js';
+import type { Membership } from '../membership/types.js';
+import { SuspectGate } from '../policy/crash-budget.js';
 import type { FetchRequest } from '../reader/types.js';
 import type { Claim } from '../store/types.js';
 import { backoff, sleep } from '../time.js';
@@ -9,7 +11,6 @@ import { type WorkerEvent, WorkerEvents, type WorkerListener } from './events.js
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
 import { PartitionRunner } from './partition-runner.js';
 import type { PartitionProgress, WorkerState } from './types.js';
-import { PriorityMutex } from './util.js';
 
 /**
  * A worker process's engine: owns a set of partitions (static membership), fetches them at the
@@ -27,12 +28,12 @@ export class Worker<Tx = DefaultTx> {
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   readonly #runners = new Map<string, PartitionRunner<Tx>>();
-  readonly #carefulGate = new PriorityMutex();
+  readonly #suspectGate = new SuspectGate();
   readonly #runnerDone = new Map<string, Promise<void>>();
   readonly #fetchAbort = new AbortController();
   readonly #stopSignal = new AbortController();
   #fetchLoop: Promise<void> | undefined;
-  #renewLoop: Promise<void> | undefined;
+  readonly #membership: Membership;
   #fetcherWake: (() => void) | undefined;
   #finished!: { resolve: () => void; reject: (e: Error) => void };
   readonly #done: Promise<void>;
@@ -43,6 +44,11 @@ export class Worker<Tx = DefaultTx> {
   ) {
     this.options = compileWorkerOptions(options);
     this.#events = new WorkerEvents(this.options.logger);
+    const { reader, store, workerId, leaseMs, initialOffset, logger, selection, split } = this.options;
+    this.#membership = new StaticMembership(
+      { group: app.group, topics: app.topics, reader, store, workerId, leaseMs, initialOffset, logger },
+      { selection, split },
+    );
     this.#done = new Promise<void>((resolve, reject) => {
       this.#finished = { resolve, reject };
     });
@@ -121,17 +127,23 @@ export class Worker<Tx = DefaultTx> {
     try {
       this.app.validate();
       await reader.connect();
-      const topicPartitions = new Map<string, number[]>();
-      for (const topic of this.app.topics) topicPartitions.set(topic, await reader.partitions(topic));
-      const assignment = staticAssignment(topicPartitions, { selection: this.options.selection, split: this.options.split });
-      if (assignment.length === 0)
-        logger.warn('this worker was assigned no partitions; it will idle', { topics: this.app.topics });
-      const claims = await this.#claimAll(assignment);
+      const claims = await this.#membership.claim();
+      for (const c of claims) {
+        this.#events.emit('claim', { topic: c.topic, partition: c.partition, epoch: c.epoch, nextOffset: c.nextOffset });
+      }
       const targets = this.options.until === 'caught-up' ? await this.#highWatermarks(claims) : undefined;
       for (const claim of claims) this.#addRunner(claim, targets?.get(`${claim.topic}:${claim.partition}`));
       if (this.#stopSignal.signal.aborted) return;
       this.#fetchLoop = this.#fetchForever();
-      this.#renewLoop = this.#renewForever();
+      this.#membership.keep(
+        () => [...this.#runners.values()].map((r) => r.claim),
+        (lost) => {
+          // A lost claim (another worker, or a rewind) makes its runner re-check ownership.
+          const runner = this.#runners.get(`${lost.topic}:${lost.partition}`);
+          if (runner && runner.claim.epoch === lost.epoch) runner.revalidate();
+        },
+        this.#stopSignal.signal,
+      );
       this.#setState('running');
       if (this.options.until === 'caught-up' && this.#runners.size === 0) void this.stop();
       logger.info('worker running', {
@@ -144,30 +156,6 @@ export class Worker<Tx = DefaultTx> {
       await this.#shutdown(error);
       throw error;
     }
-  }
-
-  async #claimAll(assignment: TopicPartition[]): Promise<Claim[]> {
-    const { reader, store, workerId, leaseMs, initialOffset } = this.options;
-    const byTopic = new Map<string, number[]>();
-    for (const { topic, partition } of assignment) byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
-    const claims: Claim[] = [];
-    for (const [topic, partitions] of byTopic) {
-      // Resolved once per topic; only used for partitions this group has never seen.
-      const initial = await reader.resolveOffsets(topic, partitions, initialOffset);
-      for (const partition of partitions) {
-        const claim = await store.claim({
-          group: this.app.group,
-          topic,
-          partition,
-          workerId,
-          leaseMs,
-          initialOffset: initial.get(partition) ?? 0n,
-        });
-        claims.push(claim);
-        this.#events.emit('claim', { topic, partition, epoch: claim.epoch, nextOffset: claim.nextOffset });
-      }
-    }
-    return claims;
   }
 
   /** The high watermarks a bounded run stops at, taken once at start. */
@@ -189,7 +177,7 @@ export class Worker<Tx = DefaultTx> {
       claim,
       () => this.#fetcherWake?.(),
       this.#events,
-      this.#carefulGate,
+      this.#suspectGate,
     );
     runner.stopAt = stopAt;
     this.#runners.set(key, runner);
@@ -244,29 +232,6 @@ export class Worker<Tx = DefaultTx> {
     }
   }
 
-  /** Renews leases; a lost claim (another worker, or a rewind) makes its runner re-check ownership. */
-  async #renewForever(): Promise<void> {
-    const { store, leaseMs, logger } = this.options;
-    const every = Math.max(500, Math.floor(leaseMs / 6));
-    while (!this.#stopSignal.signal.aborted) {
-      await sleep(every, this.#stopSignal.signal);
-      if (this.#stopSignal.signal.aborted) break;
-      const runners = [...this.#runners.values()];
-      try {
-        const lost = await store.renew(
-          runners.map((r) => r.claim),
-          leaseMs,
-        );
-        for (const c of lost) {
-          const runner = this.#runners.get(`${c.topic}:${c.partition}`);
-          if (runner && runner.claim.epoch === c.epoch) runner.revalidate();
-        }
-      } catch (e) {
-        logger.warn('lease renewal failed; will retry', { error: toError(e).message });
-      }
-    }
-  }
-
   async #fail(error: Error): Promise<void> {
     if (this.#stopping) return;
     this.options.logger.error('worker failed', { error: error.message, code: (error as { code?: string }).code });
@@ -304,13 +269,10 @@ export class Worker<Tx = DefaultTx> {
       await drained;
     }
     await step('fetch loop', () => this.#fetchLoop);
-    await step('lease renewal', () => this.#renewLoop);
     await step('release claims', () =>
-      Promise.all(
-        [...this.#runners.values()].map(async ({ claim }) => {
-          await store.release(claim);
-          this.#events.emit('release', { topic: claim.topic, partition: claim.partition, epoch: claim.epoch });
-        }),
+      this.#membership.release(
+        [...this.#runners.values()].map((r) => r.claim),
+        (c) => this.#events.emit('release', { topic: c.topic, partition: c.partition, epoch: c.epoch }),
       ),
     );
     if (closeOnStop) {

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { defineApp } from '../app/define-app.js';
 import { json } from '../codec/codecs.js';
-import { NonRetriableError, StoreUnavailableError } from '../errors.js';
+import { CodecError, NonRetriableError, RecordFailedError, StoreUnavailableError } from '../errors.js';
 import { silentLogger } from '../logger.js';
+import { createWorker } from '../runtime/worker.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
 import { until } from '../testing/until.js';
-import { createWorker } from './worker.js';
+import { judgeFailure } from './failure-policy.js';
 
 const fast = {
   logger: silentLogger,
@@ -168,5 +169,32 @@ describe('failure policy', () => {
     expect(reasons).toEqual(['2:crash']);
     expect(ran).toEqual([3, 4, 5, 6, 7, 8, 9]);
     expect(store.deadLetters[0]?.error.name).toBe('WorkerCrashedError');
+  });
+});
+
+describe('judgeFailure', () => {
+  const policy = { attempts: 3, maxElapsedMs: 1000, initialDelayMs: 100, maxDelayMs: 150, onExhausted: 'dead-letter' } as const;
+  const failed = (cause: unknown) => new RecordFailedError('t', 0, 1n, cause);
+
+  it('retries a retriable failure with a back-off inside [d/2, d] until the attempts or the time are spent', () => {
+    const first = judgeFailure(policy, failed(new Error('flaky')), 1, 0);
+    expect(first.kind).toBe('retry');
+    if (first.kind === 'retry') expect(first.delayMs).toBeGreaterThanOrEqual(50);
+    if (first.kind === 'retry') expect(first.delayMs).toBeLessThanOrEqual(100);
+    const capped = judgeFailure(policy, failed(new Error('flaky')), 2, 0);
+    if (capped.kind === 'retry') expect(capped.delayMs).toBeLessThanOrEqual(150);
+    expect(judgeFailure(policy, failed(new Error('flaky')), 3, 0)).toEqual({ kind: 'dead-letter', reason: 'exhausted' });
+    expect(judgeFailure(policy, failed(new Error('flaky')), 1, 1000)).toEqual({ kind: 'dead-letter', reason: 'exhausted' });
+  });
+
+  it('gives up at once on a non-retriable or undecodable record, and stops the partition when told to', () => {
+    expect(judgeFailure(policy, failed(new NonRetriableError('closed')), 1, 0)).toEqual({
+      kind: 'dead-letter',
+      reason: 'non-retriable',
+    });
+    expect(judgeFailure(policy, failed(new CodecError('bad json')), 1, 0)).toEqual({ kind: 'dead-letter', reason: 'decode' });
+    expect(judgeFailure({ ...policy, onExhausted: 'stop-partition' }, failed(new Error('x')), 3, 0)).toEqual({
+      kind: 'stop-partition',
+    });
   });
 });

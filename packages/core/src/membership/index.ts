@@ -1,0 +1,8 @@
+export {
+  type PartitionSelection,
+  parsePartitionSelector,
+  parseWorkerSplit,
+  StaticMembership,
+  staticAssignment,
+} from './static.js';
+export type { Membership, MembershipContext } from './types.js';

@@ -1,0 +1,3 @@
+export { crashBudgetSpent, SuspectGate } from './crash-budget.js';
+export { type DeadLetterReason, deadLetterOf, type FailureVerdict, judgeFailure } from './failure-policy.js';
+export { type CompiledRetryPolicy, compileRetryPolicy, type RetryPolicy } from './retry-policy.js';
