@@ -13,7 +13,17 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect } from '../support/cli.js';
-import { brokers, createTopic, databaseUrl, freshSchema, kafkaClient, pgPool, randomName } from '../support/fixtures.js';
+import { checkedBlocks, documentationFiles, extractBlocks, typeCheckBlocks } from '../support/doc-blocks.js';
+import {
+  brokers,
+  createTopic,
+  databaseUrl,
+  freshSchema,
+  kafkaClient,
+  pgPool,
+  randomName,
+  requireBuild,
+} from '../support/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PACKAGES = ['core', 'postgres-offsets', 'cli', 'examples'];
@@ -81,9 +91,8 @@ describe('the packed packages in a new app outside the workspace', () => {
   let app: string;
 
   beforeAll(async () => {
+    requireBuild(); // the tarballs must hold what the sources say now
     scratch = mkdtempSync(join(tmpdir(), 'oncely-packaging-'));
-    // The tarballs must hold what the sources say now.
-    await run(process.execPath, [TSC, '-b'], { cwd: ROOT });
     const packed = join(scratch, 'tarballs');
     mkdirSync(packed);
     for (const name of PACKAGES) {
@@ -107,7 +116,7 @@ describe('the packed packages in a new app outside the workspace', () => {
         '--no-audit',
         '--no-fund',
         '--loglevel=error',
-        ...PACKAGES.filter((p) => p !== 'examples').map((p) => tarballs[p]!),
+        ...PACKAGES.map((p) => tarballs[p]!),
         'inversify@8',
         'knex',
         'pg',
@@ -183,6 +192,13 @@ describe('the packed packages in a new app outside the workspace', () => {
     }
   }, 120_000);
 
+  it("compiles the documentation's code against the tarballs and inversify 8", () => {
+    const blocks = checkedBlocks(extractBlocks(ROOT, documentationFiles(ROOT)));
+    for (const resolution of ['NodeNext', 'Bundler'] as const) {
+      expect(typeCheckBlocks(blocks, join(app, 'docs'), app, resolution), resolution).toEqual([]);
+    }
+  }, 120_000);
+
   it('runs a worker from code and with the packaged oncely run: class and function handlers, every record once', async () => {
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(tsconfig('NodeNext', 'NodeNext', undefined, true), null, 2));
     await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: app });
@@ -245,5 +261,59 @@ describe('the packed packages in a new app outside the workspace', () => {
     ]);
     expect(rows.map((r) => r.row).sort()).toEqual(expected.sort());
     expect(rows.filter((r) => r.n !== '1')).toEqual([]);
+  }, 240_000);
+
+  it("runs the README's class example as written, against inversify 8", async () => {
+    const example = extractBlocks(ROOT, ['README.md']).find((b) => b.code.includes('new Container()'));
+    expect(example, "the README's class example (a block with `new Container()`)").toBeDefined();
+    const topic = await createTopic(2, { prefix: 'payments' });
+    const group = randomName('readme');
+    // Only the topic and group names change (they must be fresh); its unqualified `balances`
+    // table is found through the connection's search_path.
+    const code = example!.code.replaceAll("'payments'", `'${topic}'`).replaceAll("'ledger'", `'${group}'`);
+    expect(code).toContain(topic);
+    expect(code).toContain(group);
+    writeFileSync(join(app, 'src/readme-ledger.ts'), code);
+    await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: app });
+
+    const schema = freshSchema('readme');
+    const pool = pgPool();
+    await pool.query(`create schema ${schema}`);
+    await pool.query(`create table ${schema}.balances (account text primary key, cents bigint not null)`);
+    const producer = kafkaClient().producer();
+    await producer.connect();
+    try {
+      await producer.send({
+        topic,
+        messages: Array.from({ length: 90 }, (_, i) => ({
+          key: `acct-${i % 4}`,
+          value: JSON.stringify({ account: `acct-${i % 4}`, cents: i }),
+        })),
+      });
+    } finally {
+      await producer.disconnect();
+    }
+
+    const url = new URL(databaseUrl());
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    await run(process.execPath, ['node_modules/.bin/oncely', 'run', 'dist/readme-ledger.js', '--until', 'caught-up'], {
+      cwd: app,
+      env: {
+        KAFKA_BROKERS: brokers().join(','),
+        DATABASE_URL: url.toString(),
+        ONCELY_SCHEMA: freshSchema('oncely'),
+        ONCELY_LOG_LEVEL: 'warn',
+      },
+    });
+    const { rows } = await pool.query<{ account: string; cents: string }>(
+      `select account, cents from ${schema}.balances order by account`,
+    );
+    const expected = [0, 1, 2, 3].map((a) => ({
+      account: `acct-${a}`,
+      cents: `${Array.from({ length: 90 }, (_, i) => i)
+        .filter((i) => i % 4 === a)
+        .reduce((x, y) => x + y, 0)}`,
+    }));
+    expect(rows).toEqual(expected);
   }, 240_000);
 });

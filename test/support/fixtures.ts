@@ -19,6 +19,12 @@ export function randomName(prefix: string): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
 
+/** Fails unless the packages' dist was built from the current sources (by the global setup). */
+export function requireBuild(): void {
+  const error = inject('buildError');
+  if (error) throw new Error(error);
+}
+
 export function brokers(): string[] {
   return inject('kafkaBrokers');
 }

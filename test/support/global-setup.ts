@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { up } from '../../scripts/services/index.js';
 
@@ -5,6 +7,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBrokers: string[];
     databaseUrl: string;
+    /** Why `tsc -b` failed, or '' when the packages' dist is current. */
+    buildError: string;
   }
 }
 
@@ -16,4 +20,12 @@ export default async function setup(project: TestProject): Promise<void> {
   // Child processes that tests start (workers, the CLI) find the services through the environment.
   process.env.KAFKA_BROKERS = services.kafka.brokers.join(',');
   process.env.DATABASE_URL = services.postgres.url;
+  // The packaging and documentation tests read the built packages: build once here (a no-op when
+  // current) rather than in parallel test files. A failure fails only the tests that need dist.
+  const root = resolve(import.meta.dirname, '../..');
+  const build = spawnSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-b'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  project.provide('buildError', build.status === 0 ? '' : `tsc -b failed:\n${build.stdout}${build.stderr}`);
 }
