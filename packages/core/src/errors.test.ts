@@ -15,12 +15,11 @@ describe('OncelyError.is', () => {
 
   it('recognises an error made by another copy of the package (instanceof cannot)', () => {
     // What a second copy of @oncely/core builds: its own class, the same registered symbol.
-    class OtherCopyError extends Error {
-      readonly code = 'STORE_UNAVAILABLE';
-      readonly retriable = true;
-      readonly [Symbol.for('oncely.error')] = true;
-    }
-    const e = new OtherCopyError('db down');
+    const e = Object.assign(new Error('db down'), {
+      code: 'STORE_UNAVAILABLE',
+      retriable: true,
+      [Symbol.for('oncely.error')]: true,
+    });
     expect(e instanceof OncelyError).toBe(false);
     expect(OncelyError.is(e, 'STORE_UNAVAILABLE')).toBe(true);
     expect(isRetriable(e)).toBe(true);

@@ -86,7 +86,7 @@ async function throughput(
         await run(v, claim, i, i + 1n, async (tx) => {
           // A message handler: one statement per record.
           for (let r = 0; r < statements; r++) {
-            await tx.raw(`insert into "${schema}".bench_rows (p, n) values (?, ?)`, [partition, i]);
+            await tx.raw(`insert into "${schema}".bench_rows (p, n) values (?, ?)`, [partition, i.toString()]);
           }
         });
         latencies.push(performance.now() - t);

@@ -1,10 +1,9 @@
-import { hostname as osHostname, userInfo } from 'node:os';
 import { type App, applyRecordOnce, ConfigError, type Logger, OncelyError, type RawRecord, toError } from '@oncely/core';
 import type { Knex } from 'knex';
 import { mapStoreError } from '../errors.js';
+import type { Rows } from '../sql/rows.js';
 import type { PostgresStore } from '../store/store.js';
-
-type Rows<T> = { rows: T[] };
+import { defaultActor, writeAudit } from './audit.js';
 
 /** One dead-lettered record: the record as it was read, the last error, and where it came from. */
 export interface DeadLetterEntry {
@@ -86,14 +85,6 @@ interface Row {
   worker_id: string | null;
   created_at: Date;
   replayed_at: Date | null;
-}
-
-function defaultActor(): string {
-  try {
-    return `${userInfo().username}@${osHostname()}`;
-  } catch {
-    return `unknown@${osHostname()}`;
-  }
 }
 
 function toEntry(r: Row): DeadLetterEntry {
@@ -336,13 +327,8 @@ export class DeadLetters {
     return [clauses.length > 0 ? clauses.join(' and ') : 'true', params];
   }
 
-  async #audit(tx: Knex.Transaction, action: string, group: string | null, details: object, actor: string): Promise<bigint> {
-    const { rows } = await tx.raw<Rows<{ id: string }>>(
-      `insert into ${this.#s}.admin_audit (at, actor, action, group_id, details)
-       values (clock_timestamp(), ?, ?, ?, ?::jsonb) returning id::text`,
-      [actor, action, group, JSON.stringify(details)],
-    );
-    return BigInt(rows[0]!.id);
+  #audit(tx: Knex.Transaction, action: string, group: string | null, details: object, actor: string): Promise<bigint> {
+    return writeAudit(tx, this.#s, { actor, action, group, details });
   }
 
   async #run<T>(action: string, fn: () => Promise<T>): Promise<T> {

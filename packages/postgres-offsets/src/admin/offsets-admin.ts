@@ -1,9 +1,10 @@
-import { hostname as osHostname, userInfo } from 'node:os';
 import { ConfigError, type OffsetSpec } from '@oncely/core';
 import type { Knex } from 'knex';
 import { mapStoreError, UNIQUE_VIOLATION } from '../errors.js';
 import type { OffsetLogEntry, OffsetLogQuery } from '../read/index.js';
+import type { Rows } from '../sql/rows.js';
 import type { PostgresStore } from '../store/store.js';
+import { defaultActor, writeAudit } from './audit.js';
 import type {
   AuditOptions,
   CheckpointEntry,
@@ -20,21 +21,12 @@ import type {
   TopicScope,
 } from './types.js';
 
-type Rows<T> = { rows: T[] };
 type Db = Knex | Knex.Transaction;
 
 /** A partition of one topic, as a map key. */
 const tp = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
-
-function defaultActor(): string {
-  try {
-    return `${userInfo().username}@${osHostname()}`;
-  } catch {
-    return `unknown@${osHostname()}`;
-  }
-}
 
 function nonEmpty(what: string, v: unknown): string {
   if (typeof v !== 'string' || v.length === 0)
@@ -707,14 +699,8 @@ export class OffsetsAdmin {
     });
   }
 
-  async #audit(trx: Knex.Transaction, action: string, group: string, details: object, options: AuditOptions): Promise<bigint> {
-    // clock_timestamp(), not now(): the moment of the change, which point-in-time lookups compare with commits.
-    const { rows } = await trx.raw<Rows<{ id: string }>>(
-      `insert into ${this.#s}.admin_audit (at, actor, action, group_id, details)
-       values (clock_timestamp(), ?, ?, ?, ?::jsonb) returning id::text`,
-      [options.actor ?? this.#actor, action, group, JSON.stringify(details)],
-    );
-    return BigInt(rows[0]!.id);
+  #audit(trx: Knex.Transaction, action: string, group: string, details: object, options: AuditOptions): Promise<bigint> {
+    return writeAudit(trx, this.#s, { actor: options.actor ?? this.#actor, action, group, details });
   }
 
   #noCheckpoint(name: string, group: string): ConfigError {

@@ -28,6 +28,7 @@ import { claimSql, recordAttemptSql } from '../sql/claim.js';
 import { deadLettersJson } from '../sql/dead-letters-json.js';
 import { releaseSql } from '../sql/release.js';
 import { renewSql } from '../sql/renew.js';
+import type { Rows } from '../sql/rows.js';
 import { batchCommitSql, batchCommitUnfencedSql, batchStartSql, batchStartUnfencedSql } from '../sql/run-batch.js';
 
 /**
@@ -42,8 +43,6 @@ const knexLog = {
   deprecate: (method: string, alternative: string) => console.warn(`knex: ${method} is deprecated, use ${alternative}`),
   debug: () => {},
 };
-
-type Rows<T> = { rows: T[]; rowCount: number | null };
 
 const key = (p: PartitionKey): string => JSON.stringify([p.group, p.topic, p.partition]);
 
