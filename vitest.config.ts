@@ -23,7 +23,8 @@ export default defineConfig({
           name: 'unit',
           // Unit tests first, then integration: their worker limits differ, so they run as groups.
           sequence: { groupOrder: 0 },
-          include: ['packages/*/src/**/*.test.ts'],
+          // A contract run against an in-memory implementation needs no services.
+          include: ['packages/*/src/**/*.test.ts', 'test/**/*.unit.test.ts'],
           environment: 'node',
         },
       },
@@ -33,6 +34,7 @@ export default defineConfig({
           name: 'integration',
           sequence: { groupOrder: 1 },
           include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.unit.test.ts', '**/node_modules/**'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 120_000,

@@ -1,0 +1,119 @@
+/**
+ * The contract every TransactionalStore must pass, whatever holds its data: claims and epochs,
+ * the fenced compare-and-set commit, atomic work, lease renewal and release, positions and crash
+ * counting. Run it with `storeContract(name, makeStore)` (MemoryStore in a unit test, PostgresStore
+ * against a real database).
+ */
+import { type ClaimInput, OncelyError, type TransactionalStore } from '@oncely/core';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/** A store under test, with a way to write application data through its transaction and read it back. */
+export interface StoreUnderTest<Tx> {
+  store: TransactionalStore<Tx>;
+  /** Writes `value` under `key` through the batch's transaction. */
+  write(tx: Tx, key: string, value: string): Promise<void>;
+  /** The committed value of `key`, or undefined. */
+  read(key: string): Promise<string | undefined>;
+}
+
+let n = 0;
+const input = (overrides: Partial<ClaimInput> = {}): ClaimInput => ({
+  group: 'contract',
+  topic: `topic-${process.pid}-${Date.now()}-${n++}`,
+  partition: 0,
+  workerId: 'worker-a',
+  initialOffset: 5n,
+  leaseMs: 30_000,
+  ...overrides,
+});
+
+export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUnderTest<Tx>>): void {
+  describe(`TransactionalStore contract: ${name}`, () => {
+    const made: Array<TransactionalStore<Tx>> = [];
+    const fresh = async () => {
+      const s = await makeStore();
+      made.push(s.store);
+      return s;
+    };
+    afterAll(async () => {
+      for (const s of made.splice(0)) await s.close();
+    });
+
+    it('a first claim starts at initialOffset; a second claim keeps the position and bumps the epoch', async () => {
+      const { store } = await fresh();
+      const a = await store.claim(input());
+      expect(a.nextOffset).toBe(5n);
+      expect(a.highestCommitted).toBeNull();
+      const b = await store.claim({ ...input({ topic: a.topic, workerId: 'worker-b', initialOffset: 0n }) });
+      expect(b.nextOffset).toBe(5n);
+      expect(b.epoch).toBeGreaterThan(a.epoch);
+    });
+
+    it('runBatch commits the work and the new position together; a stale claim or position is fenced and writes nothing', async () => {
+      const { store, write, read } = await fresh();
+      const a = await store.claim(input());
+      const key = `k-${a.topic}`;
+      await store.runBatch(a, { fetchedFrom: 5n, nextOffset: 8n, recordCount: 3 }, (tx) => write(tx, key, 'first'));
+      expect(await read(key)).toBe('first');
+      expect((await store.position?.(a))?.nextOffset).toBe(8n);
+      expect((await store.position?.(a))?.highestCommitted).toBe(8n);
+      // The position moved: a batch fetched from 5 again is fenced.
+      const again = store.runBatch(a, { fetchedFrom: 5n, nextOffset: 8n, recordCount: 3 }, (tx) => write(tx, key, 'twice'));
+      await expect(again).rejects.toSatisfy((e) => OncelyError.is(e, 'FENCED'));
+      // Another worker claimed it: the old claim is fenced, even at the right position.
+      await store.claim(input({ topic: a.topic, workerId: 'worker-b' }));
+      const stale = store.runBatch(a, { fetchedFrom: 8n, nextOffset: 9n, recordCount: 1 }, (tx) => write(tx, key, 'stale'));
+      await expect(stale).rejects.toSatisfy((e) => OncelyError.is(e, 'FENCED'));
+      expect(await read(key)).toBe('first');
+      expect((await store.position?.(a))?.nextOffset).toBe(8n);
+    });
+
+    it('a failing batch rolls back its writes and keeps the position; the error comes back unchanged', async () => {
+      const { store, write, read } = await fresh();
+      const a = await store.claim(input());
+      const key = `k-${a.topic}`;
+      const boom = new Error('handler failed');
+      const failing = store.runBatch(a, { fetchedFrom: 5n, nextOffset: 6n, recordCount: 1 }, async (tx) => {
+        await write(tx, key, 'rolled back');
+        throw boom;
+      });
+      await expect(failing).rejects.toBe(boom);
+      expect(await read(key)).toBeUndefined();
+      expect((await store.position?.(a))?.nextOffset).toBe(5n);
+      // The same claim commits the same range afterwards.
+      await store.runBatch(a, { fetchedFrom: 5n, nextOffset: 6n, recordCount: 1 }, (tx) => write(tx, key, 'retried'));
+      expect(await read(key)).toBe('retried');
+    });
+
+    it('renew reports the claims that were lost; release frees a current claim and never a successor', async () => {
+      const { store } = await fresh();
+      const a = await store.claim(input());
+      const other = await store.claim(input());
+      expect(await store.renew([a, other], 30_000)).toEqual([]);
+      const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b' }));
+      const lost = await store.renew([a, other], 30_000);
+      expect(lost.map((c) => c.topic)).toEqual([a.topic]);
+      await store.release(a); // stale: must leave worker-b's claim alone
+      expect((await store.position?.(a))?.owner).toBe('worker-b');
+      await store.release(b);
+      expect((await store.position?.(b))?.owner).toBeNull();
+    });
+
+    it('counts attempts per record across claims; a claim after an unreleased holder is suspect', async () => {
+      const { store } = await fresh();
+      if (!store.recordAttempt) return;
+      const a = await store.claim(input());
+      expect(a.suspect ?? false).toBe(false);
+      expect(await store.recordAttempt(a, 5n)).toBe(1);
+      // worker-a "died" without releasing: the next claim is suspect and sees the pending attempt.
+      const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b' }));
+      expect(b.suspect).toBe(true);
+      expect(b.pendingAttempts).toBe(1);
+      expect(await store.recordAttempt(b, 5n)).toBe(2);
+      await expect(store.recordAttempt(a, 5n)).rejects.toSatisfy((e) => OncelyError.is(e, 'FENCED'));
+      // A commit clears the count.
+      await store.runBatch(b, { fetchedFrom: 5n, nextOffset: 6n, recordCount: 1 }, async () => {});
+      expect(await store.recordAttempt(b, 6n)).toBe(1);
+    });
+  });
+}
