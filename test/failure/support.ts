@@ -116,6 +116,8 @@ export async function privatePostgres(options: { password?: string } = {}): Prom
 /** A private single-node broker, owned by the file that makes it. */
 export interface PrivateBroker {
   brokers: string[];
+  /** The broker's log.dirs: `<dataDir>/<topic>-<partition>/*.log` are its segments. */
+  dataDir: string;
   /** SIGKILL the broker (a crash), wait `downMs`, start it again on the same data. */
   crash(downMs: number): Promise<void>;
 }
@@ -130,6 +132,7 @@ export async function privateBroker(): Promise<PrivateBroker> {
   });
   return {
     brokers: started.brokers,
+    dataDir: join(dir, 'data'),
     crash: async (downMs) => {
       await stopBroker(spec, { kill: true });
       await new Promise((r) => setTimeout(r, downMs));

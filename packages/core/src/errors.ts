@@ -15,6 +15,7 @@ export type OncelyErrorCode =
   | 'OFFSET_OUT_OF_RANGE'
   | 'KAFKA_UNAVAILABLE'
   | 'KAFKA_PROTOCOL'
+  | 'CORRUPT_RECORD_BATCH'
   | 'COMPRESSION_UNSUPPORTED'
   | 'TOPIC_NOT_FOUND'
   | 'STORE_UNAVAILABLE'
@@ -126,6 +127,26 @@ export class OffsetOutOfRangeError extends OncelyError {
         '. Records were deleted by retention before they were processed. Choose a policy with ' +
         "offsetOutOfRange: 'earliest' | 'latest', or reset the position with `oncely offsets reset`.",
     );
+  }
+}
+
+/**
+ * A fetched record batch of one partition cannot be read, and no retry of the worker can fix it.
+ * A PartitionReader throws it from fetch(); the runtime then stops that partition (the claim is
+ * kept, nothing at or after the batch is applied) and the other partitions go on.
+ */
+export class PartitionReadError extends OncelyError {
+  override readonly name: string = 'PartitionReadError';
+  constructor(
+    code: 'CORRUPT_RECORD_BATCH',
+    readonly topic: string,
+    readonly partition: number,
+    /** The first offset of the batch that cannot be read: the partition's position stays at or before it. */
+    readonly offset: bigint,
+    message: string,
+    options: OncelyErrorOptions = {},
+  ) {
+    super(code, message, { ...options, retriable: false });
   }
 }
 

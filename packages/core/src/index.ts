@@ -48,6 +48,7 @@ export {
   NonRetriableError,
   OffsetOutOfRangeError,
   OncelyError,
+  PartitionReadError,
   RecordFailedError,
   StateError,
   StoreUnavailableError,
@@ -57,6 +58,7 @@ export {
 export type { CompiledReaderOptions, IsolationLevel, KafkajsReaderOptions, ReaderState } from './kafkajs/index.js';
 export {
   CompressionUnsupportedError,
+  CorruptRecordBatchError,
   KafkajsPartitionReader,
   KafkaProtocolError,
   TopicNotFoundError,

@@ -1,4 +1,4 @@
-import { OncelyError, type OncelyErrorOptions } from '../errors.js';
+import { OncelyError, type OncelyErrorOptions, PartitionReadError } from '../errors.js';
 
 /** The topic does not exist on the cluster (or this client may not see it). */
 export class TopicNotFoundError extends OncelyError {
@@ -36,4 +36,41 @@ export class KafkaProtocolError extends OncelyError {
   constructor(message: string, options: OncelyErrorOptions = {}) {
     super('KAFKA_PROTOCOL', message, { ...options, retriable: false });
   }
+}
+
+/**
+ * A record batch failed its CRC-32C check on every fetch within the reader's retries: the broker
+ * serves damaged bytes. Decoding them could hand a handler wrong values (a flipped digit).
+ */
+export class CorruptRecordBatchError extends PartitionReadError {
+  override readonly name = 'CorruptRecordBatchError';
+  constructor(
+    topic: string,
+    partition: number,
+    offset: bigint,
+    readonly storedCrc: number,
+    readonly computedCrc: number,
+    /** How many fetches in a row returned it damaged; absent while the reader still fetches again. */
+    fetches?: number,
+  ) {
+    const tp = `${topic}/${partition}`;
+    const what = `The record batch at offset ${offset} of ${tp} failed its CRC-32C check (stored ${hex(storedCrc)}, computed ${hex(computedCrc)})`;
+    super(
+      'CORRUPT_RECORD_BATCH',
+      topic,
+      partition,
+      offset,
+      fetches === undefined
+        ? `${what}.`
+        : `${what} on ${fetches} fetches in a row: the broker serves damaged bytes (a disk or broker fault). ` +
+            `A worker stops ${tp} at offset ${offset}; the other partitions go on. Check the leader's log and disk; a replica may ` +
+            'hold an intact copy (move leadership to it, then restart the worker). If the batch is lost for good, skip it on purpose: ' +
+            `\`oncely offsets reset --group <group> --topic ${topic}:${partition} --to-offset <first offset after it> --execute\` ` +
+            "(kafka-dump-log.sh on the leader's segment shows where the next batch starts; the damaged header cannot be trusted).",
+    );
+  }
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
 }

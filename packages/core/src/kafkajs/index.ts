@@ -1,4 +1,4 @@
 export { registerCompressionCodecs } from './compression.js';
-export { CompressionUnsupportedError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
+export { CompressionUnsupportedError, CorruptRecordBatchError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
 export { type CompiledReaderOptions, compileReaderOptions, type IsolationLevel, type KafkajsReaderOptions } from './options.js';
 export { KafkajsPartitionReader, type ReaderState } from './reader.js';

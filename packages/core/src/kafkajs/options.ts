@@ -34,7 +34,11 @@ export interface KafkajsReaderOptions {
   connectionTimeoutMs?: number;
   /** Time a broker has to answer a request; fetches get this on top of their long poll. Default 30000 ms. */
   requestTimeoutMs?: number;
-  /** How many times an operation is retried after a retriable failure (leader moved, connection lost) before it fails with KafkaUnavailableError. Default 5. */
+  /**
+   * How many times an operation is retried after a retriable failure (leader moved, connection lost)
+   * before it fails with KafkaUnavailableError; a record batch that fails its CRC-32C check is
+   * fetched again as many times before the fetch fails with CorruptRecordBatchError. Default 5.
+   */
   retries?: number;
   /** First back-off between retries; it doubles each time up to retryBackoffMaxMs. Default 100 ms. */
   retryBackoffMs?: number;

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionReader } from '../reader/types.js';
 import { backoff, sleep } from '../time.js';
 import { registerCompressionCodecs } from './compression.js';
-import { KafkaProtocolError, TopicNotFoundError } from './errors.js';
+import { CorruptRecordBatchError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
 import {
   allBrokers,
   createCluster,
@@ -291,6 +291,8 @@ export class KafkajsPartitionReader implements PartitionReader {
     const results: Array<FetchResult | undefined> = new Array(requests.length);
     let pending = requests.map((_, i) => i);
     let lastError: Error | undefined;
+    // Partitions whose batch failed its CRC-32C, with how many fetches in a row it did.
+    const damaged = new Map<number, { error: CorruptRecordBatchError; fetches: number }>();
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw new AbortedError();
       const retry: number[] = [];
@@ -368,7 +370,15 @@ export class KafkajsPartitionReader implements PartitionReader {
                 }
                 fail([i], err);
               } else {
-                results[i] = await this.toResult(r, p);
+                try {
+                  results[i] = await this.toResult(r, p);
+                  damaged.delete(i);
+                } catch (e) {
+                  if (!(e instanceof CorruptRecordBatchError)) throw e;
+                  // Damaged in transit or in the broker's cache: a refetch may come back intact.
+                  damaged.set(i, { error: e, fetches: (damaged.get(i)?.fetches ?? 0) + 1 });
+                  fail([i], e);
+                }
               }
             }
           } catch (e) {
@@ -386,6 +396,11 @@ export class KafkajsPartitionReader implements PartitionReader {
       pending = retry;
       if (pending.length === 0) return results as FetchResult[];
       if (attempt >= this.options.retries) {
+        const still = pending.map((i) => damaged.get(i)).find((d) => d !== undefined);
+        if (still) {
+          const e = still.error;
+          throw new CorruptRecordBatchError(e.topic, e.partition, e.offset, e.storedCrc, e.computedCrc, still.fetches);
+        }
         const which = pending.map((i) => `${requests[i]!.topic}/${requests[i]!.partition}`).join(', ');
         throw new KafkaUnavailableError(
           `Fetching ${which} failed ${attempt + 1} times (last: ${lastError?.message ?? 'unknown'}); check that the brokers ${this.options.brokers.join(',')} are up and lead these partitions.`,
@@ -399,7 +414,16 @@ export class KafkajsPartitionReader implements PartitionReader {
   }
 
   private async toResult(r: FetchRequest, p: FetchPartitionResponse): Promise<FetchResult> {
-    const decoded = await decodePartitionRecords(p.records, r.offset, p.abortedTransactions, this.isolation() === READ_COMMITTED);
+    const decoded = await decodePartitionRecords(
+      p.records,
+      r.offset,
+      p.abortedTransactions,
+      this.isolation() === READ_COMMITTED,
+      {
+        topic: r.topic,
+        partition: r.partition,
+      },
+    );
     const next = decoded.nextOffset !== undefined && decoded.nextOffset > r.offset ? decoded.nextOffset : r.offset;
     return {
       kind: 'records',

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { CorruptRecordBatchError } from './errors.js';
 import { decodePartitionRecords } from './wire.js';
 
 const require = createRequire(import.meta.url);
@@ -88,5 +89,34 @@ describe('decodePartitionRecords', () => {
     buf.fill(0);
     expect(records[0]!.key?.toString()).toBe('key');
     expect(records[0]!.value?.toString()).toBe('value');
+  });
+
+  it('rejects a batch with any byte after the CRC field flipped, naming the batch; the intact batches before it are not lost', async () => {
+    const one = (offset: bigint, value: string) =>
+      batch(offset, 1_000, [{ offsetDelta: 0, timestampDelta: 0, key: null, value: Buffer.from(value) }]);
+    const good = await one(0n, '{"cents":1}');
+    const target = await one(1n, '{"cents":100}');
+    const intact = Buffer.concat([good, target]);
+    expect((await decodePartitionRecords(intact, 0n, null, false)).records.map((r) => r.value?.toString())).toEqual([
+      '{"cents":1}',
+      '{"cents":100}',
+    ]);
+    // Every byte the CRC covers (attributes to the end of the batch), flipped one at a time.
+    for (let at = good.length + 21; at < intact.length; at++) {
+      const damaged = Buffer.from(intact);
+      damaged[at]! ^= 0x08; // '1' (0x31) becomes '9' (0x39) in the value
+      const before = await decodePartitionRecords(damaged, 0n, null, false);
+      expect(before.records.map((r) => r.value?.toString())).toEqual(['{"cents":1}']);
+      expect(before.nextOffset).toBe(1n); // the next fetch starts at the damaged batch
+      const e = await decodePartitionRecords(damaged.subarray(good.length), 1n, null, false, {
+        topic: 'payments',
+        partition: 3,
+      }).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      expect(e, `byte ${at}`).toBeInstanceOf(CorruptRecordBatchError);
+      expect(e).toMatchObject({ code: 'CORRUPT_RECORD_BATCH', topic: 'payments', partition: 3, offset: 1n });
+    }
   });
 });

@@ -30,7 +30,10 @@ export interface WorkerEventMap {
   retry: { topic: string; partition: number; fromOffset: bigint; attempt: number; delayMs: number; error: Error };
   /** A record was written to the dead letters, in the transaction that moved the offset past it. */
   'dead-letter': { topic: string; partition: number; offset: bigint; attempts: number; reason: DeadLetterReason; error: Error };
-  /** A partition stopped on a record whose retries were spent (onExhausted: 'stop-partition'). */
+  /**
+   * A partition stopped: on a record whose retries were spent (onExhausted: 'stop-partition'), or
+   * on a record batch that cannot be read (PartitionReadError: damaged, unsupported format).
+   */
   'partition-stopped': { topic: string; partition: number; offset: bigint; error: Error };
   /** The stored offset was out of the log and moved as offsetOutOfRange says. */
   'out-of-range': { topic: string; partition: number; from: bigint; to: bigint; policy: OffsetSpec };

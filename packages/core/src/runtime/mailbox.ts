@@ -1,8 +1,16 @@
+import type { PartitionReadError } from '../errors.js';
 import type { FetchedRecords, FetchOutOfRange } from '../reader/types.js';
 import { sleep } from '../time.js';
 
-/** What the fetcher hands a runner; 'revalidate' asks it to re-check ownership (lease lost, rewound). */
-export type MailboxItem = FetchedRecords | FetchOutOfRange | { kind: 'revalidate' };
+/**
+ * What the fetcher hands a runner; 'revalidate' asks it to re-check ownership (lease lost, rewound),
+ * 'unreadable' says that the partition cannot be read where the runner would fetch next.
+ */
+export type MailboxItem =
+  | FetchedRecords
+  | FetchOutOfRange
+  | { kind: 'revalidate' }
+  | { kind: 'unreadable'; error: PartitionReadError };
 
 /**
  * A partition runner's inbox: fetched batches wait here, in order, until the runner takes them.

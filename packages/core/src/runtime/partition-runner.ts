@@ -1,6 +1,13 @@
 import type { App } from '../app/define-app.js';
 import type { HandlerContext, HandlerDefinition } from '../app/types.js';
-import { AbortedError, OffsetOutOfRangeError, OncelyError, RecordFailedError, toError } from '../errors.js';
+import {
+  AbortedError,
+  OffsetOutOfRangeError,
+  OncelyError,
+  type PartitionReadError,
+  RecordFailedError,
+  toError,
+} from '../errors.js';
 import type { Logger } from '../logger.js';
 import { crashBudgetSpent, SuspectGate } from '../policy/crash-budget.js';
 import { type DeadLetterReason, deadLetterOf, judgeFailure } from '../policy/failure-policy.js';
@@ -122,6 +129,16 @@ export class PartitionRunner<Tx> {
     this.#mailbox.push(result);
   }
 
+  /**
+   * The fetcher could not read this partition at fetchPosition: the runner applies what was fetched
+   * before it, then stops the partition (claim kept, position unchanged) until the worker stops.
+   */
+  unreadable(error: PartitionReadError): void {
+    if (this.#stopping || this.fetchPosition === undefined) return;
+    this.fetchPosition = undefined;
+    this.#mailbox.push({ kind: 'unreadable', error });
+  }
+
   /** Asks the runner to re-check its claim (the lease renewal found it lost). */
   revalidate(): void {
     this.fetchPosition = undefined;
@@ -167,6 +184,11 @@ export class PartitionRunner<Tx> {
         if ((await this.#onFenced()) === 'dropped') return 'dropped';
         continue;
       }
+      if (item.kind === 'unreadable') {
+        this.#stopUnreadable(item.error);
+        while (!this.#stopping) await this.#next();
+        return 'stopped';
+      }
       if (item.fetchOffset !== this.claim.nextOffset) continue; // fetched before a re-claim moved us
       const outcome =
         item.kind === 'out-of-range'
@@ -182,6 +204,18 @@ export class PartitionRunner<Tx> {
       }
     }
     return 'stopped';
+  }
+
+  #stopUnreadable(error: PartitionReadError): void {
+    const offset = this.claim.nextOffset;
+    this.stoppedOn = { offset, error: error.message };
+    this.#mailbox.clear();
+    this.#log.error('partition stopped: a fetched record batch cannot be read. The other partitions go on.', {
+      offset,
+      code: error.code,
+      error: error.message,
+    });
+    this.events.emit('partition-stopped', { topic: this.topic, partition: this.partition, offset, error });
   }
 
   #next(): Promise<MailboxItem | undefined> {

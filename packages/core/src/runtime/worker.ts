@@ -1,6 +1,6 @@
 import type { App } from '../app/define-app.js';
 import type { DefaultTx } from '../app/types.js';
-import { OncelyError, StateError, toError } from '../errors.js';
+import { OncelyError, PartitionReadError, StateError, toError } from '../errors.js';
 import { StaticMembership } from '../membership/static.js';
 import type { Membership } from '../membership/types.js';
 import { SuspectGate } from '../policy/crash-budget.js';
@@ -224,6 +224,12 @@ export class Worker<Tx = DefaultTx> {
         for (const result of results) this.#runners.get(`${result.topic}:${result.partition}`)?.deliver(result);
       } catch (e) {
         if (this.#fetchAbort.signal.aborted || OncelyError.is(e, 'ABORTED')) break;
+        // One partition cannot be read (no retry of ours can fix it): stop it, fetch the others.
+        const unreadable = e instanceof PartitionReadError ? this.#runners.get(`${e.topic}:${e.partition}`) : undefined;
+        if (unreadable && e instanceof PartitionReadError) {
+          unreadable.unreadable(e);
+          continue;
+        }
         failures++;
         const delay = backoff(failures, 200, 10_000);
         logger.warn('fetch failed; retrying', { attempt: failures, retryInMs: delay, error: toError(e).message });
