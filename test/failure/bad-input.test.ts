@@ -86,6 +86,46 @@ describe('bad input', () => {
     expect(rows.map((r) => r.attempts)).toEqual([1, 1, 1]);
   });
 
+  it('invalid UTF-8 in a JSON value is dead-lettered (decode) with its raw bytes, as string() does, never applied with U+FFFD', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('utf');
+    const group = `utf-${topic}`;
+    // Latin-1 "é" (0xe9) where UTF-8 was expected, and an overlong encoding of "/" (0xc0 0xaf).
+    const latin1 = Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    const overlong = Buffer.concat([Buffer.from('{"path":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]);
+    const producer = kafkaClient().producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: [{ value: '{"name":"ok"}' }, { value: latin1 }, { value: overlong }, { value: '{"name":"café"}' }],
+    });
+    await producer.disconnect();
+    const applied: unknown[] = [];
+    const decode: bigint[] = [];
+    const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: json<Record<string, string>>() }, async (m) => {
+      applied.push(m.value);
+    });
+    const w = await realWorker(app, schema);
+    w.on('dead-letter', (d) => {
+      if (d.reason === 'decode') decode.push(d.offset);
+    });
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 4n, 'past every record');
+    await w.stop();
+    expect(applied).toEqual([{ name: 'ok' }, { name: 'café' }]);
+    expect(decode).toEqual([1n, 2n]);
+    const { rows } = await db().query<{ offset: string; error_code: string; error_message: string; value: Buffer }>(
+      `select "offset"::text, error_code, error_message, value from ${schema}.dead_letters order by "offset"`,
+    );
+    expect(rows.map((r) => [r.offset, r.error_code])).toEqual([
+      ['1', 'CODEC_FAILED'],
+      ['2', 'CODEC_FAILED'],
+    ]);
+    expect(rows[0]!.error_message).toMatch(/json: value at offset 1 is not valid UTF-8/);
+    expect(rows[0]!.value.equals(latin1)).toBe(true);
+    expect(rows[1]!.value.equals(overlong)).toBe(true);
+  });
+
   it('an unknown topic fails worker start with TOPIC_NOT_FOUND naming the topic, and writes nothing', async () => {
     const schema = freshSchema('nt');
     const missing = randomName('no-such-topic');

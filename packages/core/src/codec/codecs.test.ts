@@ -33,6 +33,21 @@ describe('json codec', () => {
     expect(json({ allowNull: true }).decode(null, rec(null))).toBeNull();
   });
 
+  it('rejects invalid UTF-8 (a Latin-1 byte, an overlong form, a lone surrogate, a cut sequence) instead of replacing it with U+FFFD', () => {
+    const bad = [
+      [0xe9], // Latin-1 é
+      [0xc0, 0xaf], // overlong "/"
+      [0xed, 0xa0, 0x80], // UTF-16 surrogate encoded as UTF-8
+      [0xe2, 0x82], // cut short
+    ];
+    for (const bytes of bad) {
+      const value = Buffer.concat([Buffer.from('{"s":"'), Buffer.from(bytes), Buffer.from('"}')]);
+      expect(() => json().decode(value, rec(value))).toThrow(/offset 7 is not valid UTF-8/);
+      expect(() => json().decode(value, rec(value))).toThrow(CodecError);
+    }
+    expect(json<{ s: string }>().decode(Buffer.from('{"s":"café €𝄞"}'), rec(null)).s).toBe('café €𝄞');
+  });
+
   it('validates with a schema', () => {
     const schema = {
       parse(v: unknown) {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { CodecError, toError } from '../errors.js';
 import type { Codec, Schema } from './types.js';
 
@@ -20,7 +21,7 @@ function reviver(key: string, value: unknown): unknown {
   return value;
 }
 
-/** JSON values, parsed safely (no `__proto__` keys survive) and size-limited; optionally validated. */
+/** JSON values in UTF-8, parsed safely (no `__proto__` keys survive) and size-limited; optionally validated. Invalid UTF-8 fails. */
 export function json<T = unknown>(options: JsonCodecOptions<T> = {}): Codec<T> {
   const maxBytes = options.maxBytes ?? 1_048_576;
   if (!Number.isInteger(maxBytes) || maxBytes <= 0)
@@ -38,6 +39,14 @@ export function json<T = unknown>(options: JsonCodecOptions<T> = {}): Codec<T> {
         throw new CodecError(
           `json: value of ${value.length} bytes at offset ${record.offset} exceeds maxBytes ${maxBytes}; ` +
             'if records this large are valid, raise json({ maxBytes }) and requeue them (`oncely dlq requeue`)',
+        );
+      }
+      // toString('utf8') would replace invalid bytes with U+FFFD and the handler would get a value
+      // the producer never sent; isUtf8 validates in native code first.
+      if (!isUtf8(value)) {
+        throw new CodecError(
+          `json: value at offset ${record.offset} is not valid UTF-8 (JSON text must be); ` +
+            'fix the producer, or use the raw() codec for values in another encoding (`oncely dlq show` has the bytes)',
         );
       }
       let parsed: unknown;
