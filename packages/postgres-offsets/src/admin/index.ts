@@ -1,4 +1,5 @@
-export { describeTarget, OffsetsAdmin } from './offsets-admin.js';
+export { OffsetsAdmin } from './offsets-admin.js';
+export { describeTarget } from './reset-plan.js';
 export type {
   AuditOptions,
   CheckpointEntry,

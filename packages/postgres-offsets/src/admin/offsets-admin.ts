@@ -5,6 +5,16 @@ import type { OffsetLogEntry, OffsetLogQuery } from '../read/index.js';
 import type { Rows } from '../sql/rows.js';
 import type { PostgresStore } from '../store/store.js';
 import { defaultActor, writeAudit } from './audit.js';
+import {
+  checkTarget,
+  describeTarget,
+  type KafkaBounds,
+  nonEmpty,
+  planReset,
+  type StoredPosition,
+  scopeFrom,
+  tp,
+} from './reset-plan.js';
 import type {
   AuditOptions,
   CheckpointEntry,
@@ -15,7 +25,6 @@ import type {
   PointInTimePosition,
   ReplayRequest,
   ResetPlan,
-  ResetPlanEntry,
   ResetRequest,
   ResetTarget,
   TopicScope,
@@ -23,88 +32,7 @@ import type {
 
 type Db = Knex | Knex.Transaction;
 
-/** A partition of one topic, as a map key. */
-const tp = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
-
-function nonEmpty(what: string, v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0)
-    throw new ConfigError(`${what} must be a non-empty string; got ${JSON.stringify(v)}.`);
-  return v;
-}
-
-/** How a target reads in `kafka-consumer-groups` terms. */
-export function describeTarget(t: ResetTarget): string {
-  switch (t.kind) {
-    case 'offset':
-      return `--to-offset ${t.offset}`;
-    case 'earliest':
-      return '--to-earliest';
-    case 'latest':
-      return '--to-latest';
-    case 'datetime':
-      return `--to-datetime ${t.at.toISOString()}`;
-    case 'duration':
-      return `--by-duration ${t.ms} ms`;
-    case 'shift':
-      return `--shift-by ${t.by}`;
-    case 'checkpoint':
-      return `--to-checkpoint ${t.name}${t.group ? ` (group ${t.group})` : ''}`;
-    case 'time-of-commit':
-      return `--to-time-of-commit ${t.at.toISOString()}`;
-    case 'group':
-      return `positions of group ${t.group}`;
-  }
-}
-
-function checkTarget(t: ResetTarget): void {
-  if (!t || typeof t !== 'object') throw new ConfigError('A reset needs a target (to: { kind: … }).');
-  switch (t.kind) {
-    case 'offset':
-      if (typeof t.offset !== 'bigint' || t.offset < 0n)
-        throw new ConfigError(`--to-offset must be a non-negative integer; got ${String(t.offset)}.`);
-      return;
-    case 'shift':
-      if (typeof t.by !== 'bigint') throw new ConfigError(`--shift-by must be an integer; got ${String(t.by)}.`);
-      return;
-    case 'datetime':
-    case 'time-of-commit':
-      if (!(t.at instanceof Date) || Number.isNaN(t.at.getTime()))
-        throw new ConfigError(`--${t.kind === 'datetime' ? 'to-datetime' : 'to-time-of-commit'} needs a valid ISO date-time.`);
-      return;
-    case 'duration':
-      if (!Number.isFinite(t.ms) || t.ms < 0)
-        throw new ConfigError(`--by-duration must be a non-negative duration; got ${t.ms} ms.`);
-      return;
-    case 'checkpoint':
-      nonEmpty('checkpoint name', t.name);
-      return;
-    case 'group':
-      nonEmpty('source group', t.group);
-      return;
-    case 'earliest':
-    case 'latest':
-      return;
-    default:
-      throw new ConfigError(`Unknown reset target ${JSON.stringify(t)}.`);
-  }
-}
-
-interface StoredRow {
-  topic: string;
-  partition: number;
-  nextOffset: bigint;
-  epoch: bigint;
-  owner: string | null;
-}
-
-interface KafkaBounds {
-  logStart: Map<string, bigint>;
-  highWatermark: Map<string, bigint>;
-  /** Offsets for a datetime/duration target. */
-  byTime?: Map<string, bigint>;
-}
 
 /**
  * Operator actions on stored positions: status, resets (plan, then execute in one transaction),
@@ -543,7 +471,7 @@ export class OffsetsAdmin {
     return { scope, bounds };
   }
 
-  async #storedRows(db: Db, group: string, scope: TopicScope[], lock: boolean): Promise<Map<string, StoredRow>> {
+  async #storedRows(db: Db, group: string, scope: TopicScope[], lock: boolean): Promise<Map<string, StoredPosition>> {
     const topics: string[] = [];
     const partitions: number[] = [];
     for (const s of scope) {
@@ -577,7 +505,7 @@ export class OffsetsAdmin {
     request: ResetRequest,
     scope: TopicScope[],
     bounds: KafkaBounds,
-    stored: Map<string, StoredRow>,
+    stored: Map<string, StoredPosition>,
   ): Promise<ResetPlan> {
     const to = request.to;
     // Positions that come from the database are read here, inside the reset's transaction when executing.
@@ -595,88 +523,7 @@ export class OffsetsAdmin {
       );
       fromDb = new Map(rows.map((r) => [tp(r.topic, r.partition), BigInt(r.next_offset)]));
     }
-    const entries: ResetPlanEntry[] = [];
-    for (const s of scope) {
-      for (const partition of s.partitions!) {
-        const k = tp(s.topic, partition);
-        const row = stored.get(k);
-        const current = row?.nextOffset ?? null;
-        const logStart = bounds.logStart.get(k) ?? 0n;
-        const highWatermark = bounds.highWatermark.get(k) ?? 0n;
-        let requested: bigint | null = null;
-        let note: string | undefined;
-        switch (to.kind) {
-          case 'offset':
-            requested = to.offset;
-            break;
-          case 'earliest':
-            requested = logStart;
-            break;
-          case 'latest':
-            requested = highWatermark;
-            break;
-          case 'datetime':
-          case 'duration':
-            requested = bounds.byTime?.get(k) ?? highWatermark;
-            break;
-          case 'shift':
-            if (current === null) note = 'no stored position to shift';
-            else requested = current + to.by;
-            break;
-          case 'checkpoint':
-            requested = fromDb!.get(k) ?? null;
-            if (requested === null) note = `not in checkpoint ${to.name}`;
-            break;
-          case 'time-of-commit':
-            requested = fromDb!.get(k) ?? null;
-            if (requested === null) note = 'no commit history for this partition';
-            break;
-          case 'group':
-            requested = fromDb!.get(k) ?? null;
-            if (requested === null) note = `group ${to.group} has no position here`;
-            break;
-        }
-        let next = requested;
-        let clamped: ResetPlanEntry['clamped'];
-        if (next !== null && next < logStart) {
-          next = logStart;
-          clamped = 'log-start';
-        } else if (next !== null && next > highWatermark) {
-          next = highWatermark;
-          clamped = 'high-watermark';
-        }
-        if (clamped) {
-          note = `requested ${requested} is outside the log [${logStart}, ${highWatermark}]; clamped to ${clamped === 'log-start' ? 'the log start' : 'the high watermark'}`;
-        }
-        if (next === null) next = current;
-        const changes = next !== null && (current === null || next !== current);
-        entries.push({
-          topic: s.topic,
-          partition,
-          current,
-          requested,
-          next,
-          logStart,
-          highWatermark,
-          ...(clamped ? { clamped } : {}),
-          reprocess: current !== null && next !== null && next < current ? current - next : 0n,
-          skip: current !== null && next !== null && next > current ? next - current : 0n,
-          changes,
-          owner: row?.owner ?? null,
-          epoch: row?.epoch ?? null,
-          ...(note ? { note } : {}),
-        });
-      }
-    }
-    return {
-      group: request.group,
-      target: to,
-      description: describeTarget(to),
-      executed: false,
-      entries,
-      reprocess: entries.reduce((a, e) => a + e.reprocess, 0n),
-      skip: entries.reduce((a, e) => a + e.skip, 0n),
-    };
+    return planReset(request, scope, bounds, stored, fromDb);
   }
 
   async #checkpointRows(db: Db, name: string, group: string): Promise<CheckpointEntry[]> {
@@ -729,21 +576,4 @@ export class OffsetsAdmin {
   #map(e: unknown, action: string) {
     return mapStoreError(e, action, this.#store.options.target, this.#store.options.lockTimeoutMs);
   }
-}
-
-/** Groups partitions by topic, optionally narrowed to `topics`. */
-function scopeFrom(parts: Array<{ topic: string; partition: number }>, topics: TopicScope[] | undefined): TopicScope[] {
-  const byTopic = new Map<string, Set<number>>();
-  for (const p of parts) byTopic.set(p.topic, (byTopic.get(p.topic) ?? new Set()).add(p.partition));
-  const out: TopicScope[] = [];
-  for (const [topic, set] of [...byTopic].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const filter = topics?.find((t) => t.topic === topic);
-    if (topics && !filter) continue;
-    const partitions = [...set].filter((p) => !filter?.partitions || filter.partitions.includes(p)).sort((a, b) => a - b);
-    if (partitions.length > 0) out.push({ topic, partitions });
-  }
-  if (topics && out.length === 0) {
-    throw new ConfigError(`None of ${topics.map((t) => t.topic).join(', ')} has a stored position in the source.`);
-  }
-  return out;
 }
