@@ -139,6 +139,12 @@ describe('the packed packages in a new app outside the workspace', () => {
         name,
       ).toEqual([]);
       if (name === 'postgres-offsets') expect(files).toContain('package/migrations/0001_initial.sql');
+      // No output of a source that moved or was deleted (pnpm build prunes them).
+      const sources = new Set(files.filter((f) => f.startsWith('package/src/')).map((f) => f.slice(12).replace(/\.ts$/, '')));
+      expect(
+        files.filter((f) => /^package\/dist\/.*\.js$/.test(f) && !sources.has(f.slice(13).replace(/\.js$/, ''))),
+        `${name}: stale outputs`,
+      ).toEqual([]);
     }
   });
 

@@ -21,11 +21,12 @@ export default async function setup(project: TestProject): Promise<void> {
   process.env.KAFKA_BROKERS = services.kafka.brokers.join(',');
   process.env.DATABASE_URL = services.postgres.url;
   // The packaging and documentation tests read the built packages: build once here (a no-op when
-  // current) rather than in parallel test files. A failure fails only the tests that need dist.
+  // current, as `pnpm build` does) rather than in parallel test files. A failure fails only the tests that need dist.
   const root = resolve(import.meta.dirname, '../..');
-  const build = spawnSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-b'], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  project.provide('buildError', build.status === 0 ? '' : `tsc -b failed:\n${build.stdout}${build.stderr}`);
+  let buildError = '';
+  for (const args of [['scripts/prune-dist.mjs'], [resolve(root, 'node_modules/typescript/bin/tsc'), '-b']]) {
+    const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
+    if (r.status !== 0) buildError ||= `${args.join(' ')} failed:\n${r.stdout}${r.stderr}`;
+  }
+  project.provide('buildError', buildError);
 }
