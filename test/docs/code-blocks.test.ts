@@ -1,7 +1,13 @@
 /**
- * The documentation's code compiles as written: every ts block of README.md, docs/*.md and the
- * packages' READMEs, type-checked with `strict` against the built packages. Blocks that are
- * excerpts on purpose say so with a marker, described in test/support/doc-blocks.ts.
+ * The documentation's code compiles as written: every ```ts block of README.md, docs/*.md and the
+ * packages' READMEs is type-checked as its own module, with `strict`, against the built packages.
+ *
+ * Markers for blocks that are excerpts on purpose (parsed by test/support/doc-blocks.ts):
+ * - `// fragment: <what it assumes>` as the block's first line says, on the page, that it is an
+ *   excerpt. A bare fragment is not compiled.
+ * - `<!-- ts-prelude` … `-->` right before the block (invisible on the rendered page) holds what
+ *   the excerpt assumes (imports, `declare const app: App;`); it is compiled in front of the block,
+ *   so the excerpt is still checked against the real types. Prefer this to a bare fragment.
  */
 
 import { resolve } from 'node:path';
