@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect } from '../support/cli.js';
 import { checkedBlocks, documentationFiles, extractBlocks, typeCheckBlocks } from '../support/doc-blocks.js';
@@ -44,6 +44,8 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     if (/^(npm_(config_user_agent|lifecycle_|package_|execpath|node_execpath|command)|pnpm_|PNPM_)/i.test(k)) continue;
     env[k] = v;
   }
+  // The node that runs the tests also runs `#!/usr/bin/env node` scripts such as the oncely bin.
+  env.PATH = `${dirname(process.execPath)}${delimiter}${env.PATH ?? ''}`;
   return { ...env, ...extra };
 }
 
@@ -88,6 +90,7 @@ function tsconfig(module: string, moduleResolution: string, files: string[] | un
 
 describe('the packed packages in a new app outside the workspace', () => {
   let tarballs: Record<string, string>;
+  const entries: Record<string, string[]> = {};
   let app: string;
 
   beforeAll(async () => {
@@ -104,6 +107,9 @@ describe('the packed packages in a new app outside the workspace', () => {
       if (name) tarballs[name] = join(packed, file);
     }
     expect(Object.keys(tarballs).sort()).toEqual([...PACKAGES].sort());
+    for (const name of PACKAGES) {
+      entries[name] = (await tar(['-tzf', tarballs[name]!], scratch)).split('\n').filter(Boolean);
+    }
 
     app = join(scratch, 'app');
     cpSync(join(import.meta.dirname, 'app'), app, { recursive: true });
@@ -127,9 +133,9 @@ describe('the packed packages in a new app outside the workspace', () => {
     );
   }, 300_000);
 
-  it('ships dist, types, LICENSE and README, and no tests', async () => {
+  it('ships dist, types, LICENSE and README, and no tests', () => {
     for (const name of PACKAGES) {
-      const files = (await tar(['-tzf', tarballs[name]!], scratch)).split('\n').filter(Boolean);
+      const files = entries[name]!;
       expect(files, name).toContain('package/LICENSE');
       expect(files, name).toContain('package/README.md');
       expect(files, name).toContain('package/dist/index.d.ts');
@@ -160,6 +166,15 @@ describe('the packed packages in a new app outside the workspace', () => {
       expect(pkg.homepage && pkg.bugs?.url && pkg.keywords?.length, name).toBeTruthy();
       expect(pkg.types, name).toBe('./dist/index.d.ts');
       expect(pkg.main, name).toBe('./dist/index.js');
+      // Every entry point is in the tarball, and each subpath also resolves for moduleResolution
+      // node, which reads typesVersions instead of exports.
+      for (const [subpath, target] of Object.entries<Record<string, string> | string>(pkg.exports)) {
+        const files = typeof target === 'string' ? [target] : [target.types!, target.default!];
+        for (const f of files) expect(entries[name], `${name} exports ${subpath}`).toContain(`package/${f.slice(2)}`);
+        if (subpath === '.' || typeof target === 'string') continue;
+        expect(pkg.typesVersions?.['*']?.[subpath.slice(2)], `${name}: typesVersions for ${subpath}`).toEqual([target.types]);
+      }
+      if (pkg.bin) expect(entries[name]).toContain(`package/${String(Object.values(pkg.bin)[0]).replace(/^\.\//, '')}`);
       // What user code also imports must be the user's copy, never a private one.
       for (const dep of ['inversify', 'knex', 'pg', 'reflect-metadata', '@oncely/core', '@oncely/postgres-offsets']) {
         expect(pkg.dependencies?.[dep], `${name}: ${dep} must be a peer dependency`).toBeUndefined();
@@ -252,7 +267,7 @@ describe('the packed packages in a new app outside the workspace', () => {
     const fromCli = randomName('cli');
     const worker = await run(process.execPath, ['dist/worker.js'], { cwd: app, env: env(fromCode) });
     expect(worker.stdout).toContain('worker stopped');
-    await run(process.execPath, ['node_modules/.bin/oncely', 'run', 'dist/app.js', '--until', 'caught-up'], {
+    await run(join(app, 'node_modules/.bin/oncely'), ['run', 'dist/app.js', '--until', 'caught-up'], {
       cwd: app,
       env: env(fromCli),
     });
@@ -302,7 +317,7 @@ describe('the packed packages in a new app outside the workspace', () => {
 
     const url = new URL(databaseUrl());
     url.searchParams.set('options', `-c search_path=${schema}`);
-    await run(process.execPath, ['node_modules/.bin/oncely', 'run', 'dist/readme-ledger.js', '--until', 'caught-up'], {
+    await run(join(app, 'node_modules/.bin/oncely'), ['run', 'dist/readme-ledger.js', '--until', 'caught-up'], {
       cwd: app,
       env: {
         KAFKA_BROKERS: brokers().join(','),
