@@ -49,6 +49,34 @@ export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUn
       expect(b.epoch).toBeGreaterThan(a.epoch);
     });
 
+    it('appliedRanges: merged ranges of batches committed with records; moves without records (dead letters, skips) are not applied', async () => {
+      const { store } = await fresh();
+      expect(store.appliedRanges).toBeDefined();
+      const a = await store.claim(input());
+      const commits: Array<[bigint, bigint, number]> = [
+        [5n, 8n, 3],
+        [8n, 9n, 0], // a dead letter
+        [9n, 12n, 2], // a gap inside: still applied as a range
+        [12n, 14n, 2],
+        [14n, 20n, 0], // out of range, moved on
+        [20n, 22n, 1],
+      ];
+      for (const [from, to, recordCount] of commits) {
+        await store.runBatch(a, { fetchedFrom: from, nextOffset: to, recordCount }, async () => undefined);
+      }
+      expect(await store.appliedRanges!(a, 5n, 22n)).toEqual([
+        { from: 5n, to: 8n },
+        { from: 9n, to: 14n },
+        { from: 20n, to: 22n },
+      ]);
+      expect(await store.appliedRanges!(a, 10n, 21n)).toEqual([
+        { from: 10n, to: 14n },
+        { from: 20n, to: 21n },
+      ]);
+      expect(await store.appliedRanges!(a, 14n, 20n)).toEqual([]);
+      expect(await store.appliedRanges!({ ...a, partition: 1 }, 0n, 22n)).toEqual([]);
+    });
+
     it('runBatch commits the work and the new position together; a stale claim or position is fenced and writes nothing', async () => {
       const { store, write, read } = await fresh();
       const a = await store.claim(input());

@@ -98,6 +98,7 @@ export type {
   Claim,
   ClaimInput,
   DeadLetter,
+  OffsetRange,
   PartitionKey,
   PartitionState,
   RunBatchOptions,

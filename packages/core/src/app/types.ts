@@ -46,7 +46,11 @@ export interface HandlerContext<Tx = DefaultTx> {
   /** Aborts when the worker stops hard or loses the partition; pass it to long calls. */
   signal: AbortSignal;
   logger: Logger;
-  /** True when the record (any record of a batch) was applied before: its offset is below the highest ever committed. */
+  /**
+   * True when this group applied the record (for a batch: any record of it) before, and a rewind
+   * brought it back. Records the group never applied (skipped by a reset or by starting at
+   * 'latest', dead-lettered) are not replays.
+   */
   isReplay: boolean;
   group: string;
   workerId: string;

@@ -29,12 +29,18 @@ export async function applyRecordOnce<Tx>(
   if (!def) throw new ConfigError(`App '${app.group}' has no handler for topic '${input.topic}'`);
   if (!store.transaction) throw new ConfigError('This store has no transaction(): it cannot apply a record outside a batch');
   const messages = decodeRecords(def, input.topic, input.partition, [input.record]);
+  // A dead letter was never applied, unless a rewind brought its record back and it succeeded then.
+  const { offset } = input.record;
+  const isReplay = store.appliedRanges
+    ? (await store.appliedRanges({ group: app.group, topic: input.topic, partition: input.partition }, offset, offset + 1n))
+        .length > 0
+    : false;
   await store.transaction(async (tx) => {
     const ctx: HandlerContext<Tx> = {
       tx,
       signal: options.signal ?? new AbortController().signal,
       logger: options.logger ?? silentLogger,
-      isReplay: true,
+      isReplay,
       group: app.group,
       workerId: options.workerId ?? 'requeue',
       attempt: 1,
@@ -44,7 +50,7 @@ export async function applyRecordOnce<Tx>(
       app.container,
       { topic: input.topic, partition: input.partition, messages, highWatermark: -1n },
       ctx,
-      null,
+      () => isReplay,
     );
     await options.then?.(tx);
   });

@@ -80,14 +80,14 @@ export async function invokeHandler<Tx>(
   container: HandlerContainer | undefined,
   batch: Batch<unknown>,
   ctx: HandlerContext<Tx>,
-  highestCommitted: bigint | null,
+  /** Whether the record at this offset was applied before in this group. */
+  isReplay: (offset: bigint) => boolean,
 ): Promise<void> {
-  const isReplay = (m: Message<unknown>) => highestCommitted !== null && m.offset < highestCommitted;
   const perMessage = async (handle: (m: Message<unknown>, c: HandlerContext<Tx>) => Promise<void> | void) => {
     for (const m of batch.messages) {
       try {
         // The batch context says whether any record is a replay; only replayed records keep true.
-        await handle(m, !ctx.isReplay || isReplay(m) ? ctx : { ...ctx, isReplay: false });
+        await handle(m, !ctx.isReplay || isReplay(m.offset) ? ctx : { ...ctx, isReplay: false });
       } catch (e) {
         throw e instanceof RecordFailedError ? e : new RecordFailedError(batch.topic, batch.partition, m.offset, e);
       }

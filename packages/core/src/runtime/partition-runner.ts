@@ -13,7 +13,7 @@ import { crashBudgetSpent, SuspectGate } from '../policy/crash-budget.js';
 import { type DeadLetterReason, deadLetterOf, judgeFailure } from '../policy/failure-policy.js';
 import { type CompiledRetryPolicy, compileRetryPolicy } from '../policy/retry-policy.js';
 import type { FetchedRecords, FetchOutOfRange, RawRecord } from '../reader/types.js';
-import type { BatchRange, Claim, DeadLetter } from '../store/types.js';
+import type { BatchRange, Claim, DeadLetter, OffsetRange } from '../store/types.js';
 import { backoff, sleep } from '../time.js';
 import type { WorkerEvents } from './events.js';
 import { decodeRecords, invokeHandler } from './handler-invoker.js';
@@ -67,6 +67,8 @@ export class PartitionRunner<Tx> {
   /** Set when the partition stopped on a failing record (onExhausted: 'stop-partition'). */
   stoppedOn: { offset: bigint; error: string } | undefined;
   deadLettered = 0;
+  /** The ranges below highestCommitted that the group applied before, as of `claim` (a new claim reloads). */
+  #applied: { claim: Claim; ranges: readonly OffsetRange[] } | undefined;
   /** Suspect records still to apply one at a time, each attempt counted, after an unclean hand-over. */
   #suspectLeft = 0;
 
@@ -236,6 +238,7 @@ export class PartitionRunner<Tx> {
       );
       return result instanceof RecordFailedError ? 'stopped' : result;
     }
+    await this.#loadApplied(records[0]!.offset);
     let i = 0;
     while (i < records.length) {
       // Draining finishes the in-flight transaction only, not the rest of the fetched batch.
@@ -514,12 +517,12 @@ export class PartitionRunner<Tx> {
   async #runHandler(tx: Tx, chunk: RawRecord[], attempt: number, highWatermark: bigint): Promise<void> {
     if (chunk.length === 0) return;
     const messages = decodeRecords(this.#def, this.topic, this.partition, chunk);
-    const hc = this.claim.highestCommitted;
+    const isReplay = (offset: bigint) => this.#isReplay(offset);
     const ctx: HandlerContext<Tx> = {
       tx,
       signal: this.#abort.signal,
       logger: this.#log,
-      isReplay: hc !== null && chunk[0]!.offset < hc,
+      isReplay: chunk.some((r) => isReplay(r.offset)),
       group: this.app.group,
       workerId: this.options.workerId,
       attempt,
@@ -529,8 +532,36 @@ export class PartitionRunner<Tx> {
       this.app.container,
       { topic: this.topic, partition: this.partition, messages, highWatermark },
       ctx,
-      hc,
+      isReplay,
     );
+  }
+
+  /** Whether this group applied the record at `offset` before (see TransactionalStore.appliedRanges). */
+  #isReplay(offset: bigint): boolean {
+    const hc = this.claim.highestCommitted;
+    if (hc === null || offset >= hc) return false;
+    const known = this.#applied?.claim === this.claim ? this.#applied.ranges : undefined;
+    if (!known) return true; // the store cannot tell: below the highest commit counts as applied
+    let lo = 0;
+    let hi = known.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = known[mid]!;
+      if (offset < r.from) hi = mid - 1;
+      else if (offset >= r.to) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
+
+  /** Before replaying (position below highestCommitted), learns once per claim which ranges were applied. */
+  async #loadApplied(firstOffset: bigint): Promise<void> {
+    const { claim } = this;
+    const hc = claim.highestCommitted;
+    const { store } = this.options;
+    if (hc === null || firstOffset >= hc || this.#applied?.claim === claim || !store.appliedRanges) return;
+    const ranges = await this.#withStoreRetry(() => store.appliedRanges!(claim, claim.nextOffset, hc));
+    this.#applied = { claim, ranges };
   }
 
   /** Applies the out-of-range policy: fail loudly, or move with a warning through the fenced CAS. */

@@ -3,6 +3,7 @@ export type {
   Claim,
   ClaimInput,
   DeadLetter,
+  OffsetRange,
   PartitionKey,
   PartitionState,
   RunBatchOptions,

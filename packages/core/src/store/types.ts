@@ -16,7 +16,8 @@ export interface Claim extends PartitionKey {
   nextOffset: bigint;
   /**
    * The highest next_offset ever committed for this partition in this group (null before the first
-   * commit). A record whose offset is below it has been applied before: a replay.
+   * commit). Only a record below it can be a replay; which ones are, says
+   * {@link TransactionalStore.appliedRanges}.
    */
   highestCommitted: bigint | null;
   /**
@@ -56,6 +57,13 @@ export interface DeadLetter {
   attempts: number;
   firstFailedAt: Date;
   lastFailedAt: Date;
+}
+
+/** Offsets [from, to) of one partition. */
+export interface OffsetRange {
+  from: bigint;
+  /** Exclusive. */
+  to: bigint;
 }
 
 /** A partition's stored row, as an operator or the runtime sees it. */
@@ -111,6 +119,15 @@ export interface TransactionalStore<Tx> {
    * it a record that kills the process is retried forever.
    */
   recordAttempt?(claim: Claim, offset: bigint): Promise<number>;
+  /**
+   * The parts of [from, to) in which this group applied records before (batches committed with
+   * records; a store that keeps dead letters adds the requeued ones), merged and in order. A
+   * record is a replay (`ctx.isReplay`) only when it lies in one: records the group skipped (it
+   * started at 'latest', a reset jumped over them) or dead-lettered were never applied. The runtime
+   * asks once per claim whose position is below highestCommitted. Optional: without it every
+   * record below highestCommitted counts as applied.
+   */
+  appliedRanges?(key: PartitionKey, from: bigint, to: bigint): Promise<OffsetRange[]>;
   /** A plain transaction without offset movement (dead-letter requeue). */
   transaction?<R>(work: (tx: Tx) => Promise<R>): Promise<R>;
   /**

@@ -4,6 +4,7 @@ import type {
   Claim,
   ClaimInput,
   DeadLetter,
+  OffsetRange,
   PartitionKey,
   PartitionState,
   RunBatchOptions,
@@ -181,6 +182,23 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     });
     for (const d of options.deadLetters ?? []) this.deadLetters.push({ ...keyOnly(claim), ...d });
     return result;
+  }
+
+  /** From the commit log: batches committed with records, merged (this store keeps no requeues). */
+  async appliedRanges(key: PartitionKey, from: bigint, to: bigint): Promise<OffsetRange[]> {
+    const k = keyOf(key);
+    const pieces = this.log
+      .filter((e) => e.recordCount > 0 && e.to > from && e.from < to && keyOf(e) === k)
+      .map((e) => ({ from: e.from > from ? e.from : from, to: e.to < to ? e.to : to }))
+      .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+    const merged: OffsetRange[] = [];
+    for (const p of pieces) {
+      const last = merged[merged.length - 1];
+      if (last && p.from <= last.to) {
+        if (p.to > last.to) last.to = p.to;
+      } else merged.push({ ...p });
+    }
+    return merged;
   }
 
   async renew(claims: readonly Claim[], leaseMs: number): Promise<Claim[]> {

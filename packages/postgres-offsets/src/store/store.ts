@@ -5,6 +5,7 @@ import {
   type ClaimInput,
   ConfigError,
   FencedError,
+  type OffsetRange,
   OncelyError,
   type PartitionKey,
   type PartitionState,
@@ -24,6 +25,7 @@ import {
 import { type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
+import { appliedRangesSql } from '../sql/applied-ranges.js';
 import { claimSql, recordAttemptSql } from '../sql/claim.js';
 import { deadLettersJson } from '../sql/dead-letters-json.js';
 import { releaseSql } from '../sql/release.js';
@@ -80,6 +82,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     batchStart: string;
     batchCommit: string;
     recordAttempt: string;
+    appliedRanges: string;
   };
   readonly #lockTimeout: string;
   #closing: Promise<void> | undefined;
@@ -99,6 +102,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     this.#sql = {
       claim: claimSql(s),
       recordAttempt: recordAttemptSql(s),
+      appliedRanges: appliedRangesSql(s),
       renew: renewSql(s),
       release: releaseSql(s),
       batchStart: this.options.unsafeUnfencedCommitsForBenchmarks ? batchStartUnfencedSql() : batchStartSql(s),
@@ -335,6 +339,35 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return (await readPositions(this.knex, this.options.schema, key.group, key.topic, key.partition))[0] ?? null;
     } catch (e) {
       throw this.#map(e, `read position of ${key.topic}/${key.partition}`);
+    }
+  }
+
+  /**
+   * Where in [from, to) this group applied records before: offset_log batches committed with
+   * records and requeued dead letters, merged (src/sql/applied-ranges.ts). What ctx.isReplay is
+   * decided by after a rewind.
+   */
+  async appliedRanges(key: PartitionKey, from: bigint, to: bigint): Promise<OffsetRange[]> {
+    this.#assertOpen('appliedRanges');
+    checkKey('appliedRanges', key);
+    if (to <= from) return [];
+    const f = from.toString();
+    const t = to.toString();
+    const k = [key.group, key.topic, key.partition];
+    try {
+      const { rows } = await this.knex.raw<Rows<{ from_offset: string; to_offset: string }>>(this.#sql.appliedRanges, [
+        f,
+        t,
+        ...k,
+        f,
+        t,
+        ...k,
+        f,
+        t,
+      ]);
+      return rows.map((r) => ({ from: BigInt(r.from_offset), to: BigInt(r.to_offset) }));
+    } catch (e) {
+      throw this.#map(e, `read applied ranges of ${key.topic}/${key.partition}`);
     }
   }
 
