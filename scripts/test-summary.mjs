@@ -1,6 +1,7 @@
 // Prints one line `tests: N passed, N failed[, N skipped]` from vitest's JSON report.
 // Exits 1 when the report is missing or counts no test, so "ran nothing" never looks green.
 import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 const file = process.argv[2] ?? 'test-results/vitest.json';
 // `--extra-failed N`: failures found outside vitest (the benchmark smoke run in CI).
@@ -25,6 +26,14 @@ for (const suite of report.testResults ?? []) {
   if ((suite.assertionResults ?? []).length === 0 && suite.status === 'failed') failed++;
 }
 failed += extraFailed;
+// scripts/test.sh records vitest's exit status next to the report: it fails after the report is
+// written when the global teardown finds processes the tests left running.
+const statusFile = join(dirname(file), 'vitest.status');
+const vitestStatus = existsSync(statusFile) ? Number(readFileSync(statusFile, 'utf8').trim()) : 0;
+if (vitestStatus !== 0 && failed === 0) {
+  failed = 1;
+  console.log(`vitest exited with ${vitestStatus} after its report (see its output above); counted as one failure`);
+}
 // Errors outside any test (a bad config, an unhandled rejection) fail the run too.
 if (report.success === false && failed === 0) {
   failed = 1;

@@ -7,9 +7,11 @@ source scripts/lib/bootstrap.sh
 install_and_build
 pnpm services up
 mkdir -p test-results
+rm -f test-results/vitest.json test-results/vitest.status
 set +e
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json "$@"
 status=$?
+echo "$status" > test-results/vitest.status
 set -e
 node scripts/test-summary.mjs test-results/vitest.json || status=1
 exit $status

@@ -17,6 +17,7 @@ import {
 } from '@oncely/examples';
 import knexFactory from 'knex';
 import { afterAll, describe, expect, it } from 'vitest';
+import { stopOnCleanup } from './support/cleanup.js';
 import { brokers, createTopic, databaseUrl, freshSchema, randomName } from './support/fixtures.js';
 
 const kills = Number(process.env.ONCELY_CRASH_KILLS ?? 50);
@@ -62,6 +63,7 @@ describe('crash test', () => {
     for (let k = 0; k < kills; k++) {
       const target = phases[k % phases.length]!;
       const w = spawnLedgerWorker(env);
+      stopOnCleanup(w.child);
       if (target === 'before-commit') await w.waitFor(/^phase running/);
       else if (target === 'in-transaction') await w.waitFor(/^phase in-tx/);
       else await w.waitFor(/^phase committed/);
@@ -76,6 +78,7 @@ describe('crash test', () => {
     const produced = await production;
 
     const final = spawnLedgerWorker(env);
+    stopOnCleanup(final.child);
     const targets = await highWatermarks(brokers(), topic);
     await waitCaughtUp(knex, oncelySchema, group, topic, targets, { timeoutMs: 300_000 });
     final.child.kill('SIGTERM');

@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { databaseUrl } from './support/fixtures.js';
+import { freePortPair } from './support/ports.js';
 
 const root = join(import.meta.dirname, '..');
 const home = mkdtempSync(join(tmpdir(), 'oncely-services-'));
-// A port pair unlikely to be in use; the shared broker is on 39092.
-const port = 39_000 + Math.floor(Math.random() * 800) * 2;
+// A listener and controller port pair the OS says is free (never the shared broker's).
+const port = await freePortPair();
 
 // The jar cache is the same for every state dir: reuse the shared one so Maven is not needed again.
 const sharedLib = join(root, '.oncely', 'kafka', 'lib');

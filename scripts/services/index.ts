@@ -2,8 +2,9 @@
  * One entry point that makes a real Kafka broker and a real PostgreSQL available, for the tests,
  * the demo and developers: `pnpm services up|down|status|env`.
  *
- * Kafka: KAFKA_BROKERS when set; else the broker this project started (if running); else a broker
- * answering on 127.0.0.1:9092; else a single-node KRaft broker started from the Apache Kafka jars
+ * Kafka: KAFKA_BROKERS when set; else the broker this project started (if running); else, unless
+ * ONCELY_KAFKA_PORT chose the port of ours, a Kafka broker (ApiVersions and metadata answered) on
+ * 127.0.0.1:9092; else a single-node KRaft broker started from the Apache Kafka jars
  * that Maven resolves (or containers, when a Docker engine answers and Java/Maven are missing or
  * ONCELY_SERVICES=containers).
  * PostgreSQL: DATABASE_URL when set; else 127.0.0.1:5432; else a private initdb cluster.
@@ -13,6 +14,7 @@ import { dockerEngineAnswers, startContainers, stopContainers } from './containe
 import { brokerLog, kafkaAnswers, localBrokerPid, localBrokers, startLocalKafka, stopLocalKafka } from './kafka.js';
 import { stateDir, stateFile } from './paths.js';
 import { ensurePostgres, stopPrivateCluster } from './postgres.js';
+import { kafkaApiVersions } from './probe.js';
 import { redactUrl, run, ServiceError } from './util.js';
 
 export { ServiceError } from './util.js';
@@ -50,6 +52,19 @@ function wantContainers(): boolean {
   return !(haveJava && haveMaven) && dockerEngineAnswers();
 }
 
+/**
+ * Where `up` may find a broker it did not start: 127.0.0.1:9092, the usual local one. Not when
+ * ONCELY_KAFKA_PORT is set: choosing our broker's port means "use the project's broker there".
+ */
+export function adoptableBroker(env: NodeJS.ProcessEnv = process.env): { host: string; port: number } | undefined {
+  return env.ONCELY_KAFKA_PORT ? undefined : { host: '127.0.0.1', port: 9092 };
+}
+
+/** A port is adopted only when it answers as Kafka does, and its metadata lists a broker. */
+async function isKafkaBroker(at: { host: string; port: number }): Promise<boolean> {
+  return (await kafkaApiVersions(at.host, at.port)) !== undefined && (await kafkaAnswers([`${at.host}:${at.port}`], 2000));
+}
+
 /** Makes both services available (idempotent) and returns where they are. */
 export async function up(): Promise<Services> {
   const previous = readState();
@@ -69,6 +84,7 @@ export async function up(): Promise<Services> {
   }
 
   const postgres = await ensurePostgres();
+  const adopt = adoptableBroker();
   let kafka: Services['kafka'];
   if (process.env.KAFKA_BROKERS) {
     const brokers = process.env.KAFKA_BROKERS.split(',')
@@ -78,8 +94,8 @@ export async function up(): Promise<Services> {
       throw new ServiceError(`KAFKA_BROKERS=${brokers.join(',')} is set but no broker answers a metadata request there.`);
     }
     kafka = { brokers, source: 'env', startedNow: false };
-  } else if (localBrokerPid() === undefined && (await kafkaAnswers(['127.0.0.1:9092'], 2000))) {
-    kafka = { brokers: ['127.0.0.1:9092'], source: 'existing-9092', startedNow: false };
+  } else if (adopt && localBrokerPid() === undefined && (await isKafkaBroker(adopt))) {
+    kafka = { brokers: [`${adopt.host}:${adopt.port}`], source: 'existing-9092', startedNow: false };
   } else {
     const local = await startLocalKafka();
     kafka = { brokers: local.brokers, source: 'local-broker', pid: local.pid, startedNow: local.started };
@@ -119,7 +135,15 @@ export async function status(): Promise<{ kafka: string; postgres: string }> {
   };
 }
 
-/** Shell lines that export the endpoints, for `eval "$(pnpm -s services env)"`. */
+/** Shell lines that export the endpoints, for `eval "$(pnpm --silent services env)"`. */
 export function envLines(s: Services): string {
-  return [`export KAFKA_BROKERS=${s.kafka.brokers.join(',')}`, `export DATABASE_URL=${s.postgres.url}`].join('\n');
+  return [
+    `export KAFKA_BROKERS=${shellQuote(s.kafka.brokers.join(','))}`,
+    `export DATABASE_URL=${shellQuote(s.postgres.url)}`,
+  ].join('\n');
+}
+
+/** Single-quoted for a POSIX shell: a password in DATABASE_URL may hold any character. */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
 }

@@ -93,7 +93,8 @@ function ensureJars(): void {
   if (existsSync(stamp)) return;
   rmSync(libDir, { recursive: true, force: true });
   mkdirSync(libDir, { recursive: true });
-  console.log('kafka: resolving the broker jars with Maven (first start only)…');
+  // stderr: stdout of `services env` is eval'ed by a shell.
+  console.error('kafka: resolving the broker jars with Maven (first start only)…');
   const r = run('mvn', [
     '-q',
     '-B',

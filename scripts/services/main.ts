@@ -5,7 +5,7 @@ const usage = `usage: pnpm services <up|down|status|env> [--purge]
   up      make Kafka and PostgreSQL available (idempotent) and print where they are
   down    stop what this project started (add --purge to delete the broker's data)
   status  print where the services are, starting nothing
-  env     like up, then print export lines: eval "$(pnpm -s services env)"`;
+  env     like up, then print export lines: eval "$(pnpm --silent services env)"`;
 
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);

@@ -12,6 +12,7 @@ import { PostgresStore } from '@oncely/postgres-offsets';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup } from '../support/cleanup.js';
 import { databaseUrl, freshSchema, randomName } from '../support/fixtures.js';
 import { until } from '../support/oncely.js';
 import { captureLogger, type PrivateBroker, privateBroker } from './support.js';
@@ -80,7 +81,7 @@ describe('damaged record batches (private broker)', () => {
     const schema = freshSchema('crc');
     const group = randomName('crc');
     const store = new PostgresStore({ connectionString: databaseUrl(), schema, poolMax: 4 });
-    afterAll(() => store.close());
+    cleanup(() => store.close());
     await store.migrate();
     const applied: Array<[number, string]> = [];
     const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: string() }, async (m) => {

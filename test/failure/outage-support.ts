@@ -11,7 +11,8 @@ import {
 } from '@oncely/examples';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
-import { afterAll, expect } from 'vitest';
+import { expect } from 'vitest';
+import { cleanup } from '../support/cleanup.js';
 import { randomName } from '../support/fixtures.js';
 import { captureLogger } from './support.js';
 
@@ -49,7 +50,7 @@ export async function startLedger(o: {
     retryMaxDelayMs: 1000,
     closeOnStop: false,
   }) as Worker<Knex.Transaction>;
-  afterAll(async () => {
+  cleanup(async () => {
     await worker.abort().catch(() => {});
     await store.close().catch(() => {});
   });

@@ -5,45 +5,18 @@
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '@oncely/core';
-import { afterAll } from 'vitest';
 import { startBroker, stopBroker } from '../../scripts/services/kafka.js';
+import { cleanup } from '../support/cleanup.js';
+import { freePort, freePortPair } from '../support/ports.js';
 
 const exec = promisify(execFile);
 
 export { type CliResult, collect, oncely, ROOT, spawnTs } from '../support/cli.js';
 export const FIXTURES = resolve(import.meta.dirname, 'fixtures');
-
-/** A port that was free a moment ago (and, with `pair`, the next one too). */
-export async function freePort(pair = false): Promise<number> {
-  for (;;) {
-    const port = pair ? 41_000 + Math.floor(Math.random() * 8000) : await anyPort();
-    if (!pair || ((await portFree(port)) && (await portFree(port + 1)))) return port;
-  }
-}
-
-function anyPort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => done(port));
-    });
-  });
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const s = createServer();
-    s.once('error', () => done(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => done(true)));
-  });
-}
 
 function pgBin(name: string): string {
   const base = '/usr/lib/postgresql';
@@ -62,7 +35,7 @@ export interface PrivatePostgres {
   outage(downMs: number): Promise<void>;
 }
 
-/** Starts a throwaway cluster (initdb + pg_ctl, as the postgres OS user when running as root); removed after the file. */
+/** Starts a throwaway cluster (initdb + pg_ctl, as the postgres OS user when running as root); removed after the test (or the file, when made in a hook). */
 export async function privatePostgres(options: { password?: string } = {}): Promise<PrivatePostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'oncely-pg-'));
   const data = join(dir, 'data');
@@ -94,11 +67,12 @@ export async function privatePostgres(options: { password?: string } = {}): Prom
       `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off`,
       ...args,
     ]);
-  await ctl(['-w', 'start']);
-  afterAll(async () => {
+  // Registered before the start: a start that fails half-way still leaves a postmaster to stop.
+  cleanup(async () => {
     await run('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   });
+  await ctl(['-w', 'start']);
   return {
     url: `postgres://postgres${options.password === undefined ? '' : `:${encodeURIComponent(options.password)}`}@127.0.0.1:${port}/postgres`,
     port,
@@ -113,7 +87,7 @@ export async function privatePostgres(options: { password?: string } = {}): Prom
   };
 }
 
-/** A private single-node broker, owned by the file that makes it. */
+/** A private single-node broker, stopped and removed after the test (or the file, when made in a hook). */
 export interface PrivateBroker {
   brokers: string[];
   /** The broker's log.dirs: `<dataDir>/<topic>-<partition>/*.log` are its segments. */
@@ -124,12 +98,12 @@ export interface PrivateBroker {
 
 export async function privateBroker(): Promise<PrivateBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'oncely-kafka-'));
-  const spec = { port: await freePort(true), dir, heapMb: 512 };
-  const started = await startBroker(spec);
-  afterAll(async () => {
+  const spec = { port: await freePortPair(), dir, heapMb: 512 };
+  cleanup(async () => {
     await stopBroker(spec, { kill: true, purge: true }).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   });
+  const started = await startBroker(spec);
   return {
     brokers: started.brokers,
     dataDir: join(dir, 'data'),

@@ -4,6 +4,7 @@ import { ConfigError, KafkaUnavailableError } from '../../packages/core/src/erro
 import { KafkajsPartitionReader, type KafkajsReaderOptions } from '../../packages/core/src/kafkajs/index.js';
 import { silentLogger } from '../../packages/core/src/logger.js';
 import { brokers, createTopic, kafkaClient, randomName } from '../support/fixtures.js';
+import { freePort } from '../support/ports.js';
 import { readerContract } from './reader-contract.js';
 
 const make = (options: Partial<KafkajsReaderOptions> = {}) =>
@@ -36,7 +37,8 @@ describe('KafkajsPartitionReader (kafkajs specifics)', () => {
   });
 
   it('fails with a retriable KafkaUnavailableError when no broker answers', async () => {
-    const r = reader({ brokers: ['127.0.0.1:1'], retries: 1, retryBackoffMs: 10, connectionTimeoutMs: 500 });
+    // A port the OS just handed out and nothing listens on.
+    const r = reader({ brokers: [`127.0.0.1:${await freePort()}`], retries: 1, retryBackoffMs: 10, connectionTimeoutMs: 500 });
     const err = await r.connect().then(
       () => undefined,
       (e: unknown) => e,

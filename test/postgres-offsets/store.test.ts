@@ -2,6 +2,7 @@ import { AbortedError, type Claim, type DeadLetter, FencedError, StateError, Sto
 import { LOCK_NOT_AVAILABLE, PostgresStore } from '@oncely/postgres-offsets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freshSchema, pgPool } from '../support/fixtures.js';
+import { freePort } from '../support/ports.js';
 import { claimInput, logRows, newStore, partitionRow, rejection } from './support.js';
 
 const schema = freshSchema('store');
@@ -467,14 +468,15 @@ describe('reads and lifecycle', () => {
 
 describe('connection failures', () => {
   it('maps an unreachable database to a retriable StoreUnavailableError without leaking the password', async () => {
-    const s = new PostgresStore({ connectionString: 'postgres://app:s3cr3t-pw@127.0.0.1:1/nowhere', schema });
+    const port = await freePort(); // nothing listens on it
+    const s = new PostgresStore({ connectionString: `postgres://app:s3cr3t-pw@127.0.0.1:${port}/nowhere`, schema });
     try {
-      expect(s.options.target).toBe('postgres://app:***@127.0.0.1:1/nowhere');
+      expect(s.options.target).toBe(`postgres://app:***@127.0.0.1:${port}/nowhere`);
       const e = await rejection(s.claim(claimInput()));
       expect(e).toBeInstanceOf(StoreUnavailableError);
       expect(e).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });
       expect((e as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
-      expect((e as Error).message).toContain('127.0.0.1:1');
+      expect((e as Error).message).toContain(`127.0.0.1:${port}`);
       expect((e as Error).message).not.toContain('s3cr3t');
       expect(JSON.stringify(s.options)).not.toContain('s3cr3t');
     } finally {

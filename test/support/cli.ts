@@ -1,6 +1,7 @@
 /** Runs the real `oncely` binary and TypeScript entry points from source (tsx) as child processes. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { stopOnCleanup } from './cleanup.js';
 import { brokers, databaseUrl } from './fixtures.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -14,11 +15,13 @@ export interface CliResult {
 
 /** Starts a TypeScript entry under tsx in the repository root (the base tsconfig enables decorators). */
 export function spawnTs(file: string, env: Record<string, string | undefined> = {}, args: string[] = []): ChildProcess {
-  return spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...args], {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...args], {
     cwd: ROOT,
     env: { ...process.env, TSX_TSCONFIG_PATH: resolve(ROOT, 'tsconfig.base.json'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Killed when the test ends if it still runs (a failed assertion skips the test's own kill).
+  return stopOnCleanup(child);
 }
 
 /** Collects a child's output until it closes. */

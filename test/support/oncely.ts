@@ -3,23 +3,18 @@ import { type App, createWorker, KafkajsPartitionReader, silentLogger, type Work
 import { until as waitUntil } from '@oncely/core/testing';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
-import { afterAll } from 'vitest';
+import { cleanup } from './cleanup.js';
 import { brokers, databaseUrl } from './fixtures.js';
 
-const running: Worker<Knex.Transaction>[] = [];
-afterAll(async () => {
-  await Promise.all(running.splice(0).map((w) => w.abort().catch(() => {})));
-});
-
-/** A migrated store in this schema; closed after the file unless a worker closes it first. */
+/** A migrated store in this schema; closed after the test (or the file) unless a worker closes it first. */
 export async function pgStore(schema: string): Promise<PostgresStore> {
   const store = new PostgresStore({ connectionString: databaseUrl(), schema, poolMax: 6 });
+  cleanup(() => store.close());
   await store.migrate();
-  afterAll(() => store.close());
   return store;
 }
 
-/** A worker over the real broker and database, stopped after the file if the test did not. */
+/** A worker over the real broker and database, stopped after the test if the test did not. */
 export async function realWorker(
   app: App<Knex.Transaction>,
   schema: string,
@@ -35,7 +30,8 @@ export async function realWorker(
     store,
     reader: options.reader ?? new KafkajsPartitionReader({ brokers: brokers(), logger: silentLogger }),
   });
-  running.push(worker);
+  // Registered after its store's: cleanups run as a stack, so the worker stops before the store closes.
+  cleanup(() => worker.abort().catch(() => {}));
   return worker;
 }
 

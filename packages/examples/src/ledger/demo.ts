@@ -3,8 +3,14 @@
  * with SIGKILL mid-stream several times and restarted; at the end the audit compares every
  * record and every balance with what was produced.
  *
- *   bash scripts/demo.sh [--payments N] [--kills K]
+ *   bash scripts/demo.sh [--payments N] [--kills K] [--partitions P] [--keep]
+ *
+ * Everything it writes goes to a topic and two schemas named for this run and created by it (it
+ * never touches existing ones); after an OK audit it removes them, unless --keep asks to look at
+ * them. After a failed audit they are kept and named.
  */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import knexFactory from 'knex';
@@ -16,11 +22,22 @@ const { values } = parseArgs({
     payments: { type: 'string', default: '20000' },
     kills: { type: 'string', default: '4' },
     partitions: { type: 'string', default: '4' },
+    keep: { type: 'boolean', default: false },
   },
 });
 const payments = Number(values.payments);
 const kills = Number(values.kills);
 const partitions = Number(values.partitions);
+for (const [name, n, min] of [
+  ['--payments', payments, 1],
+  ['--kills', kills, 0],
+  ['--partitions', partitions, 1],
+] as const) {
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`demo: ${name} must be an integer >= ${min}`);
+    process.exit(2);
+  }
+}
 const brokers = (process.env.KAFKA_BROKERS ?? '').split(',').filter(Boolean);
 const databaseUrl = process.env.DATABASE_URL;
 if (brokers.length === 0 || !databaseUrl) {
@@ -28,17 +45,19 @@ if (brokers.length === 0 || !databaseUrl) {
   process.exit(2);
 }
 
-const stamp = Date.now().toString(36);
-const topic = `ledger-demo-${stamp}`;
+// Names of this run only: lower-case letters and digits, valid as unquoted identifiers.
+const run = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+const topic = `ledger-demo-${run}`;
 const group = 'ledger-demo';
-const oncelySchema = 'oncely_demo';
-const ledgerSchemaName = 'ledger_demo';
+const oncelySchema = `oncely_demo_${run}`;
+const ledgerSchemaName = `ledger_demo_${run}`;
 const t0 = Date.now();
 const log = (s: string) => console.log(`[demo +${((Date.now() - t0) / 1000).toFixed(1)}s] ${s}`);
 
 const knex = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 2 } });
-await knex.raw(`drop schema if exists ${oncelySchema} cascade`);
-await knex.raw(`drop schema if exists ${ledgerSchemaName} cascade`);
+// `create schema` without `if not exists`: fails rather than write into a schema it did not make.
+await knex.raw(`create schema ${oncelySchema}`);
+await knex.raw(`create schema ${ledgerSchemaName}`);
 await createLedgerTables(knex, ledgerSchemaName);
 
 const kafka = new Kafka({ clientId: 'ledger-demo', brokers, logLevel: logLevel.NOTHING });
@@ -59,56 +78,106 @@ const env = {
   LEDGER_BATCH: '100',
 };
 
-// Spread the stream over the kills so that every restart meets records in flight.
-const production = producePayments({ brokers, topic, count: payments, chunk: 250, pauseMs: 60 });
-const phases: Record<string, number> = {};
-for (let k = 1; k <= kills; k++) {
-  const w = spawnLedgerWorker(env);
-  await w.waitFor(/^phase running/);
-  // Let it commit a few batches, then kill it wherever it is: in a transaction, between, fetching.
-  const commitsBeforeKill = 3 + Math.floor(Math.random() * 20);
-  for (let c = 0; c < commitsBeforeKill; c++) await w.waitFor(/^phase committed/);
-  await new Promise((r) => setTimeout(r, Math.random() * 40));
-  const phase = (w.lastPhase() ?? 'phase ?').split(' ')[1] ?? '?';
-  w.child.kill('SIGKILL');
-  await w.exited;
-  phases[phase] = (phases[phase] ?? 0) + 1;
-  log(
-    `kill ${k}/${kills}: SIGKILL while ${phase === 'in-tx' ? 'inside a transaction' : 'just after a commit'} (${w.lastPhase()})`,
-  );
-}
-log('restarting the worker for the last time; waiting for the stream to end and the worker to catch up');
-const final = spawnLedgerWorker(env);
-const produced = await production;
-const targets = await highWatermarks(brokers, topic);
-let lastPrint = 0;
-await waitCaughtUp(knex, oncelySchema, group, topic, targets, {
-  onProgress: (done, total) => {
-    if (Date.now() - lastPrint > 2000) {
-      lastPrint = Date.now();
-      log(`applied ${done}/${total}`);
-    }
+// The stream is paced (sends of up to 250, ~8 per kill at least, each followed by a pause) and the
+// kills are spread over it, so that every restart meets records in flight.
+const chunk = Math.max(10, Math.min(250, Math.floor(payments / (8 * Math.max(kills, 1)))));
+let sent = 0;
+let productionEnded = false;
+const production = producePayments({
+  brokers,
+  topic,
+  count: payments,
+  chunk,
+  pauseMs: 60,
+  onProgress: (n) => {
+    sent = n;
   },
 });
-final.child.kill('SIGTERM');
-const exit = await final.exited;
-log(`worker drained and exited with code ${exit.code}`);
-
-const audit = await auditLedger(knex, ledgerSchemaName, produced);
-await knex.destroy();
-const rows: Array<[string, string | number]> = [
-  ['records produced', audit.produced],
-  ['records applied', audit.appliedRows],
-  ['duplicates', audit.duplicates],
-  ['missing', audit.missing],
-  ['out-of-order applications', audit.orderViolations],
-  ['accounts checked', audit.balancesChecked],
-  ['balances matching', audit.balancesChecked - audit.balanceMismatches.length],
-  ['SIGKILLs', kills],
-];
-console.log('\n  ledger audit');
-for (const [k, v] of rows) console.log(`  ${k.padEnd(28)} ${v}`);
-console.log(
-  `\n  ${audit.ok ? 'OK: every payment applied exactly once, every balance matches' : 'FAILED: see the numbers above'}\n`,
+const ended = production.then(
+  () => {
+    productionEnded = true;
+  },
+  () => {
+    productionEnded = true;
+  },
 );
-process.exitCode = audit.ok ? 0 : 1;
+let current: ChildProcess | undefined;
+try {
+  const phases: Record<string, number> = {};
+  for (let k = 1; k <= kills; k++) {
+    const w = spawnLedgerWorker(env);
+    current = w.child;
+    await w.waitFor(/^phase running/);
+    // Kill k comes once k/(kills+1) of the stream is sent and the worker has committed since its
+    // start, a random moment later: in a transaction, between two, or fetching.
+    while (sent < (k * payments) / (kills + 1) && !productionEnded) await new Promise((r) => setTimeout(r, 20));
+    const committed = w.waitFor(/^phase committed/);
+    committed.catch(() => {}); // the kill below rejects it when still pending
+    await Promise.race([committed, ended]);
+    await new Promise((r) => setTimeout(r, Math.random() * 40));
+    const phase = (w.lastPhase() ?? 'phase ?').split(' ')[1] ?? '?';
+    w.child.kill('SIGKILL');
+    await w.exited;
+    phases[phase] = (phases[phase] ?? 0) + 1;
+    log(
+      `kill ${k}/${kills}: SIGKILL while ${phase === 'in-tx' ? 'inside a transaction' : phase === 'committed' ? 'just after a commit' : 'starting or fetching'} (${w.lastPhase() ?? 'no phase yet'})`,
+    );
+  }
+  log('restarting the worker for the last time; waiting for the stream to end and the worker to catch up');
+  const final = spawnLedgerWorker(env);
+  current = final.child;
+  const produced = await production;
+  const targets = await highWatermarks(brokers, topic);
+  let lastPrint = 0;
+  await waitCaughtUp(knex, oncelySchema, group, topic, targets, {
+    onProgress: (done, total) => {
+      if (Date.now() - lastPrint > 2000) {
+        lastPrint = Date.now();
+        log(`applied ${done}/${total}`);
+      }
+    },
+  });
+  final.child.kill('SIGTERM');
+  const exit = await final.exited;
+  current = undefined;
+  log(`worker drained and exited with code ${exit.code}`);
+  await report(produced);
+} catch (e) {
+  current?.kill('SIGKILL');
+  await knex.destroy();
+  console.error(`demo: ${e instanceof Error ? e.message : String(e)}`);
+  console.error(`demo: kept topic ${topic} and schemas ${oncelySchema}, ${ledgerSchemaName} for a look`);
+  process.exit(1);
+}
+
+async function report(produced: Awaited<typeof production>): Promise<void> {
+  const audit = await auditLedger(knex, ledgerSchemaName, produced);
+  const rows: Array<[string, string | number]> = [
+    ['records produced', audit.produced],
+    ['records applied', audit.appliedRows],
+    ['duplicates', audit.duplicates],
+    ['missing', audit.missing],
+    ['out-of-order applications', audit.orderViolations],
+    ['accounts checked', audit.balancesChecked],
+    ['balances matching', audit.balancesChecked - audit.balanceMismatches.length],
+    ['SIGKILLs', kills],
+  ];
+  if (audit.ok && !values.keep) {
+    // Only what this run created: its two schemas and its topic.
+    await knex.raw(`drop schema ${ledgerSchemaName} cascade`);
+    await knex.raw(`drop schema ${oncelySchema} cascade`);
+    const cleanupAdmin = kafka.admin();
+    await cleanupAdmin.connect();
+    await cleanupAdmin.deleteTopics({ topics: [topic] }).catch(() => {}); // a broker may forbid deletion
+    await cleanupAdmin.disconnect();
+  } else {
+    log(`kept topic ${topic} and schemas ${oncelySchema} (oncely's tables), ${ledgerSchemaName} (the ledger)`);
+  }
+  await knex.destroy();
+  console.log('\n  ledger audit');
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(28)} ${v}`);
+  console.log(
+    `\n  ${audit.ok ? 'OK: every payment applied exactly once, every balance matches' : 'FAILED: see the numbers above'}\n`,
+  );
+  process.exitCode = audit.ok ? 0 : 1;
+}
