@@ -21,6 +21,7 @@ export type OncelyErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_FAILED'
   | 'SCHEMA_TOO_NEW'
+  | 'TRANSACTION_ENDED'
   | 'ABORTED';
 
 export interface OncelyErrorOptions {
@@ -197,6 +198,43 @@ export class WorkerCrashedError extends OncelyError {
   override readonly name = 'WorkerCrashedError';
   constructor(message: string) {
     super('HANDLER_FAILED', message, { retriable: false });
+  }
+}
+
+/**
+ * A handler ended the batch's transaction itself (ctx.tx.commit() or rollback(), or COMMIT or
+ * ROLLBACK sent as SQL). oncely owns that transaction: it commits the handler's writes together
+ * with the offset, and only then counts the batch as applied. A code error, not the record's
+ * fault: the worker stops (the record is not dead-lettered) so that the handler gets fixed.
+ */
+export class TransactionEndedError extends OncelyError {
+  override readonly name = 'TransactionEndedError';
+  constructor(
+    /** Whose transaction: `topic/partition` for a batch. */
+    readonly scope: string,
+    /**
+     * How: the knex method the handler called, 'sql' for an ending statement refused before it ran,
+     * undefined when the transaction was found ended after the handler (SQL that got through).
+     */
+    readonly method: 'commit' | 'rollback' | 'sql' | undefined,
+  ) {
+    const tp = scope;
+    const fix = "oncely owns the transaction and commits the handler's writes together with the offset.";
+    super(
+      'TRANSACTION_ENDED',
+      method === 'commit' || method === 'rollback'
+        ? `The handler of ${tp} called ctx.tx.${method}(): ${fix} Remove the call (throw an error to fail a record); ` +
+            'nothing of the batch was committed, and the worker stops until the handler is fixed.'
+        : method === 'sql'
+          ? `The handler of ${tp} sent SQL that ends the transaction (COMMIT, ROLLBACK, END, ABORT or PREPARE TRANSACTION): ` +
+            `${fix} It was refused before it ran; remove it. Nothing of the batch was committed, and the worker stops until ` +
+            'the handler is fixed.'
+          : `The transaction of a batch of ${tp} was no longer open when oncely went to commit its offset: the handler ended ` +
+            'it with SQL (COMMIT or ROLLBACK in a multi-statement string, or through the pg client). The offset was not moved, ' +
+            'so the batch will be applied again; what the handler wrote before a COMMIT, or after either, was committed on its ' +
+            `own and will be there twice unless it is idempotent. ${fix} Remove the statement; the worker stops until it is fixed.`,
+      { retriable: false },
+    );
   }
 }
 

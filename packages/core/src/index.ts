@@ -52,6 +52,7 @@ export {
   RecordFailedError,
   StateError,
   StoreUnavailableError,
+  TransactionEndedError,
   toError,
   WorkerCrashedError,
 } from './errors.js';

@@ -485,6 +485,10 @@ export class PartitionRunner<Tx> {
         return 'ok';
       } catch (e) {
         if (OncelyError.is(e, 'FENCED')) return 'fenced';
+        // The handler ended the transaction itself: a code error, never counted as committed,
+        // retried or blamed on the record. It stops the worker (run() rejects).
+        const ended = e instanceof RecordFailedError ? e.cause : e;
+        if (OncelyError.is(ended, 'TRANSACTION_ENDED')) throw ended;
         if (this.#abort.signal.aborted) return 'stopped';
         if (e instanceof RecordFailedError && !this.#transient(e.cause)) return e;
         const error = toError(e);

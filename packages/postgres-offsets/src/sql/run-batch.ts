@@ -31,14 +31,23 @@
  */
 
 /**
- * Sets lock_timeout for the transaction (set_config(…, true) = SET LOCAL) and reports whether the
- * claim is still current, without locking the row.
+ * Marks the transaction as oncely's open batch: a setting local to the transaction, which COMMIT,
+ * ROLLBACK or END sent by a handler as SQL would discard. The commit statement requires it, so a
+ * transaction the handler ended can never have its offset moved by a statement that then runs on
+ * its own (autocommit), and the store can tell the handler's doing from a fence.
+ */
+export const BATCH_OPEN = `set_config('oncely.batch_open', 'on', true)`;
+export const STILL_OPEN = `current_setting('oncely.batch_open', true) = 'on'`;
+
+/**
+ * Sets lock_timeout for the transaction (set_config(…, true) = SET LOCAL), marks it open, and
+ * reports whether the claim is still current, without locking the row.
  *
  * Bindings: lock_timeout, group, topic, partition, epoch, fetched_from, owner.
  */
 export function batchStartSql(schema: string): string {
   return `
-select set_config('lock_timeout', ?, true) as lock_timeout,
+select set_config('lock_timeout', ?, true) as lock_timeout, ${BATCH_OPEN} as open,
        exists (
          select 1 from ${schema}.partitions
           where group_id = ? and topic = ? and partition = ?::int
@@ -50,8 +59,9 @@ select set_config('lock_timeout', ?, true) as lock_timeout,
  * The commit: compare-and-set of the position guarded by epoch, position and owner; extends the
  * lease from the row's own lease_ms (the commit is a renewal) against clock_timestamp(), the time
  * of this statement rather than the transaction start; writes the offset_log row and the dead
- * letters only if the CAS matched (both select from `cas`). Zero rows from `cas` = fenced; the
- * caller rolls back. greatest() ignores the null of a never-committed partition.
+ * letters only if the CAS matched (both select from `cas`). Zero rows from `cas` = fenced, unless
+ * `open` is false: then the handler ended the transaction and nothing ran in it. The caller rolls
+ * back. greatest() ignores the null of a never-committed partition.
  *
  * Dead letters arrive as one JSON array (json_to_recordset): any number of rows, one statement.
  * Bytes are base64 in the JSON and decoded here.
@@ -80,6 +90,7 @@ with cas as (
          crash_attempts = 0,
          updated_at = clock_timestamp()
    where p.group_id = ? and p.topic = ? and p.partition = ?::int${fence}
+     and ${STILL_OPEN}
   returning p.group_id, p.topic, p.partition, p.epoch, p.owner
 ),
 log as (
@@ -99,18 +110,18 @@ dead as (
      error_message text, error_code text, error_stack text, attempts int, first_failed_at timestamptz,
      last_failed_at timestamptz)
 )
-select count(*)::int as updated from cas`;
+select count(*)::int as updated, coalesce(${STILL_OPEN}, false) as open from cas`;
 }
 
 /**
  * BENCHMARK ONLY (`unsafeUnfencedCommitsForBenchmarks`): the start statement without the fencing
- * check. It still sets lock_timeout, which every transaction needs, so the difference to
+ * check. It still sets lock_timeout and the open mark, which every transaction needs, so the difference to
  * {@link batchStartSql} is exactly the price of early fencing.
  *
  * Bindings: lock_timeout.
  */
 export function batchStartUnfencedSql(): string {
-  return `select set_config('lock_timeout', ?, true) as lock_timeout, true as current`;
+  return `select set_config('lock_timeout', ?, true) as lock_timeout, ${BATCH_OPEN} as open, true as current`;
 }
 
 /**

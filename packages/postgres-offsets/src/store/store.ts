@@ -12,6 +12,7 @@ import {
   type RunBatchOptions,
   StateError,
   type TransactionalStore,
+  TransactionEndedError,
 } from '@oncely/core';
 import createKnex, { type Knex } from 'knex';
 import {
@@ -31,7 +32,15 @@ import { deadLettersJson } from '../sql/dead-letters-json.js';
 import { releaseSql } from '../sql/release.js';
 import { renewSql } from '../sql/renew.js';
 import type { Rows } from '../sql/rows.js';
-import { batchCommitSql, batchCommitUnfencedSql, batchStartSql, batchStartUnfencedSql } from '../sql/run-batch.js';
+import {
+  BATCH_OPEN,
+  batchCommitSql,
+  batchCommitUnfencedSql,
+  batchStartSql,
+  batchStartUnfencedSql,
+  STILL_OPEN,
+} from '../sql/run-batch.js';
+import { type EndingCall, guardTransaction } from './guarded-transaction.js';
 
 /**
  * knex logs pool errors to the console itself. Connection errors also reach the caller (mapped to
@@ -197,17 +206,39 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   async transaction<R>(work: (tx: Knex.Transaction) => Promise<R>): Promise<R> {
     this.#assertOpen('transaction');
     let workFailure: { error: unknown } | undefined;
+    // As in runBatch: the work may not end the transaction, and it must still be open at the end.
+    let ended: TransactionEndedError | undefined;
+    const end = (method: EndingCall | undefined) => {
+      ended ??= new TransactionEndedError('a store.transaction() (dead-letter requeue)', method);
+      return ended;
+    };
+    let done = false;
+    let settled = false;
     try {
-      return await this.knex.transaction(async (trx) => {
-        await trx.raw(`select set_config('lock_timeout', ?, true)`, [this.#lockTimeout]);
+      const result = await this.knex.transaction(async (trx) => {
         try {
-          return await work(trx);
-        } catch (error) {
-          workFailure = { error };
-          throw error;
+          await trx.raw(`select set_config('lock_timeout', ?, true), ${BATCH_OPEN}`, [this.#lockTimeout]);
+          let out: R;
+          try {
+            out = await work(guardTransaction(trx, end));
+          } catch (error) {
+            workFailure = { error };
+            throw error;
+          }
+          if (ended) throw ended;
+          const { rows } = await trx.raw<Rows<{ open: boolean | null }>>(`select ${STILL_OPEN} as open`);
+          if (rows[0]?.open !== true) throw end(undefined);
+          done = true;
+          return out;
+        } finally {
+          settled = true;
         }
       });
+      if (!done) throw end(undefined);
+      return result;
     } catch (e) {
+      if (ended) throw ended;
+      if (!settled) throw end(undefined);
       if (workFailure) throw workFailure.error;
       throw this.#map(e, 'transaction');
     }
@@ -252,30 +283,52 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     const next = range.nextOffset.toString();
     // Set only when work itself failed: that error goes back to the caller untouched.
     let workFailure: { error: unknown } | undefined;
+    // The handler tried to end the transaction (refused by the guard, or done with SQL).
+    let ended: TransactionEndedError | undefined;
+    const end = (method: EndingCall | undefined) => {
+      ended ??= new TransactionEndedError(`${claim.topic}/${claim.partition}`, method);
+      return ended;
+    };
+    // knex settles a transaction as soon as commit() or rollback() is called on it, while our
+    // function may still run: the batch counts only when that function got through the CAS.
+    let casMatched = false;
+    let settled = false;
     try {
-      return await this.knex.transaction(async (trx) => {
-        const start = await trx.raw<Rows<{ current: boolean }>>(
-          this.#sql.batchStart,
-          unfenced ? [this.#lockTimeout] : [this.#lockTimeout, ...where],
-        );
-        if (!start.rows[0]?.current) throw this.#fenced(claim);
-        const result = await runWork(trx, work, signal, (error) => {
-          workFailure = { error };
-        });
-        if (signal?.aborted) throw new AbortedError();
-        const commit = await trx.raw<Rows<{ updated: number }>>(this.#sql.batchCommit, [
-          next,
-          next,
-          ...where,
-          range.fetchedFrom.toString(),
-          next,
-          range.recordCount,
-          deadLettersJson(options.deadLetters),
-        ]);
-        if (commit.rows[0]?.updated !== 1) throw this.#fenced(claim);
-        return result;
+      const result = await this.knex.transaction(async (trx) => {
+        try {
+          const start = await trx.raw<Rows<{ current: boolean }>>(
+            this.#sql.batchStart,
+            unfenced ? [this.#lockTimeout] : [this.#lockTimeout, ...where],
+          );
+          if (!start.rows[0]?.current) throw this.#fenced(claim);
+          const result = await runWork(guardTransaction(trx, end), work, signal, (error) => {
+            workFailure = { error };
+          });
+          if (ended) throw ended;
+          if (signal?.aborted) throw new AbortedError();
+          const commit = await trx.raw<Rows<{ updated: number; open: boolean }>>(this.#sql.batchCommit, [
+            next,
+            next,
+            ...where,
+            range.fetchedFrom.toString(),
+            next,
+            range.recordCount,
+            deadLettersJson(options.deadLetters),
+          ]);
+          if (commit.rows[0]?.open !== true) throw end(undefined);
+          if (commit.rows[0]?.updated !== 1) throw this.#fenced(claim);
+          casMatched = true;
+          return result;
+        } finally {
+          settled = true;
+        }
       });
+      if (!casMatched) throw end(undefined);
+      return result;
     } catch (e) {
+      if (ended) throw ended;
+      // knex gave up the transaction while the handler still ran: it ended it through knex.
+      if (!settled) throw end(undefined);
       if (workFailure) throw workFailure.error;
       throw this.#map(e, `runBatch ${claim.topic}/${claim.partition}`);
     }
