@@ -33,6 +33,10 @@ export interface PrivatePostgres {
   restartImmediate(): Promise<void>;
   /** `pg_ctl stop -m immediate`, down for `downMs`, then start again. */
   outage(downMs: number): Promise<void>;
+  /** `pg_ctl stop -m immediate`: down until {@link start}. */
+  stop(): Promise<void>;
+  /** Starts the cluster again (after {@link stop}). */
+  start(): Promise<void>;
 }
 
 /** Starts a throwaway cluster (initdb + pg_ctl, as the postgres OS user when running as root); removed after the test (or the file, when made in a hook). */
@@ -84,6 +88,12 @@ export async function privatePostgres(options: { password?: string } = {}): Prom
       await new Promise((r) => setTimeout(r, downMs));
       await ctl(['-w', 'start']);
     },
+    stop: async () => {
+      await run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    },
+    start: async () => {
+      await ctl(['-w', 'start']);
+    },
   };
 }
 
@@ -94,6 +104,10 @@ export interface PrivateBroker {
   dataDir: string;
   /** SIGKILL the broker (a crash), wait `downMs`, start it again on the same data. */
   crash(downMs: number): Promise<void>;
+  /** SIGKILL the broker: down until {@link start}. */
+  stop(): Promise<void>;
+  /** Starts the broker again on its data (after {@link stop}). */
+  start(): Promise<void>;
 }
 
 export async function privateBroker(): Promise<PrivateBroker> {
@@ -110,6 +124,12 @@ export async function privateBroker(): Promise<PrivateBroker> {
     crash: async (downMs) => {
       await stopBroker(spec, { kill: true });
       await new Promise((r) => setTimeout(r, downMs));
+      await startBroker(spec);
+    },
+    stop: async () => {
+      await stopBroker(spec, { kill: true });
+    },
+    start: async () => {
       await startBroker(spec);
     },
   };

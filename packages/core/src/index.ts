@@ -93,7 +93,7 @@ export type {
   WorkerOptions,
   WorkerState,
 } from './runtime/index.js';
-export { applyRecordOnce, createWorker, handleSignals } from './runtime/index.js';
+export { applyRecordOnce, createWorker, handleSignals, StartTimeoutError } from './runtime/index.js';
 export type {
   BatchRange,
   Claim,

@@ -31,6 +31,7 @@ export interface RunFlags extends ConnectionFlags {
   retryAttempts?: string;
   onExhausted?: 'dead-letter' | 'stop-partition';
   crashBudget?: string;
+  startTimeout?: string;
   logLevel?: LogLevel;
   migrate?: boolean;
   until?: 'forever' | 'caught-up';
@@ -83,19 +84,13 @@ export async function runCommand(modulePath: string, flags: RunFlags): Promise<n
   const progressIntervalMs = parseIntFlag('--progress-interval', flags.progressInterval);
   const store = new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema });
   let mirror: OffsetMirror | undefined;
-  try {
-    if (flags.migrate !== false) await store.migrate();
-    if (flags.mirrorGroupId !== undefined) {
-      mirror = createOffsetMirror({
-        brokers: conn.brokers,
-        groupId: flags.mirrorGroupId,
-        clientId: `oncely-${app.group}-mirror`,
-        logger,
-      });
-    }
-  } catch (e) {
-    await store.close();
-    throw e;
+  if (flags.mirrorGroupId !== undefined) {
+    mirror = createOffsetMirror({
+      brokers: conn.brokers,
+      groupId: flags.mirrorGroupId,
+      clientId: `oncely-${app.group}-mirror`,
+      logger,
+    });
   }
   const reader = new KafkajsPartitionReader({ brokers: conn.brokers, clientId: `oncely-${app.group}`, logger });
   const bounded = flags.until === 'caught-up';
@@ -113,6 +108,9 @@ export async function runCommand(modulePath: string, flags: RunFlags): Promise<n
     retryAttempts: parseIntFlag('--retry-attempts', flags.retryAttempts),
     onExhausted: flags.onExhausted,
     crashBudget: parseIntFlag('--crash-budget', flags.crashBudget),
+    startTimeoutMs: parseIntFlag('--start-timeout', flags.startTimeout),
+    // Inside the worker's start-up wait: a database that is still down is waited for, not fatal.
+    prepare: flags.migrate !== false ? () => store.migrate() : undefined,
     until: flags.until,
   });
   if (mirror) worker.on('commit', mirror.onCommit);
@@ -173,6 +171,10 @@ export function registerRun(program: Command, setCode: (code: number) => void): 
           .default('dead-letter'),
       )
       .option('--crash-budget <n>', 'process deaths while applying one record before it is dead-lettered (default 5)')
+      .option(
+        '--start-timeout <ms>',
+        'how long start-up waits for an unavailable database or broker, or a locked partition row (default 300000; 0: forever)',
+      )
       .addOption(
         new Option('--until <when>', 'forever, or caught-up: stop at the high watermarks taken at start')
           .choices(['forever', 'caught-up'])

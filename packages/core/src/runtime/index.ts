@@ -10,5 +10,6 @@ export type { CompiledWorkerOptions, WorkerOptions } from './options.js';
 export { compileWorkerOptions } from './options.js';
 export type { SignalHandling, Stoppable } from './signals.js';
 export { handleSignals } from './signals.js';
+export { StartTimeoutError } from './start-wait.js';
 export type { PartitionProgress, WorkerState } from './types.js';
 export { createWorker, type Worker } from './worker.js';

@@ -67,6 +67,19 @@ export interface WorkerOptions<Tx> {
   /** Whether `stop()` also closes the reader and the store. Default true. */
   closeOnStop?: boolean;
   /**
+   * How long `start()` waits out an unavailable database or broker, or a partition row locked by
+   * another transaction, before it fails (with back-off, one log line per change of what it waits
+   * for), in ms; 0 waits forever. Default 300 000 (5 min). Failures no wait can fix (configuration,
+   * credentials, an unknown topic, a schema too new) fail at once.
+   */
+  startTimeoutMs?: number;
+  /**
+   * Runs first in `start()`, inside the start-up wait: what must succeed before partitions are
+   * claimed, e.g. `() => store.migrate()`. A transient failure (the database still down) is waited
+   * out like the rest of start-up. Default: nothing.
+   */
+  prepare?: () => Promise<unknown>;
+  /**
    * `'forever'` (default) runs until stopped. `'caught-up'` is a bounded run: the high watermark of
    * every owned partition is taken at start, and the worker stops by itself once every partition
    * has applied up to it (records written later are left for the next run).
@@ -96,6 +109,8 @@ export interface CompiledWorkerOptions<Tx> {
   readonly crashBudget: number;
   readonly drainTimeoutMs: number;
   readonly closeOnStop: boolean;
+  readonly startTimeoutMs: number;
+  readonly prepare: (() => Promise<unknown>) | undefined;
   readonly until: 'forever' | 'caught-up';
   readonly logger: Logger;
 }
@@ -154,6 +169,9 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
   if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 200) {
     throw new ConfigError('Worker option workerId must be a non-empty string of at most 200 characters');
   }
+  if (o.prepare !== undefined && typeof o.prepare !== 'function') {
+    throw new ConfigError('Worker option prepare must be a function returning a promise, e.g. () => store.migrate()');
+  }
   const logger = o.logger ?? consoleLogger();
   return Object.freeze({
     store: o.store,
@@ -179,6 +197,8 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     crashBudget: int('crashBudget', o.crashBudget, 5, 1, 1_000_000),
     drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs, 30_000, 0),
     closeOnStop: o.closeOnStop ?? true,
+    startTimeoutMs: int('startTimeoutMs', o.startTimeoutMs, 300_000, 0),
+    prepare: o.prepare,
     until: o.until ?? 'forever',
     logger: logger.child({ worker: workerId }),
   });

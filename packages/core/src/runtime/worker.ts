@@ -10,6 +10,7 @@ import { backoff, sleep } from '../time.js';
 import { type WorkerEvent, WorkerEvents, type WorkerListener } from './events.js';
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
 import { PartitionRunner } from './partition-runner.js';
+import { StartWait } from './start-wait.js';
 import type { PartitionProgress, WorkerState } from './types.js';
 
 /**
@@ -25,6 +26,8 @@ export class Worker<Tx = DefaultTx> {
   readonly #events: WorkerEvents;
   #state: WorkerState = 'idle';
   #error: Error | undefined;
+  /** Why start() failed while a stop() waited for it. */
+  #startError: Error | undefined;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   readonly #runners = new Map<string, PartitionRunner<Tx>>();
@@ -32,6 +35,8 @@ export class Worker<Tx = DefaultTx> {
   readonly #runnerDone = new Map<string, Promise<void>>();
   readonly #fetchAbort = new AbortController();
   readonly #stopSignal = new AbortController();
+  /** Aborted by stop(): cuts a start-up wait short (the stop signal fires only after start settles). */
+  readonly #startAbort = new AbortController();
   #fetchLoop: Promise<void> | undefined;
   readonly #membership: Membership;
   #fetcherWake: (() => void) | undefined;
@@ -89,7 +94,12 @@ export class Worker<Tx = DefaultTx> {
     return [...this.#runners.values()].map((r) => r.progress());
   }
 
-  /** Claims the assigned partitions and starts applying them. Resolves once running. */
+  /**
+   * Claims the assigned partitions and starts applying them. Resolves once running (or once stopped,
+   * when stop() is called during start-up). An unavailable database or broker, or a partition row
+   * locked by another transaction, is waited out with back-off for up to startTimeoutMs; what
+   * cannot succeed by waiting (configuration, credentials, an unknown topic) rejects at once.
+   */
   start(): Promise<void> {
     if (
       this.#state === 'stopped' ||
@@ -111,6 +121,7 @@ export class Worker<Tx = DefaultTx> {
   /** Drains: stops fetching, lets in-flight transactions finish (up to drainTimeoutMs), releases claims, closes. */
   stop(): Promise<void> {
     if (this.#stopping) return this.#stopping;
+    this.#startAbort.abort();
     this.#stopping = this.#shutdown(undefined);
     return this.#stopping;
   }
@@ -123,15 +134,25 @@ export class Worker<Tx = DefaultTx> {
 
   async #start(): Promise<void> {
     this.#setState('starting');
-    const { reader, logger } = this.options;
+    const { reader, logger, store, startTimeoutMs, prepare } = this.options;
+    const wait = new StartWait({
+      timeoutMs: startTimeoutMs,
+      signal: this.#startAbort.signal,
+      logger,
+      isTransient: store.isTransientError?.bind(store),
+    });
     try {
       this.app.validate();
-      await reader.connect();
-      const claims = await this.#membership.claim();
+      if (prepare) await wait.step('prepare the store', prepare);
+      await wait.step('connect to Kafka', () => reader.connect());
+      const claims = await wait.step('claim partitions', () => this.#membership.claim());
       for (const c of claims) {
         this.#events.emit('claim', { topic: c.topic, partition: c.partition, epoch: c.epoch, nextOffset: c.nextOffset });
       }
-      const targets = this.options.until === 'caught-up' ? await this.#highWatermarks(claims) : undefined;
+      const targets =
+        this.options.until === 'caught-up'
+          ? await wait.step('read high watermarks', () => this.#highWatermarks(claims))
+          : undefined;
       for (const claim of claims) this.#addRunner(claim, targets?.get(`${claim.topic}:${claim.partition}`));
       if (this.#stopSignal.signal.aborted) return;
       this.#fetchLoop = this.#fetchForever();
@@ -151,9 +172,21 @@ export class Worker<Tx = DefaultTx> {
         partitions: claims.map((c) => `${c.topic}:${c.partition}@${c.nextOffset}`).join(','),
       });
     } catch (e) {
+      // stop() during start-up: its shutdown runs once this settles, and start() resolves stopped.
+      if (this.#startAbort.signal.aborted && OncelyError.is(e, 'ABORTED')) {
+        logger.info('stopped during start-up');
+        return;
+      }
       const error = toError(e);
-      logger.error('worker failed to start', { error: error.message });
-      await this.#shutdown(error);
+      logger.error('worker failed to start', { error: error.message, code: (error as { code?: string }).code });
+      if (this.#stopping) {
+        // A stop() is waiting for this start to settle: its shutdown ends the worker with this error.
+        this.#startError = error;
+        throw error;
+      }
+      this.#startAbort.abort();
+      this.#stopping = this.#shutdown(error);
+      await this.#stopping;
       throw error;
     }
   }
@@ -248,6 +281,7 @@ export class Worker<Tx = DefaultTx> {
   /** Shutdown order: stop fetching → let in-flight transactions finish → release claims → close reader → close store. */
   async #shutdown(error: Error | undefined): Promise<void> {
     if (this.#starting && this.#state === 'starting' && !error) await this.#starting.catch(() => {});
+    error ??= this.#startError;
     const { logger, store, reader, drainTimeoutMs, closeOnStop } = this.options;
     if (this.#state !== 'stopped' && this.#state !== 'failed') this.#setState('draining');
     this.#stopSignal.abort();
