@@ -1,14 +1,19 @@
 /**
- * A sentinel password goes into every place a secret can enter (a DATABASE_URL the database
- * rejects, kafkajs SASL options for a broker without SASL) and must appear in no captured output:
+ * A sentinel password goes into every place a secret can enter (a database URL the database
+ * rejects, in each form the driver reads a password from; kafkajs SASL options for a broker
+ * without SASL) and must appear in no captured output:
  * logger lines, error messages and their causes, the CLI's stdout and stderr.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createWorker, defineApp, json, KafkajsPartitionReader } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import { describe, expect, it } from 'vitest';
+import { cleanup } from '../support/cleanup.js';
 import { brokers, createTopic, freshSchema } from '../support/fixtures.js';
 import { pgStore } from '../support/oncely.js';
-import { captureLogger, oncely, privatePostgres } from './support.js';
+import { captureLogger, FIXTURES, oncely, privatePostgres } from './support.js';
 
 const SENTINEL = 'S3ntinel-p4ss';
 
@@ -25,29 +30,64 @@ function describeError(e: unknown): string {
 }
 
 describe('secrets never reach output', () => {
-  it('a rejected database password: store errors, worker logs and every CLI command', async () => {
+  it('a rejected database password, in every form the driver takes it: store errors, worker logs and every CLI command', async () => {
     const pg = await privatePostgres({ password: 'the-right-one' });
-    const bad = new URL(pg.url);
-    bad.password = SENTINEL;
-    const badUrl = bad.toString();
+    const base = new URL(pg.url);
+    base.password = '';
+    const plain = base.toString(); // postgres://postgres@127.0.0.1:<port>/postgres
+    const withUserinfo = new URL(plain);
+    withUserinfo.password = SENTINEL;
+    const dir = mkdtempSync(join(tmpdir(), 'oncely-pgpass-'));
+    cleanup(() => rmSync(dir, { recursive: true, force: true }));
+    const pgpass = join(dir, 'pgpass');
+    writeFileSync(pgpass, `127.0.0.1:${pg.port}:*:postgres:${SENTINEL}\n`, { mode: 0o600 });
+    // Every way node-postgres takes a password: userinfo, the `password` query parameter (also
+    // among others, and on postgresql:// URLs), PGPASSWORD, and a password file (PGPASSFILE).
+    const forms: Array<{ name: string; url: string; env: Record<string, string> }> = [
+      { name: 'userinfo', url: withUserinfo.toString(), env: {} },
+      { name: 'query', url: `${plain}?password=${SENTINEL}`, env: {} },
+      {
+        name: 'query among others',
+        url: `${plain.replace('postgres://', 'postgresql://')}?sslmode=disable&password=${SENTINEL}&application_name=x`,
+        env: {},
+      },
+      { name: 'PGPASSWORD', url: plain, env: { PGPASSWORD: SENTINEL } },
+      { name: 'PGPASSFILE', url: plain, env: { PGPASSFILE: pgpass } },
+    ];
     const captured: string[] = [];
+    const withEnv = async <T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> => {
+      const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+      Object.assign(process.env, env);
+      try {
+        return await fn();
+      } finally {
+        for (const [k, v] of Object.entries(saved)) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    };
 
-    const store = new PostgresStore({ connectionString: badUrl, schema: freshSchema('sec') });
-    const err = await store.migrate().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeDefined();
-    captured.push(describeError(err));
-    expect(String((err as Error).message)).toMatch(/password authentication failed|28P01/);
-    await store.close();
+    for (const form of forms) {
+      await withEnv(form.env, async () => {
+        const store = new PostgresStore({ connectionString: form.url, schema: freshSchema('sec') });
+        const err = await store.migrate().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        await store.close();
+        expect(err, form.name).toBeDefined();
+        expect(String((err as Error).message), form.name).toMatch(/password authentication failed|28P01/);
+        captured.push(describeError(err), String(store.options.target));
+      });
+    }
 
     const topic = await createTopic(1);
     const logger = captureLogger();
     const w = createWorker(
       defineApp({ group: 'sec' }).handle({ topic, codec: json() }, async () => {}),
       {
-        store: new PostgresStore({ connectionString: badUrl, schema: freshSchema('sec') }),
+        store: new PostgresStore({ connectionString: forms[1]!.url, schema: freshSchema('sec') }),
         reader: new KafkajsPartitionReader({ brokers: brokers(), logger }),
         logger,
       },
@@ -62,27 +102,36 @@ describe('secrets never reach output', () => {
     );
     captured.push(...logger.lines);
 
-    // Each command once, the URL given by flag or by environment (both paths are covered).
-    const commands: Array<[string[], 'flag' | 'env']> = [
-      [['migrate'], 'env'],
-      [['status'], 'flag'],
-      [['dlq', 'list'], 'env'],
-      [['dlq', 'purge', '--group', 'g', '--yes'], 'flag'],
-      [['offsets', 'checkpoint', 'list', '--group', 'g'], 'flag'],
+    // Every command once, the forms in turn, the URL given by flag or by environment in turn.
+    const app = resolve(FIXTURES, 'orders-fixed.ts');
+    const commands: string[][] = [
+      ['migrate'],
+      ['run', app, '--until', 'caught-up'],
+      ['status'],
+      ['offsets', 'reset', '--group', 'g', '--to-offset', '0'],
+      ['offsets', 'checkpoint', 'list', '--group', 'g'],
+      ['offsets', 'history', '--group', 'g'],
+      ['replay', '--from', 'g', '--to', 'h', '--app', app],
+      ['dlq', 'list'],
+      ['dlq', 'show', '1'],
+      ['dlq', 'requeue', '1', '--app', app],
+      ['dlq', 'purge', '--group', 'g', '--yes'],
     ];
-    for (const [args, via] of commands) {
+    for (const [i, args] of commands.entries()) {
+      const form = forms[i % forms.length]!;
+      const env = { ...form.env, ONCELY_LOG_LEVEL: 'debug', ORDERS_GROUP: 'g', ORDERS_TOPIC: topic, ORDERS_TABLE: 'orders' };
       const r =
-        via === 'flag'
-          ? await oncely([...args, '--database-url', badUrl], { ONCELY_LOG_LEVEL: 'debug' })
-          : await oncely(args, { DATABASE_URL: badUrl, ONCELY_LOG_LEVEL: 'debug' });
-      expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).not.toBe(0);
+        i % 2 === 0
+          ? await oncely([...args, '--database-url', form.url], env)
+          : await oncely(args, { ...env, DATABASE_URL: form.url });
+      expect(r.code, `${args.join(' ')} (${form.name}): ${r.stdout}${r.stderr}`).not.toBe(0);
       captured.push(r.stdout, r.stderr);
     }
     const all = captured.join('\n');
     expect(all).toMatch(/password authentication failed/); // the failure itself is reported…
     expect(all).toContain('***'); // …with the password masked
-    expect(all).not.toContain(SENTINEL);
-  });
+    for (const line of all.split('\n')) expect(line).not.toContain(SENTINEL);
+  }, 240_000); // eleven CLI runs, each a fresh tsx process
 
   it('kafkajs SASL credentials for a broker without SASL: reader errors and logger lines', async () => {
     const topic = await createTopic(1);

@@ -60,4 +60,23 @@ describe('redact', () => {
     expect(redact('postgresql://app@db/x')).toBe('postgresql://app@db/x');
     expect(redact('no url here')).toBe('no url here');
   });
+
+  it('hides the password in every URL form the driver reads one from', () => {
+    const cases: Array<[string, string]> = [
+      ['postgres://app:p@ss@db/x', 'postgres://app:***@db/x'], // an unescaped @ in the password
+      ['postgres://app:p4ss@/x', 'postgres://app:***@/x'], // no host (socket from the environment)
+      ['postgres://app@db/x?password=p4ss', 'postgres://app@db/x?password=***'],
+      [
+        'postgresql://db/x?sslmode=disable&password=p4ss&application_name=a',
+        'postgresql://db/x?sslmode=disable&password=***&application_name=a',
+      ],
+      ['postgres://db/x?PASSWORD=p4ss#frag', 'postgres://db/x?PASSWORD=***#frag'],
+      ['postgres://db/x?sslpassword=k3y&sslkey=/k.pem', 'postgres://db/x?sslpassword=***&sslkey=/k.pem'],
+      ['socket://app:p4ss@/var/run/postgresql?db=x', 'socket://app:***@/var/run/postgresql?db=x'],
+      ['socket:/var/run/postgresql?db=x&password=p4ss', 'socket:/var/run/postgresql?db=x&password=***'],
+      ['at "postgres://u:a@b@h:5432/x?password=c" failed', 'at "postgres://u:***@h:5432/x?password=***" failed'],
+    ];
+    for (const [text, expected] of cases) expect(redact(text), text).toBe(expected);
+    for (const [text] of cases) expect(redact(text)).not.toMatch(/p4ss|p@ss|k3y|a@b|=c"/);
+  });
 });

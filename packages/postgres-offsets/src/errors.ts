@@ -62,9 +62,17 @@ export class SchemaTooNewError extends OncelyError {
   }
 }
 
-/** Replaces the password of any connection URL in a text (`postgres://u:secret@h` → `postgres://u:***@h`). */
+/**
+ * Replaces every password of a connection URL in a text, in each place node-postgres reads one
+ * from: the userinfo (`postgres://u:secret@h` → `postgres://u:***@h`, up to the last `@` of the
+ * authority, since a password may hold an unescaped `@`) and the `password` or `sslpassword`
+ * query parameter (`?password=secret` → `?password=***`), on any scheme (postgres, postgresql,
+ * socket). PGPASSWORD and password files never enter a URL or a message.
+ */
 export function redact(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/\s]*@/gi, '$1***@');
+  return text
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^/?#\s]*@/gi, '$1***@')
+    .replace(/([?&](?:ssl)?password=)[^&#\s'"]*/gi, '$1***');
 }
 
 function sqlState(e: Error): string | undefined {
