@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { stateDir } from './paths.js';
-import { portAnswers, redactUrl, run, ServiceError } from './util.js';
+import { portAnswers, redactUrl, run, runuserBinary, ServiceError } from './util.js';
 
 /** The database the project uses on a server it finds or starts; created when missing. */
 const databaseName = process.env.ONCELY_DATABASE ?? 'oncely';
@@ -70,7 +70,7 @@ async function startPrivateCluster(): Promise<string> {
   // initdb refuses to run as root; run the private cluster as the postgres system user then.
   const asRoot = process.getuid?.() === 0;
   const wrap = (cmd: string, args: string[]) =>
-    asRoot ? run('runuser', ['-u', 'postgres', '--', cmd, ...args]) : run(cmd, args);
+    asRoot ? run(runuserBinary(), ['-u', 'postgres', '--', cmd, ...args]) : run(cmd, args);
   mkdirSync(privateDir, { recursive: true });
   if (asRoot) run('chown', ['-R', 'postgres', privateDir]);
   const data = join(privateDir, 'data');
@@ -101,7 +101,7 @@ export function stopPrivateCluster(): boolean {
   if (!pgCtl || !existsSync(join(data, 'postmaster.pid'))) return false;
   const asRoot = process.getuid?.() === 0;
   const args = ['-D', data, '-m', 'fast', 'stop'];
-  return (asRoot ? run('runuser', ['-u', 'postgres', '--', pgCtl, ...args]) : run(pgCtl, args)).ok;
+  return (asRoot ? run(runuserBinary(), ['-u', 'postgres', '--', pgCtl, ...args]) : run(pgCtl, args)).ok;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { delimiter, join } from 'node:path';
 
 /** An error a person reads: what failed and what to do about it. */
 export class ServiceError extends Error {
@@ -62,4 +63,17 @@ export function redactUrl(url: string): string {
   } catch {
     return url.replace(/:[^:@/]+@/, ':***@');
   }
+}
+
+/**
+ * The runuser binary (root runs PostgreSQL's tools as the postgres user). It lives in an sbin
+ * directory, which a minimal PATH leaves out, so those are searched too.
+ */
+export function runuserBinary(): string {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin', '/sbin'];
+  for (const dir of dirs) {
+    const candidate = join(dir, 'runuser');
+    if (existsSync(candidate)) return candidate;
+  }
+  return 'runuser';
 }

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '@oncely/core';
 import { startBroker, stopBroker } from '../../scripts/services/kafka.js';
+import { runuserBinary } from '../../scripts/services/util.js';
 import { cleanup } from '../support/cleanup.js';
 import { freePort, freePortPair } from '../support/ports.js';
 
@@ -51,7 +52,7 @@ export async function privatePostgres(options: { password?: string } = {}): Prom
     chownSync(dir, uid, gid);
   }
   const run = (bin: string, args: string[]) =>
-    asRoot ? exec('runuser', ['-u', 'postgres', '--', pgBin(bin), ...args]) : exec(pgBin(bin), args);
+    asRoot ? exec(runuserBinary(), ['-u', 'postgres', '--', pgBin(bin), ...args]) : exec(pgBin(bin), args);
   const port = await freePort();
   const auth = ['--auth=trust'];
   if (options.password !== undefined) {
