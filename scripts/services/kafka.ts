@@ -24,6 +24,14 @@ export interface BrokerSpec {
   dir: string;
   /** JVM max heap in MB. Default 1024. */
   heapMb?: number;
+  /** A SASL_PLAINTEXT listener on `port` (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for these users, name → password). */
+  sasl?: { port: number; users: Record<string, string> };
+  /**
+   * An SSL listener on `port`: `keystore` is a PEM file with the broker's private key (unencrypted
+   * PKCS#8) and certificate chain; with `truststore` (PEM CA certificates) clients must present a
+   * certificate it signed.
+   */
+  tls?: { port: number; keystore: string; truststore?: string };
 }
 
 /** The shared broker of `pnpm services up`. */
@@ -120,15 +128,43 @@ function ensureJars(): void {
 function writeConfig(spec: BrokerSpec): string {
   const { dataDir, config, log4j: log4jFile, brokerLog } = brokerFiles(spec);
   const controllerPort = spec.port + 1;
+  // Clients' listeners; PLAINTEXT stays the inter-broker one, so the extra ones only serve tests.
+  const listeners = [`PLAINTEXT://${host}:${spec.port}`];
+  if (spec.sasl) listeners.push(`SASL_PLAINTEXT://${host}:${spec.sasl.port}`);
+  if (spec.tls) listeners.push(`SSL://${host}:${spec.tls.port}`);
+  const security: string[] = [];
+  if (spec.sasl) {
+    const plainUsers = Object.entries(spec.sasl.users)
+      .map(([name, password]) => `user_${name}="${password}"`)
+      .join(' ');
+    security.push(
+      'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+      `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`,
+      // SCRAM credentials live in the cluster metadata (added when the storage is formatted).
+      'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    );
+  }
+  if (spec.tls) {
+    security.push('listener.name.ssl.ssl.keystore.type=PEM', `listener.name.ssl.ssl.keystore.location=${spec.tls.keystore}`);
+    if (spec.tls.truststore) {
+      security.push(
+        'listener.name.ssl.ssl.truststore.type=PEM',
+        `listener.name.ssl.ssl.truststore.location=${spec.tls.truststore}`,
+        'listener.name.ssl.ssl.client.auth=required',
+      );
+    }
+  }
   const props = [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@${host}:${controllerPort}`,
-    `listeners=PLAINTEXT://${host}:${spec.port},CONTROLLER://${host}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${host}:${spec.port}`,
+    `listeners=${[...listeners, `CONTROLLER://${host}:${controllerPort}`].join(',')}`,
+    `advertised.listeners=${listeners.join(',')}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL',
+    ...security,
     `log.dirs=${dataDir}`,
     'num.partitions=1',
     'offsets.topic.replication.factor=1',
@@ -227,7 +263,10 @@ export async function startBroker(spec: BrokerSpec): Promise<{ brokers: string[]
     const id = run(java, ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid']);
     const clusterId = id.stdout.trim().split('\n').pop()?.trim();
     if (!id.ok || !clusterId) throw new ServiceError(`kafka-storage random-uuid failed:\n${id.stderr || id.stdout}`);
-    const fmt = run(java, ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config]);
+    const scram = Object.entries(spec.sasl?.users ?? {}).flatMap(([name, password]) =>
+      ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${name},password=${password}]`]),
+    );
+    const fmt = run(java, ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config, ...scram]);
     if (!fmt.ok) throw new ServiceError(`Formatting the Kafka storage in ${dataDir} failed:\n${fmt.stderr || fmt.stdout}`);
   }
   const out = openSync(stdoutLog, 'w');

@@ -45,13 +45,22 @@ async function runToEnd(app: string, env: Record<string, string>, extra: string[
 }
 
 describe('the oncely binary', () => {
-  it('migrate: creates the schema (--json), and exits 2 with a clear message without a database', async () => {
+  it('migrate: says what it applied (--json too), then that the schema is up to date; exits 2 without a database', async () => {
     const schema = freshSchema();
-    const out = await oncelyJson<{ schema: string; version: number; applied: string[] }>(['migrate', '--schema', schema]);
-    expect(out.schema).toBe(schema);
-    expect(out.applied.length).toBeGreaterThan(0);
+    const first = await oncely(['migrate', '--schema', schema]);
+    expect(first.code, first.stderr).toBe(0);
+    const applied = first.stdout.split('\n').filter((l) => l.startsWith('applied '));
+    expect(applied.length).toBeGreaterThan(0);
+    expect(applied[0]).toBe('applied 0001_initial.sql');
+    expect(first.stdout).toContain(
+      `schema ${schema} migrated to version ${applied.length} (${applied.length} migration(s) applied)`,
+    );
+    expect(first.stdout).not.toContain('up to date');
     const again = await oncely(['migrate', '--schema', schema]);
-    expect(again.stdout).toContain(`schema ${schema} is up to date`);
+    expect(again.stdout).toBe(`schema ${schema} is up to date (version ${applied.length})\n`);
+    const other = freshSchema();
+    const out = await oncelyJson<{ schema: string; version: number; applied: string[] }>(['migrate', '--schema', other]);
+    expect(out).toEqual({ schema: other, version: applied.length, applied: applied.map((l) => l.slice('applied '.length)) });
     const noDb = await oncely(['migrate'], { DATABASE_URL: '' });
     expect(noDb.code).toBe(2);
     expect(noDb.stderr).toMatch(/No database: pass --database-url/);

@@ -1,8 +1,8 @@
 /**
  * A sentinel password goes into every place a secret can enter (a database URL the database
- * rejects, in each form the driver reads a password from; kafkajs SASL options for a broker
- * without SASL) and must appear in no captured output:
- * logger lines, error messages and their causes, the CLI's stdout and stderr.
+ * rejects, in each form the driver reads a password from; kafkajs SASL options, and the CLI's SASL
+ * variable, file and refused flag, for a broker without SASL) and must appear in no captured
+ * output: logger lines, error messages and their causes, the CLI's stdout and stderr.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { createWorker, defineApp, json, KafkajsPartitionReader } from '@oncely/c
 import { PostgresStore } from '@oncely/postgres-offsets';
 import { describe, expect, it } from 'vitest';
 import { cleanup } from '../support/cleanup.js';
-import { brokers, createTopic, freshSchema } from '../support/fixtures.js';
+import { brokers, createTopic, freshSchema, randomName } from '../support/fixtures.js';
 import { pgStore } from '../support/oncely.js';
 import { captureLogger, FIXTURES, oncely, privatePostgres } from './support.js';
 
@@ -124,7 +124,8 @@ describe('secrets never reach output', () => {
         i % 2 === 0
           ? await oncely([...args, '--database-url', form.url], env)
           : await oncely(args, { ...env, DATABASE_URL: form.url });
-      expect(r.code, `${args.join(' ')} (${form.name}): ${r.stdout}${r.stderr}`).not.toBe(0);
+      // Credentials the database refuses are configuration, and so is bad usage: exit 2.
+      expect(r.code, `${args.join(' ')} (${form.name}): ${r.stdout}${r.stderr}`).toBe(2);
       captured.push(r.stdout, r.stderr);
     }
     const all = captured.join('\n');
@@ -163,5 +164,58 @@ describe('secrets never reach output', () => {
     const all = [describeError(err), ...logger.lines].join('\n');
     expect(all.length).toBeGreaterThan(0);
     expect(all).not.toContain(SENTINEL);
+  });
+
+  it('the SASL password through every CLI command that talks to Kafka: refused, named, never printed', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('sasl');
+    const dir = mkdtempSync(join(tmpdir(), 'oncely-secret-'));
+    cleanup(() => rmSync(dir, { recursive: true, force: true }));
+    const passwordFile = join(dir, 'password');
+    writeFileSync(passwordFile, `${SENTINEL}\n`, { mode: 0o600 });
+    const app = resolve(import.meta.dirname, '../cli/fixtures/projection-v1.ts');
+    const env = {
+      APP_SCHEMA: schema,
+      APP_TOPIC: topic,
+      APP_GROUP: 'sasl',
+      ONCELY_SCHEMA: schema,
+      ONCELY_LOG_LEVEL: 'debug',
+      ONCELY_KAFKA_SASL_USERNAME: 'oncely',
+    };
+    const migrated = await oncely(['migrate'], env);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const viaEnv = { ...env, ONCELY_KAFKA_SASL_MECHANISM: 'plain', ONCELY_KAFKA_SASL_PASSWORD: SENTINEL };
+    const viaFile = { ...env, ONCELY_KAFKA_SASL_MECHANISM: 'scram-sha-256', ONCELY_KAFKA_SASL_PASSWORD_FILE: passwordFile };
+    // The shared broker takes no SASL: every command is refused at its first Kafka request.
+    const commands: Array<[string[], Record<string, string>, string]> = [
+      [['run', app], viaEnv, 'PLAIN'],
+      [['status'], viaFile, 'SCRAM-SHA-256'],
+      [
+        ['offsets', 'reset', '--group', 'sasl', '--topic', `${topic}:0`, '--to-datetime', '2000-01-01T00:00:00Z'],
+        viaEnv,
+        'PLAIN',
+      ],
+      [
+        ['replay', '--from-group', 'sasl', '--group', randomName('b'), '--to-datetime', '2000-01-01T00:00:00Z'],
+        viaFile,
+        'SCRAM-SHA-256',
+      ],
+    ];
+    const captured: string[] = [];
+    for (const [args, e, mechanism] of commands) {
+      const r = await oncely(args, e);
+      const out = `${args.join(' ')}: ${r.stdout}${r.stderr}`;
+      expect(r.code, out).toBe(2);
+      expect(r.stderr, out).toContain(`KAFKA_AUTH_FAILED: SASL ${mechanism} authentication of user "oncely"`);
+      captured.push(r.stdout, r.stderr);
+    }
+    // On the command line the password is refused, and not repeated, even misspelt.
+    for (const flag of ['--kafka-sasl-password', '--kafka-sasl-pasword']) {
+      const r = await oncely(['status', `${flag}=${SENTINEL}`], env);
+      expect(r.code).toBe(2);
+      captured.push(r.stdout, r.stderr);
+    }
+    expect(captured.join('\n')).toMatch(/--kafka-sasl-password is not accepted: .* Set ONCELY_KAFKA_SASL_PASSWORD/);
+    expect(captured.join('\n')).not.toContain(SENTINEL);
   });
 });

@@ -179,7 +179,8 @@ describe('outages at start-up are waited out (private services)', () => {
 
     // No back-off can create a topic: the run fails although the wait is unbounded (0 = forever).
     const missing = await oncely(['run', APP, '--start-timeout', '0'], env);
-    expect(missing.code, missing.stderr).toBe(1);
+    // A missing topic is configuration (exit 2), as docs/cli.md says.
+    expect(missing.code, missing.stderr).toBe(2);
     expect(missing.stderr).toMatch(/TOPIC_NOT_FOUND|does not exist/);
     expect(waitingLines(missing.stderr)).toEqual([]);
   });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '@oncely/core';
-import { startBroker, stopBroker } from '../../scripts/services/kafka.js';
+import { type BrokerSpec, startBroker, stopBroker } from '../../scripts/services/kafka.js';
 import { runuserBinary } from '../../scripts/services/util.js';
 import { cleanup } from '../support/cleanup.js';
 import { freePort, freePortPair } from '../support/ports.js';
@@ -101,6 +101,10 @@ export async function privatePostgres(options: { password?: string } = {}): Prom
 /** A private single-node broker, stopped and removed after the test (or the file, when made in a hook). */
 export interface PrivateBroker {
   brokers: string[];
+  /** The SASL_PLAINTEXT listener, when asked for. */
+  saslBrokers: string[];
+  /** The SSL listener, when asked for. */
+  tlsBrokers: string[];
   /** The broker's log.dirs: `<dataDir>/<topic>-<partition>/*.log` are its segments. */
   dataDir: string;
   /** SIGKILL the broker (a crash), wait `downMs`, start it again on the same data. */
@@ -111,9 +115,28 @@ export interface PrivateBroker {
   start(): Promise<void>;
 }
 
-export async function privateBroker(): Promise<PrivateBroker> {
+/** A private broker; `sasl` and `tls` add a SASL_PLAINTEXT and an SSL listener (see BrokerSpec). */
+export async function privateBroker(
+  extra: { sasl?: { users: Record<string, string> }; tls?: { keystore: string; truststore?: string } } = {},
+): Promise<PrivateBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'oncely-kafka-'));
-  const spec = { port: await freePortPair(), dir, heapMb: 512 };
+  const port = await freePortPair();
+  const taken = new Set([port, port + 1]);
+  const another = async () => {
+    for (;;) {
+      const p = await freePort();
+      if (taken.has(p)) continue;
+      taken.add(p);
+      return p;
+    }
+  };
+  const spec: BrokerSpec = {
+    port,
+    dir,
+    heapMb: 512,
+    sasl: extra.sasl && { port: await another(), users: extra.sasl.users },
+    tls: extra.tls && { port: await another(), ...extra.tls },
+  };
   cleanup(async () => {
     await stopBroker(spec, { kill: true, purge: true }).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
@@ -121,6 +144,8 @@ export async function privateBroker(): Promise<PrivateBroker> {
   const started = await startBroker(spec);
   return {
     brokers: started.brokers,
+    saslBrokers: spec.sasl ? [`127.0.0.1:${spec.sasl.port}`] : [],
+    tlsBrokers: spec.tls ? [`127.0.0.1:${spec.tls.port}`] : [],
     dataDir: join(dir, 'data'),
     crash: async (downMs) => {
       await stopBroker(spec, { kill: true });

@@ -54,3 +54,25 @@ export function startOncely(
 export function oncely(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
   return startOncely(args, env).result;
 }
+
+/**
+ * Runs `oncely <args>`; a process still running after `deadlineMs` is killed and reported as
+ * `hung` (a guard against a process that never exits, not a measure of how fast it was).
+ */
+export async function oncelyBounded(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  deadlineMs = 15_000,
+): Promise<CliResult & { hung: boolean }> {
+  const { child, result } = startOncely(args, env);
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    child.kill('SIGKILL');
+  }, deadlineMs);
+  try {
+    return { ...(await result), hung };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,4 +1,5 @@
-import { ConfigError } from '@oncely/core';
+import { ConfigError, OncelyError } from '@oncely/core';
+import { INVALID_AUTHORIZATION, INVALID_PASSWORD } from '@oncely/postgres-offsets';
 
 /** Connection settings shared by every command: flags first, then the environment. */
 export interface ConnectionFlags {
@@ -13,7 +14,10 @@ export interface Connections {
   schema: string;
 }
 
-/** Resolves brokers, database and schema from flags or KAFKA_BROKERS / DATABASE_URL / ONCELY_SCHEMA. */
+/**
+ * Resolves brokers, database and schema from the flags, else KAFKA_BROKERS / DATABASE_URL /
+ * ONCELY_SCHEMA (the CLI has already filled the flags from ONCELY_BROKERS / ONCELY_DATABASE_URL).
+ */
 export function resolveConnections(flags: ConnectionFlags, need: { kafka: boolean } = { kafka: true }): Connections {
   const brokers = (flags.brokers ?? process.env.KAFKA_BROKERS ?? '')
     .split(',')
@@ -21,12 +25,14 @@ export function resolveConnections(flags: ConnectionFlags, need: { kafka: boolea
     .filter(Boolean);
   if (need.kafka && brokers.length === 0) {
     throw new ConfigError(
-      'No Kafka brokers: pass --brokers host:port[,host:port] or set KAFKA_BROKERS (pnpm services up prints them)',
+      'No Kafka brokers: pass --brokers host:port[,host:port] or set ONCELY_BROKERS or KAFKA_BROKERS (pnpm services up prints them)',
     );
   }
   const databaseUrl = flags.databaseUrl ?? process.env.DATABASE_URL;
   if (!databaseUrl) {
-    throw new ConfigError('No database: pass --database-url postgres://… or set DATABASE_URL (pnpm services up prints it)');
+    throw new ConfigError(
+      'No database: pass --database-url postgres://… or set ONCELY_DATABASE_URL or DATABASE_URL (pnpm services up prints it)',
+    );
   }
   return { brokers, databaseUrl, schema: flags.schema ?? process.env.ONCELY_SCHEMA ?? 'oncely' };
 }
@@ -42,3 +48,21 @@ export const ExitCode = {
   /** A second signal aborted the drain; in-flight transactions were rolled back. */
   ABORTED: 130,
 } as const;
+
+/**
+ * Errors that no retry fixes, only a change of the command line or the environment: bad options, a
+ * topic that does not exist, credentials Kafka or PostgreSQL refuse, a schema newer than this
+ * oncely. They exit 2.
+ */
+export function isConfigurationError(e: unknown): boolean {
+  if (
+    OncelyError.is(e, 'CONFIG_INVALID') ||
+    OncelyError.is(e, 'TOPIC_NOT_FOUND') ||
+    OncelyError.is(e, 'KAFKA_AUTH_FAILED') ||
+    OncelyError.is(e, 'SCHEMA_TOO_NEW')
+  ) {
+    return true;
+  }
+  const sqlState = OncelyError.is(e, 'STORE_FAILED') ? (e.cause as { code?: unknown } | undefined)?.code : undefined;
+  return sqlState === INVALID_PASSWORD || sqlState === INVALID_AUTHORIZATION;
+}

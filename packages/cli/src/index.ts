@@ -9,6 +9,7 @@
  * oncely offsets reset --group ledger --shift-by -100             # the plan; add --execute to apply
  * oncely offsets checkpoint create before-deploy --group ledger
  * oncely replay --from-group ledger --group ledger-v2 --to-datetime 2024-05-01T00:00:00Z
+ * ONCELY_BATCH_MAX_RECORDS=500 oncely run ./dist/app.js   # every flag --foo-bar also reads ONCELY_FOO_BAR
  * ```
  *
  * The same commands are available programmatically: `await main(['run', './app.js'])`.
@@ -24,5 +25,7 @@ export { loadApp, registerRun, runCommand } from './commands/run.js';
 export type { StatusFlags } from './commands/status.js';
 export { registerStatus, statusCommand } from './commands/status.js';
 export type { ConnectionFlags, Connections } from './config.js';
-export { ExitCode, resolveConnections } from './config.js';
-export { buildProgram, main } from './main.js';
+export { ExitCode, isConfigurationError, resolveConnections } from './config.js';
+export type { KafkaFlags } from './kafka.js';
+export { kafkaSecurity } from './kafka.js';
+export { buildProgram, main, VERSION } from './main.js';

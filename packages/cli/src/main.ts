@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { OncelyError } from '@oncely/core';
 import { Command } from 'commander';
 import { registerDlq } from './commands/dlq.js';
@@ -6,14 +7,30 @@ import { registerOffsets } from './commands/offsets.js';
 import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
 import { registerStatus } from './commands/status.js';
-import { ExitCode } from './config.js';
+import { ExitCode, isConfigurationError } from './config.js';
+import { applyEnvironment, explainSource } from './flags.js';
 
-/** Builds the `oncely` command; `setCode` receives the exit code of the command that ran. */
-export function buildProgram(setCode: (code: number) => void): Command {
+/** The version of @oncely/cli (its package.json sits one level above src/ and dist/). */
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** `--x=value` in commander's own messages (an unknown option, a bad value) could be a secret typed by mistake. */
+const hideValues = (text: string) => text.replace(/'(--[a-z0-9-]+)=[^']*'/gi, "'$1=…'");
+
+/** The `oncely` command, and the subcommand that ran (known once its options are parsed). */
+function build(setCode: (code: number) => void): { program: Command; ran: () => Command | undefined } {
+  let ran: Command | undefined;
   const program = new Command('oncely')
     .description('Exactly-once processing of Kafka records into PostgreSQL')
+    .version(VERSION, '-V, --version', 'print the version')
+    .configureOutput({ outputError: (text, write) => write(hideValues(text)) })
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', (_program, command) => {
+      ran = command;
+      applyEnvironment(command);
+    });
   // One call per command; each command lives in its own file under commands/.
   registerRun(program, setCode);
   registerMigrate(program, setCode);
@@ -21,13 +38,21 @@ export function buildProgram(setCode: (code: number) => void): Command {
   registerOffsets(program, setCode);
   registerReplay(program, setCode);
   registerDlq(program, setCode);
-  return program;
+  return { program, ran: () => ran };
 }
 
-/** Runs the CLI with these arguments (without node and script); resolves to the exit code. */
+/** Builds the `oncely` command; `setCode` receives the exit code of the command that ran. */
+export function buildProgram(setCode: (code: number) => void): Command {
+  return build(setCode).program;
+}
+
+/**
+ * Runs the CLI with these arguments (without node and script); resolves to the exit code:
+ * 0 done (or stopped cleanly), 1 failed, 2 bad usage or configuration, 130 aborted by a second signal.
+ */
 export async function main(argv: string[]): Promise<number> {
   let code: number = ExitCode.OK;
-  const program = buildProgram((c) => {
+  const { program, ran } = build((c) => {
     code = c;
   });
   try {
@@ -39,10 +64,10 @@ export async function main(argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? ExitCode.OK : ExitCode.USAGE;
     }
     if (OncelyError.is(e, 'CONFIG_INVALID')) {
-      console.error(`oncely: ${e.message}`);
+      console.error(`oncely: ${explainSource(e.message, ran())}`);
       return ExitCode.USAGE;
     }
     console.error(`oncely: ${OncelyError.is(e) ? `${e.code}: ` : ''}${err.message ?? String(e)}`);
-    return ExitCode.FAILED;
+    return isConfigurationError(e) ? ExitCode.USAGE : ExitCode.FAILED;
   }
 }

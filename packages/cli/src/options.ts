@@ -2,17 +2,34 @@ import { ConfigError, KafkajsPartitionReader, type Logger, silentLogger } from '
 import { OffsetsAdmin, PostgresStore, type TopicScope } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
 import { type ConnectionFlags, resolveConnections } from './config.js';
+import { type FlagSpec, flags, inFlagTerms } from './flags.js';
+import { type KafkaFlags, kafkaOptions, kafkaReaderOptions, READER_FLAG_NAMES } from './kafka.js';
 
-/** Adds --brokers (unless the command never talks to Kafka), --database-url and --schema. */
+/** --database-url and --schema, which every command has. */
+export const DATABASE_FLAGS: readonly FlagSpec[] = [
+  { flags: '--database-url <url>', description: 'PostgreSQL URL', fallbackEnv: ['DATABASE_URL'] },
+  { flags: '--schema <name>', description: "oncely's schema (default oncely)" },
+];
+
+/** `--json`, which every command has. */
+export const JSON_FLAG: FlagSpec = { flags: '--json', description: 'JSON for scripts' };
+
+/** `--actor`, for the commands that write admin_audit. */
+export const ACTOR_FLAG: FlagSpec = { flags: '--actor <name>', description: 'who, for admin_audit (default: user@host)' };
+
+/** Adds the Kafka flags (unless the command never talks to Kafka), --database-url and --schema. */
 export function connectionOptions(cmd: Command, kafka = true): Command {
-  if (kafka) cmd.option('--brokers <list>', 'Kafka bootstrap brokers, host:port[,…] (default: $KAFKA_BROKERS)');
-  return cmd
-    .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL)')
-    .option('--schema <name>', "oncely's schema (default: $ONCELY_SCHEMA or oncely)");
+  if (kafka) kafkaOptions(cmd);
+  return flags(cmd, DATABASE_FLAGS);
 }
 
-/** Collects a repeatable option into an array. */
-export const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+/** Store option names as flags, for inFlagTerms. */
+export const STORE_FLAG_NAMES: Readonly<Record<string, string>> = {
+  connectionString: '--database-url',
+  schema: '--schema',
+  poolMax: '--pool-size',
+  lockTimeoutMs: '--lock-timeout',
+};
 
 /** Parses `--topic T[:partitions]` (partitions like `0,2,5-7`), repeatable. */
 export function parseTopics(specs: string[] | undefined): TopicScope[] | undefined {
@@ -65,16 +82,21 @@ export function parseDuration(flag: string, value: string): number {
 
 /** An admin over the configured database (and Kafka, when `kafka`); closes what it opened. */
 export async function withAdmin<T>(
-  flags: ConnectionFlags & { actor?: string },
+  flags: ConnectionFlags & KafkaFlags & { actor?: string },
   need: { kafka: boolean },
   fn: (admin: OffsetsAdmin, store: PostgresStore) => Promise<T>,
   logger: Logger = silentLogger,
 ): Promise<T> {
   const conn = resolveConnections(flags, need);
-  const store = new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax: 2 });
-  const reader =
-    conn.brokers.length > 0 ? new KafkajsPartitionReader({ brokers: conn.brokers, clientId: 'oncely-cli', logger }) : undefined;
+  // Everything is validated before anything opens: a bad flag exits at once.
+  const readerOptions = need.kafka ? kafkaReaderOptions(flags, conn.brokers, 'oncely-cli') : undefined;
+  const store = inFlagTerms(
+    STORE_FLAG_NAMES,
+    () => new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax: 2 }),
+  );
+  let reader: KafkajsPartitionReader | undefined;
   try {
+    if (readerOptions) reader = inFlagTerms(READER_FLAG_NAMES, () => new KafkajsPartitionReader({ ...readerOptions, logger }));
     if (reader) await reader.connect();
     return await fn(new OffsetsAdmin({ store, kafka: reader, actor: flags.actor }), store);
   } finally {

@@ -60,6 +60,7 @@ export type { CompiledReaderOptions, IsolationLevel, KafkajsReaderOptions, Reade
 export {
   CompressionUnsupportedError,
   CorruptRecordBatchError,
+  KafkaAuthenticationError,
   KafkajsPartitionReader,
   KafkaProtocolError,
   TopicNotFoundError,

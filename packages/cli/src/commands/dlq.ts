@@ -1,8 +1,9 @@
-import { consoleLogger } from '@oncely/core';
+import { ConfigError, consoleLogger } from '@oncely/core';
 import { type DeadLetterEntry, type DeadLetterSelection, DeadLetters, PostgresStore } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
 import { type ConnectionFlags, ExitCode, resolveConnections } from '../config.js';
-import { connectionOptions, parseBigint, parseDate } from '../options.js';
+import { flags as addFlags } from '../flags.js';
+import { ACTOR_FLAG, connectionOptions, JSON_FLAG, parseBigint, parseDate } from '../options.js';
 import { human, printJson, table } from '../output.js';
 import { loadApp } from './run.js';
 
@@ -139,8 +140,14 @@ function selection(raw: string[], flags: DlqFlags & { all?: boolean; before?: st
   return { group: flags.group, topic: flags.topic, before };
 }
 
-function usage(message: string): Error {
-  return Object.assign(new Error(message), { usage: true });
+const usage = (message: string) => new ConfigError(message);
+
+/** With ids given, a --group/--topic/--before that came from the environment is no competing selection: only typed ones are. */
+function typedScope<F extends DlqFlags & { before?: string }>(raw: string[], flags: F, cmd: Command): F {
+  if (raw.length === 0) return flags;
+  const out = { ...flags };
+  for (const key of ['group', 'topic', 'before'] as const) if (cmd.getOptionValueSource(key) === 'env') delete out[key];
+  return out;
 }
 
 /** `oncely dlq requeue`. */
@@ -206,63 +213,75 @@ export function registerDlq(program: Command, setCode: (code: number) => void): 
   const dlq = program.command('dlq').description('Dead letters: list, show, requeue (with the fixed handler), purge');
   const wrap =
     <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
-    async (...args: A) => {
-      try {
-        setCode(await fn(...args));
-      } catch (e) {
-        if ((e as { usage?: boolean }).usage) {
-          process.stderr.write(`oncely: ${(e as Error).message}\n`);
-          setCode(ExitCode.USAGE);
-          return;
-        }
-        throw e;
-      }
-    };
+    async (...args: A) =>
+      setCode(await fn(...args));
+  // --all and --yes are always typed: a variable must never widen or confirm a requeue or a purge.
   connectionOptions(
-    dlq
-      .command('list')
-      .description('Pending dead letters, oldest first')
-      .option('--group <group>', 'only this group')
-      .option('--topic <topic>', 'only this topic')
-      .option('--replayed', 'include dead letters already requeued')
-      .option('--limit <n>', 'at most this many', '1000')
-      .option('--json', 'JSON for scripts (key/value/headers as base64, and as text when printable)'),
+    addFlags(dlq.command('list').description('Pending dead letters, oldest first'), [
+      { flags: '--group <group>', description: 'only this group' },
+      { flags: '--topic <topic>', description: 'only this topic' },
+      { flags: '--replayed', description: 'include dead letters already requeued' },
+      { flags: '--limit <n>', description: 'at most this many', default: '1000' },
+      { ...JSON_FLAG, description: 'JSON for scripts (key/value/headers as base64, and as text when printable)' },
+    ]),
     false,
   ).action(wrap((flags: DlqFlags & { replayed?: boolean; limit?: string }) => dlqList(flags)));
   connectionOptions(
-    dlq
-      .command('show')
-      .argument('<id>', 'dead-letter id (from dlq list)')
-      .description('One dead letter: the record (key, value, headers), the error and its stack, attempts, first/last failure')
-      .option('--json', 'JSON for scripts'),
+    addFlags(
+      dlq
+        .command('show')
+        .argument('<id>', 'dead-letter id (from dlq list)')
+        .description('One dead letter: the record (key, value, headers), the error and its stack, attempts, first/last failure'),
+      [JSON_FLAG],
+    ),
     false,
   ).action(wrap((id: string, flags: DlqFlags) => dlqShow(id, flags)));
   connectionOptions(
-    dlq
-      .command('requeue')
-      .argument('[ids...]', 'dead-letter ids')
-      .description(
-        "Re-run the app's current handler on dead letters, each applied exactly once (handler writes and the dead letter's requeue commit together) or not at all",
-      )
-      .requiredOption('--app <module>', 'the app module with the fixed handler (default export or `app` from defineApp)')
-      .option('--all', 'every pending dead letter of --group (narrowed by --topic)')
-      .option('--group <group>', 'with --all: the group')
-      .option('--topic <topic>', 'with --all: only this topic')
-      .option('--actor <name>', 'who, for admin_audit (default: user@host)')
-      .option('--json', 'JSON for scripts'),
+    addFlags(
+      dlq
+        .command('requeue')
+        .argument('[ids...]', 'dead-letter ids')
+        .description(
+          "Re-run the app's current handler on dead letters, each applied exactly once (handler writes and the dead letter's requeue commit together) or not at all",
+        ),
+      [
+        {
+          flags: '--app <module>',
+          description: 'the app module with the fixed handler (default export or `app` from defineApp)',
+          required: true,
+        },
+        { flags: '--all', description: 'every pending dead letter of --group (narrowed by --topic)', env: false },
+        { flags: '--group <group>', description: 'with --all: the group' },
+        { flags: '--topic <topic>', description: 'with --all: only this topic' },
+        ACTOR_FLAG,
+        JSON_FLAG,
+      ],
+    ),
     false,
-  ).action(wrap((raw: string[], flags: DlqFlags & { all?: boolean; app: string }) => dlqRequeue(raw, flags)));
+  ).action(
+    wrap((raw: string[], flags: DlqFlags & { all?: boolean; app: string }, cmd: Command) =>
+      dlqRequeue(raw, typedScope(raw, flags, cmd)),
+    ),
+  );
   connectionOptions(
-    dlq
-      .command('purge')
-      .argument('[ids...]', 'dead-letter ids')
-      .description('Delete dead letters for good (requeued ones too); without --yes only says how many it would delete')
-      .option('--group <group>', 'every dead letter of this group')
-      .option('--topic <topic>', 'with --group: only this topic')
-      .option('--before <iso>', 'with --group: only those dead-lettered before this ISO 8601 time')
-      .option('--yes', 'really delete')
-      .option('--actor <name>', 'who, for admin_audit (default: user@host)')
-      .option('--json', 'JSON for scripts'),
+    addFlags(
+      dlq
+        .command('purge')
+        .argument('[ids...]', 'dead-letter ids')
+        .description('Delete dead letters for good (requeued ones too); without --yes only says how many it would delete'),
+      [
+        { flags: '--group <group>', description: 'every dead letter of this group' },
+        { flags: '--topic <topic>', description: 'with --group: only this topic' },
+        { flags: '--before <iso>', description: 'with --group: only those dead-lettered before this ISO 8601 time' },
+        { flags: '--yes', description: 'really delete', env: false },
+        ACTOR_FLAG,
+        JSON_FLAG,
+      ],
+    ),
     false,
-  ).action(wrap((raw: string[], flags: DlqFlags & { before?: string; yes?: boolean }) => dlqPurge(raw, flags)));
+  ).action(
+    wrap((raw: string[], flags: DlqFlags & { before?: string; yes?: boolean }, cmd: Command) =>
+      dlqPurge(raw, typedScope(raw, flags, cmd)),
+    ),
+  );
 }

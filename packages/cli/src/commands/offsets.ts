@@ -2,11 +2,22 @@ import { ConfigError } from '@oncely/core';
 import type { ResetPlan, ResetTarget } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
 import { type ConnectionFlags, ExitCode } from '../config.js';
-import { collect, connectionOptions, parseBigint, parseDate, parseDuration, parseTopics, withAdmin } from '../options.js';
+import { flags as addFlags, type FlagSpec } from '../flags.js';
+import type { KafkaFlags } from '../kafka.js';
+import {
+  ACTOR_FLAG,
+  connectionOptions,
+  JSON_FLAG,
+  parseBigint,
+  parseDate,
+  parseDuration,
+  parseTopics,
+  withAdmin,
+} from '../options.js';
 import { printJson, table } from '../output.js';
 
 /** Flags of `oncely offsets reset`. */
-export interface ResetFlags extends ConnectionFlags {
+export interface ResetFlags extends ConnectionFlags, KafkaFlags {
   group: string;
   topic?: string[];
   toOffset?: string;
@@ -145,14 +156,15 @@ interface HistoryFlags extends ConnectionFlags {
 }
 
 async function historyCommand(flags: HistoryFlags): Promise<number> {
+  const query = {
+    group: flags.group,
+    topic: flags.topic,
+    partition: flags.partition === undefined ? undefined : Number(parseBigint('--partition', flags.partition)),
+    before: flags.before === undefined ? undefined : parseDate('--before', flags.before),
+    limit: flags.limit === undefined ? 50 : Number(parseBigint('--limit', flags.limit)),
+  };
   return withAdmin(flags, { kafka: false }, async (admin) => {
-    const rows = await admin.offsetHistory({
-      group: flags.group,
-      topic: flags.topic,
-      partition: flags.partition === undefined ? undefined : Number(parseBigint('--partition', flags.partition)),
-      before: flags.before === undefined ? undefined : parseDate('--before', flags.before),
-      limit: flags.limit === undefined ? 50 : Number(parseBigint('--limit', flags.limit)),
-    });
+    const rows = await admin.offsetHistory(query);
     if (flags.json) printJson(rows);
     else
       console.log(
@@ -177,54 +189,63 @@ async function historyCommand(flags: HistoryFlags): Promise<number> {
 /** Registers `oncely offsets reset|checkpoint|history`. */
 export function registerOffsets(program: Command, setCode: (code: number) => void): void {
   const offsets = program.command('offsets').description('Rewind, reset and checkpoint stored positions');
+  // The target and --execute are never read from the environment: what changes is always typed.
+  const target = (flags: string, description: string): FlagSpec => ({ flags, description, env: false });
   connectionOptions(
-    offsets
-      .command('reset')
-      .description('Plan (default) or --execute a reset of a group; flags follow kafka-consumer-groups --reset-offsets')
-      .requiredOption('--group <group>', 'the group to reset')
-      .option(
-        '--topic <topic[:partitions]>',
-        'topic, optionally partitions like 0,2,4-6 (repeatable; default: all stored)',
-        collect,
-      )
-      .option('--to-offset <n>', 'to this offset')
-      .option('--to-earliest', "to the log's start")
-      .option('--to-latest', 'to the high watermark (skips everything not yet applied)')
-      .option('--to-datetime <iso>', 'to the first record at or after this time (from Kafka)')
-      .option('--by-duration <PnDTnHnM>', 'to the first record at or after now minus this duration')
-      .option('--shift-by <±n>', 'by this many offsets (negative rewinds)')
-      .option('--to-checkpoint <name>', 'to a named checkpoint')
-      .option('--to-time-of-commit <iso>', 'to the positions the group had committed at that moment (offset log)')
-      .option('--execute', 'apply the plan (without it nothing changes)')
-      .option('--actor <name>', 'who, for admin_audit (default: user@host)')
-      .option('--json', 'JSON for scripts'),
+    addFlags(
+      offsets
+        .command('reset')
+        .description('Plan (default) or --execute a reset of a group; flags follow kafka-consumer-groups --reset-offsets'),
+      [
+        { flags: '--group <group>', description: 'the group to reset', required: true },
+        {
+          flags: '--topic <topic[:partitions]>',
+          description: 'topic, optionally partitions like 0,2,4-6 (repeatable; default: all stored)',
+          repeatable: true,
+        },
+        target('--to-offset <n>', 'to this offset'),
+        target('--to-earliest', "to the log's start"),
+        target('--to-latest', 'to the high watermark (skips everything not yet applied)'),
+        target('--to-datetime <iso>', 'to the first record at or after this time (from Kafka)'),
+        target('--by-duration <PnDTnHnM>', 'to the first record at or after now minus this duration'),
+        target('--shift-by <±n>', 'by this many offsets (negative rewinds)'),
+        target('--to-checkpoint <name>', 'to a named checkpoint'),
+        target('--to-time-of-commit <iso>', 'to the positions the group had committed at that moment (offset log)'),
+        target('--execute', 'apply the plan (without it nothing changes)'),
+        ACTOR_FLAG,
+        JSON_FLAG,
+      ],
+    ),
   ).action(async (flags: ResetFlags) => setCode(await resetCommand(flags)));
 
   connectionOptions(
-    offsets
-      .command('checkpoint')
-      .description('Named positions: checkpoint create|show|delete NAME, checkpoint list')
-      .argument('<action>', 'create | list | show | delete')
-      .argument('[name]', 'checkpoint name')
-      .requiredOption('--group <group>', 'the group')
-      .option('--topic <topic>', 'create: only these topics (repeatable)', collect)
-      .option('--actor <name>', 'who, for admin_audit (default: user@host)')
-      .option('--json', 'JSON for scripts'),
+    addFlags(
+      offsets
+        .command('checkpoint')
+        .description('Named positions: checkpoint create|show|delete NAME, checkpoint list')
+        .argument('<action>', 'create | list | show | delete')
+        .argument('[name]', 'checkpoint name'),
+      [
+        { flags: '--group <group>', description: 'the group', required: true },
+        { flags: '--topic <topic>', description: 'create: only these topics (repeatable)', repeatable: true },
+        ACTOR_FLAG,
+        JSON_FLAG,
+      ],
+    ),
     false,
   ).action(async (action: string, name: string | undefined, flags: CheckpointFlags) =>
     setCode(await checkpointCommand(action, name, flags)),
   );
 
   connectionOptions(
-    offsets
-      .command('history')
-      .description('Committed batches of a group, newest first (the offset log)')
-      .requiredOption('--group <group>', 'the group')
-      .option('--topic <topic>', 'only this topic')
-      .option('--partition <n>', 'only this partition')
-      .option('--before <iso>', 'only batches committed at or before this time')
-      .option('--limit <n>', 'at most this many rows', '50')
-      .option('--json', 'JSON for scripts'),
+    addFlags(offsets.command('history').description('Committed batches of a group, newest first (the offset log)'), [
+      { flags: '--group <group>', description: 'the group', required: true },
+      { flags: '--topic <topic>', description: 'only this topic' },
+      { flags: '--partition <n>', description: 'only this partition' },
+      { flags: '--before <iso>', description: 'only batches committed at or before this time' },
+      { flags: '--limit <n>', description: 'at most this many rows', default: '50' },
+      JSON_FLAG,
+    ]),
     false,
   ).action(async (flags: HistoryFlags) => setCode(await historyCommand(flags)));
 }

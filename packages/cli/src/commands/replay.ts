@@ -1,12 +1,14 @@
 import { ConfigError } from '@oncely/core';
 import type { Command } from 'commander';
 import { type ConnectionFlags, ExitCode } from '../config.js';
-import { collect, connectionOptions, parseDate, parseTopics, withAdmin } from '../options.js';
+import { flags as addFlags } from '../flags.js';
+import type { KafkaFlags } from '../kafka.js';
+import { ACTOR_FLAG, connectionOptions, JSON_FLAG, parseDate, parseTopics, withAdmin } from '../options.js';
 import { printJson } from '../output.js';
 import { printPlan } from './offsets.js';
 
 /** Flags of `oncely replay`. */
-export interface ReplayFlags extends ConnectionFlags {
+export interface ReplayFlags extends ConnectionFlags, KafkaFlags {
   fromGroup: string;
   group: string;
   topic?: string[];
@@ -45,17 +47,26 @@ async function replayCommand(flags: ReplayFlags): Promise<number> {
 /** Registers `oncely replay`. */
 export function registerReplay(program: Command, setCode: (code: number) => void): void {
   connectionOptions(
-    program
-      .command('replay')
-      .description("Start a new group at another group's positions, one of its checkpoints, or a datetime")
-      .requiredOption('--from-group <group>', 'the group whose positions (or checkpoint) to start from')
-      .requiredOption('--group <group>', 'the new group (e.g. the next version of a projection)')
-      .option('--topic <topic[:partitions]>', 'only these topics/partitions (repeatable)', collect)
-      .option('--to-checkpoint <name>', 'start at this checkpoint of --from-group instead of its current positions')
-      .option('--to-datetime <iso>', 'start at the first record at or after this time (from Kafka)')
-      .option('--dry-run', 'print the plan, change nothing')
-      .option('--force', 'allow a --group that already has stored positions (they are moved)')
-      .option('--actor <name>', 'who, for admin_audit (default: user@host)')
-      .option('--json', 'JSON for scripts'),
+    addFlags(
+      program
+        .command('replay')
+        .description("Start a new group at another group's positions, one of its checkpoints, or a datetime"),
+      [
+        { flags: '--from-group <group>', description: 'the group whose positions (or checkpoint) to start from', required: true },
+        { flags: '--group <group>', description: 'the new group (e.g. the next version of a projection)', required: true },
+        { flags: '--topic <topic[:partitions]>', description: 'only these topics/partitions (repeatable)', repeatable: true },
+        // Where the new group starts, and --force, are always typed (never from the environment).
+        {
+          flags: '--to-checkpoint <name>',
+          description: 'start at this checkpoint of --from-group instead of its current positions',
+          env: false,
+        },
+        { flags: '--to-datetime <iso>', description: 'start at the first record at or after this time (from Kafka)', env: false },
+        { flags: '--dry-run', description: 'print the plan, change nothing' },
+        { flags: '--force', description: 'allow a --group that already has stored positions (they are moved)', env: false },
+        ACTOR_FLAG,
+        JSON_FLAG,
+      ],
+    ),
   ).action(async (flags: ReplayFlags) => setCode(await replayCommand(flags)));
 }

@@ -11,34 +11,48 @@ import {
   type LogLevel,
   type OffsetMirror,
   type OffsetSpec,
+  type WorkerOptions,
 } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
-import { type Command, Option } from 'commander';
-import { type ConnectionFlags, ExitCode, resolveConnections } from '../config.js';
-import { connectionOptions } from '../options.js';
+import type { Command } from 'commander';
+import { type ConnectionFlags, ExitCode, isConfigurationError, resolveConnections } from '../config.js';
+import { flags as addFlags, type FlagSpec, flag, inFlagTerms, intFlag } from '../flags.js';
+import { type KafkaFlags, kafkaReaderOptions, READER_FLAG_NAMES } from '../kafka.js';
+import { connectionOptions, STORE_FLAG_NAMES } from '../options.js';
 import { printJson } from '../output.js';
 import { reportProgress, summarize } from '../progress.js';
 
 /** Flags of `oncely run`. */
-export interface RunFlags extends ConnectionFlags {
+export interface RunFlags extends ConnectionFlags, KafkaFlags {
+  /** The app module, when not given as the argument. */
+  app?: string;
   partitions?: string;
   worker?: string;
   workerId?: string;
   initialOffset?: string;
   offsetOutOfRange?: 'fail' | 'earliest' | 'latest';
   batchMaxRecords?: string;
+  batchMaxBytes?: string;
+  batchLinger?: string;
+  fetchMaxWait?: string;
+  fetchMaxBytesPerPartition?: string;
+  lease?: string;
+  poolSize?: string;
+  lockTimeout?: string;
   drainTimeout?: string;
   retryAttempts?: string;
+  retryInitialDelay?: string;
+  retryMaxDelay?: string;
   onExhausted?: 'dead-letter' | 'stop-partition';
   crashBudget?: string;
   startTimeout?: string;
-  logLevel?: LogLevel;
   migrate?: boolean;
   until?: 'forever' | 'caught-up';
   progress?: boolean;
   progressInterval?: string;
   mirrorGroupId?: string;
   json?: boolean;
+  logLevel?: LogLevel;
 }
 
 /** Loads an app module: its default export or its `app` export must be an App from defineApp(). */
@@ -62,129 +76,217 @@ function parseInitialOffset(v: string | undefined): OffsetSpec | undefined {
   if (v === undefined) return undefined;
   if (v === 'earliest' || v === 'latest') return v;
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new ConfigError(`--initial-offset must be earliest, latest or an ISO date-time; got ${v}`);
+  if (Number.isNaN(t)) throw new ConfigError(`--initial-offset must be earliest, latest or an ISO date-time; got ${v}.`);
   return { timestamp: t };
 }
 
-function parseIntFlag(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new ConfigError(`${name} must be an integer; got ${v}`);
-  return n;
-}
+/** Worker option names as the flags that set them, for inFlagTerms. */
+const WORKER_FLAG_NAMES: Readonly<Record<string, string>> = {
+  workerId: '--worker-id',
+  partitions: '--partitions',
+  'Bad partition selector': '--partitions',
+  split: '--worker',
+  'Bad worker split': '--worker',
+  initialOffset: '--initial-offset',
+  offsetOutOfRange: '--offset-out-of-range',
+  batchMaxRecords: '--batch-max-records',
+  batchMaxBytes: '--batch-max-bytes',
+  batchLingerMs: '--batch-linger',
+  fetchMaxWaitMs: '--fetch-max-wait',
+  fetchMaxBytesPerPartition: '--fetch-max-bytes-per-partition',
+  leaseMs: '--lease',
+  retryAttempts: '--retry-attempts',
+  onExhausted: '--on-exhausted',
+  crashBudget: '--crash-budget',
+  retryInitialDelayMs: '--retry-initial-delay',
+  retryMaxDelayMs: '--retry-max-delay',
+  drainTimeoutMs: '--drain-timeout',
+  startTimeoutMs: '--start-timeout',
+  until: '--until',
+};
 
-/**
- * `oncely run <app>`: a worker that applies its partitions until SIGTERM/SIGINT, or, with
- * `--until caught-up`, until the high watermarks taken at start (with a progress bar). Returns the exit code.
- */
-export async function runCommand(modulePath: string, flags: RunFlags): Promise<number> {
-  const conn = resolveConnections(flags);
-  const logger = consoleLogger({ level: flags.logLevel });
-  const app = await loadApp(modulePath);
-  const progressIntervalMs = parseIntFlag('--progress-interval', flags.progressInterval);
-  const store = new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema });
-  let mirror: OffsetMirror | undefined;
-  if (flags.mirrorGroupId !== undefined) {
-    mirror = createOffsetMirror({
-      brokers: conn.brokers,
-      groupId: flags.mirrorGroupId,
-      clientId: `oncely-${app.group}-mirror`,
-      logger,
-    });
-  }
-  const reader = new KafkajsPartitionReader({ brokers: conn.brokers, clientId: `oncely-${app.group}`, logger });
-  const bounded = flags.until === 'caught-up';
-  const worker = createWorker(app, {
-    store,
-    reader,
-    logger,
+type TuningOptions = Omit<WorkerOptions<unknown>, 'store' | 'reader' | 'logger' | 'prepare'>;
+
+/** The worker options the flags set, parsed (types and formats; ranges are the worker's to check). */
+export function workerOptionsFromFlags(flags: RunFlags): TuningOptions {
+  return {
     workerId: flags.workerId,
     partitions: flags.partitions,
     split: flags.worker,
     initialOffset: parseInitialOffset(flags.initialOffset),
     offsetOutOfRange: flags.offsetOutOfRange,
-    batchMaxRecords: parseIntFlag('--batch-max-records', flags.batchMaxRecords),
-    drainTimeoutMs: parseIntFlag('--drain-timeout', flags.drainTimeout),
-    retryAttempts: parseIntFlag('--retry-attempts', flags.retryAttempts),
+    batchMaxRecords: intFlag('--batch-max-records', flags.batchMaxRecords),
+    batchMaxBytes: intFlag('--batch-max-bytes', flags.batchMaxBytes),
+    batchLingerMs: intFlag('--batch-linger', flags.batchLinger),
+    fetchMaxWaitMs: intFlag('--fetch-max-wait', flags.fetchMaxWait),
+    fetchMaxBytesPerPartition: intFlag('--fetch-max-bytes-per-partition', flags.fetchMaxBytesPerPartition),
+    leaseMs: intFlag('--lease', flags.lease),
+    drainTimeoutMs: intFlag('--drain-timeout', flags.drainTimeout),
+    retryAttempts: intFlag('--retry-attempts', flags.retryAttempts),
+    retryInitialDelayMs: intFlag('--retry-initial-delay', flags.retryInitialDelay),
+    retryMaxDelayMs: intFlag('--retry-max-delay', flags.retryMaxDelay),
     onExhausted: flags.onExhausted,
-    crashBudget: parseIntFlag('--crash-budget', flags.crashBudget),
-    startTimeoutMs: parseIntFlag('--start-timeout', flags.startTimeout),
-    // Inside the worker's start-up wait: a database that is still down is waited for, not fatal.
-    prepare: flags.migrate !== false ? () => store.migrate() : undefined,
+    crashBudget: intFlag('--crash-budget', flags.crashBudget),
+    startTimeoutMs: intFlag('--start-timeout', flags.startTimeout),
     until: flags.until,
-  });
-  if (mirror) worker.on('commit', mirror.onCommit);
-  const signals = handleSignals(worker, logger);
-  let stopProgress: (() => void) | undefined;
+  };
+}
+
+/**
+ * `oncely run <app>`: a worker that applies its partitions until SIGTERM/SIGINT, or, with
+ * `--until caught-up`, until the high watermarks taken at start (with a progress bar). Returns the
+ * exit code; configuration errors (bad flags, a missing topic, rejected credentials) are thrown.
+ */
+export async function runCommand(modulePath: string | undefined, flags: RunFlags): Promise<number> {
+  // Every flag is checked before anything opens, so bad usage exits at once.
+  const appPath = modulePath ?? flags.app;
+  if (!appPath) throw new ConfigError('run needs the app module: oncely run ./dist/app.js (or set ONCELY_APP).');
+  const conn = resolveConnections(flags);
+  const tuning = workerOptionsFromFlags(flags);
+  const progressIntervalMs = intFlag('--progress-interval', flags.progressInterval);
+  if (progressIntervalMs !== undefined && progressIntervalMs < 1) {
+    throw new ConfigError(`--progress-interval must be a positive number of milliseconds; got ${flags.progressInterval}.`);
+  }
+  const poolMax = intFlag('--pool-size', flags.poolSize);
+  const lockTimeoutMs = intFlag('--lock-timeout', flags.lockTimeout);
+  const logger = consoleLogger({ level: flags.logLevel });
+  const app = await loadApp(appPath);
+  const readerOptions = kafkaReaderOptions(flags, conn.brokers, `oncely-${app.group}`);
+
+  const store = inFlagTerms(
+    STORE_FLAG_NAMES,
+    () => new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax, lockTimeoutMs }),
+  );
+  let reader: KafkajsPartitionReader | undefined;
+  let mirror: OffsetMirror | undefined;
   try {
-    await worker.start();
-    if (bounded && flags.progress !== false)
-      stopProgress = reportProgress(() => worker.progress(), { intervalMs: progressIntervalMs });
-    await worker.done;
-    stopProgress?.();
-    stopProgress = undefined;
-    const progress = worker.progress();
-    const { done, total } = summarize(progress);
-    if (bounded && !signals.aborted) {
-      if (flags.json)
-        printJson({ group: app.group, caughtUp: progress.every((p) => p.caughtUp), done, total, partitions: progress });
-      else
-        console.log(
-          `caught up: ${done} of ${total} record(s) applied over ${progress.length} partition(s) of group ${app.group}`,
-        );
+    reader = inFlagTerms(READER_FLAG_NAMES, () => new KafkajsPartitionReader({ ...readerOptions, logger }));
+    const { ssl, sasl } = readerOptions;
+    if (flags.mirrorGroupId !== undefined) {
+      const groupId = flags.mirrorGroupId;
+      mirror = inFlagTerms({ groupId: '--mirror-group-id' }, () =>
+        createOffsetMirror({ brokers: conn.brokers, groupId, clientId: `${readerOptions.clientId}-mirror`, ssl, sasl, logger }),
+      );
     }
-    logger.info('worker stopped');
-    return signals.aborted ? ExitCode.ABORTED : ExitCode.OK;
-  } catch (e) {
-    logger.error('worker failed', { error: (e as Error).message });
-    return ExitCode.FAILED;
+    const w = inFlagTerms(WORKER_FLAG_NAMES, () =>
+      createWorker(app, {
+        ...tuning,
+        store,
+        reader: reader!,
+        logger,
+        // Inside the worker's start-up wait: a database that is still down is waited for, not fatal.
+        prepare: flags.migrate !== false ? () => store.migrate() : undefined,
+      }),
+    );
+    if (mirror) w.on('commit', mirror.onCommit);
+    const bounded = flags.until === 'caught-up';
+    const signals = handleSignals(w, logger);
+    let stopProgress: (() => void) | undefined;
+    try {
+      await w.start();
+      if (bounded && flags.progress !== false)
+        stopProgress = reportProgress(() => w.progress(), { intervalMs: progressIntervalMs });
+      await w.done;
+      stopProgress?.();
+      stopProgress = undefined;
+      const progress = w.progress();
+      const { done, total } = summarize(progress);
+      if (bounded && !signals.aborted) {
+        if (flags.json)
+          printJson({ group: app.group, caughtUp: progress.every((p) => p.caughtUp), done, total, partitions: progress });
+        else
+          console.log(
+            `caught up: ${done} of ${total} record(s) applied over ${progress.length} partition(s) of group ${app.group}`,
+          );
+      }
+      logger.info('worker stopped');
+      return signals.aborted ? ExitCode.ABORTED : ExitCode.OK;
+    } catch (e) {
+      // A missing topic, rejected credentials or a bad definition: the command line or the
+      // environment must change, which exit 2 tells a supervisor.
+      if (isConfigurationError(e)) throw e;
+      logger.error('worker failed', { error: (e as Error).message });
+      return ExitCode.FAILED;
+    } finally {
+      stopProgress?.();
+      signals.dispose();
+    }
   } finally {
-    stopProgress?.();
-    signals.dispose();
+    // A started worker closes the reader and the store when it stops; closing again is a no-op.
+    await reader?.close().catch(() => {});
+    await store.close().catch(() => {});
     // After the worker: its last commits are mirrored before the process exits.
-    await mirror?.close();
+    await mirror?.close().catch(() => {});
   }
 }
 
+/** The flags of `oncely run` (besides the connection flags). */
+export const RUN_FLAGS: readonly FlagSpec[] = [
+  { flags: '--partitions <selector>', description: 'static assignment, e.g. "payments:0-3,orders:*" (default: all)' },
+  { flags: '--worker <i/n>', description: 'deterministic split: this is worker i of n' },
+  { flags: '--worker-id <id>', description: 'identity in claims and the offset log (default: host-pid-random)' },
+  {
+    flags: '--initial-offset <where>',
+    description: 'start of partitions never seen: earliest | latest | ISO date-time',
+    default: 'earliest',
+  },
+  {
+    flags: '--offset-out-of-range <policy>',
+    description: 'when retention deleted the stored offset',
+    choices: ['fail', 'earliest', 'latest'],
+    default: 'fail',
+  },
+  { flags: '--batch-max-records <n>', description: 'records per transaction (default 2000)' },
+  { flags: '--batch-max-bytes <n>', description: 'key+value bytes per transaction (default 4194304)' },
+  { flags: '--batch-linger <ms>', description: 'longest wait for more records when a batch is not full (default 0)' },
+  { flags: '--fetch-max-wait <ms>', description: 'broker long-poll wait when no partition has data (default 500)' },
+  { flags: '--fetch-max-bytes-per-partition <n>', description: 'bytes per partition per fetch (default 262144)' },
+  { flags: '--lease <ms>', description: 'lease of a claim; commits and a timer renew it (default 30000)' },
+  { flags: '--pool-size <n>', description: 'PostgreSQL connections of the pool (default 10)' },
+  { flags: '--lock-timeout <ms>', description: 'lock_timeout of every transaction (default 5000)' },
+  { flags: '--drain-timeout <ms>', description: 'how long a stop waits for in-flight transactions (default 30000)' },
+  { flags: '--retry-attempts <n>', description: 'tries of a failing record before --on-exhausted (default 5)' },
+  { flags: '--retry-initial-delay <ms>', description: 'first retry delay; doubles up to --retry-max-delay (default 250)' },
+  { flags: '--retry-max-delay <ms>', description: 'longest retry delay (default 30000)' },
+  {
+    flags: '--on-exhausted <what>',
+    description: 'when a record has used its retries',
+    choices: ['dead-letter', 'stop-partition'],
+    default: 'dead-letter',
+  },
+  { flags: '--crash-budget <n>', description: 'process deaths while applying one record before it is dead-lettered (default 5)' },
+  {
+    flags: '--start-timeout <ms>',
+    description:
+      'how long start-up waits for an unavailable database or broker, or a locked partition row (default 300000; 0: forever)',
+  },
+  {
+    flags: '--until <when>',
+    description: 'forever, or caught-up: stop at the high watermarks taken at start',
+    choices: ['forever', 'caught-up'],
+    default: 'forever',
+  },
+  { flags: '--no-progress', description: 'no progress bar/lines for --until caught-up' },
+  { flags: '--progress-interval <ms>', description: 'progress redraw interval (default 250 on a TTY, 2000 otherwise)' },
+  {
+    flags: '--mirror-group-id <id>',
+    description: "mirror positions into this Kafka group's offsets after commits (for lag tools)",
+  },
+  { flags: '--json', description: 'with --until caught-up: a JSON summary on stdout' },
+  { flags: '--log-level <level>', description: 'log level', choices: ['debug', 'info', 'warn', 'error'], default: 'info' },
+  { flags: '--no-migrate', description: 'do not apply migrations at start' },
+];
+
 /** Registers `oncely run`. */
 export function registerRun(program: Command, setCode: (code: number) => void): void {
-  connectionOptions(
-    program
-      .command('run')
-      .description('Run a worker for an app module (default export or `app` from defineApp) until SIGTERM/SIGINT')
-      .argument('<app-module>', 'path to the app module (.js, or .ts under tsx)')
-      .option('--partitions <selector>', 'static assignment, e.g. "payments:0-3,orders:*" (default: all)')
-      .option('--worker <i/n>', 'deterministic split: this is worker i of n')
-      .option('--worker-id <id>', 'identity in claims and the offset log (default: host-pid-random)')
-      .option('--initial-offset <where>', 'start of partitions never seen: earliest | latest | ISO date-time', 'earliest')
-      .addOption(
-        new Option('--offset-out-of-range <policy>', 'when retention deleted the stored offset')
-          .choices(['fail', 'earliest', 'latest'])
-          .default('fail'),
-      )
-      .option('--batch-max-records <n>', 'records per transaction (default 2000)')
-      .option('--drain-timeout <ms>', 'how long a stop waits for in-flight transactions (default 30000)')
-      .option('--retry-attempts <n>', 'tries of a failing record before --on-exhausted (default 5)')
-      .addOption(
-        new Option('--on-exhausted <what>', 'when a record has used its retries')
-          .choices(['dead-letter', 'stop-partition'])
-          .default('dead-letter'),
-      )
-      .option('--crash-budget <n>', 'process deaths while applying one record before it is dead-lettered (default 5)')
-      .option(
-        '--start-timeout <ms>',
-        'how long start-up waits for an unavailable database or broker, or a locked partition row (default 300000; 0: forever)',
-      )
-      .addOption(
-        new Option('--until <when>', 'forever, or caught-up: stop at the high watermarks taken at start')
-          .choices(['forever', 'caught-up'])
-          .default('forever'),
-      )
-      .option('--no-progress', 'no progress bar/lines for --until caught-up')
-      .option('--progress-interval <ms>', 'progress redraw interval (default 250 on a TTY, 2000 otherwise)')
-      .option('--mirror-group-id <id>', "mirror positions into this Kafka group's offsets after commits (for lag tools)")
-      .option('--json', 'with --until caught-up: a JSON summary on stdout')
-      .addOption(new Option('--log-level <level>').choices(['debug', 'info', 'warn', 'error']).default('info'))
-      .option('--no-migrate', 'do not apply migrations at start'),
-  ).action(async (modulePath: string, flags: RunFlags) => setCode(await runCommand(modulePath, flags)));
+  const cmd = program
+    .command('run')
+    .description('Run a worker for an app module (default export or `app` from defineApp) until SIGTERM/SIGINT')
+    .argument('[app-module]', 'path to the app module (.js, or .ts under tsx) [env: ONCELY_APP]');
+  // ONCELY_APP fills the argument; a hidden --app carries it through the environment layer.
+  flag(cmd, { flags: '--app <module>', description: 'the app module (instead of the argument)', hidden: true });
+  addFlags(cmd, RUN_FLAGS);
+  connectionOptions(cmd).action(async (modulePath: string | undefined, flags: RunFlags) =>
+    setCode(await runCommand(modulePath, flags)),
+  );
 }

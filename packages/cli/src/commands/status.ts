@@ -1,12 +1,15 @@
+import { ConfigError } from '@oncely/core';
 import type { OffsetsAdmin, PartitionStatus } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
 import type { ConnectionFlags } from '../config.js';
 import { ExitCode } from '../config.js';
-import { connectionOptions, withAdmin } from '../options.js';
+import { flags as addFlags } from '../flags.js';
+import type { KafkaFlags } from '../kafka.js';
+import { connectionOptions, JSON_FLAG, withAdmin } from '../options.js';
 import { human, printJson, table, toJsonLine } from '../output.js';
 
 /** Flags of `oncely status`. */
-export interface StatusFlags extends ConnectionFlags {
+export interface StatusFlags extends ConnectionFlags, KafkaFlags {
   group?: string;
   topic?: string;
   watch?: boolean;
@@ -48,7 +51,11 @@ async function once(admin: OffsetsAdmin, flags: StatusFlags, watching: boolean):
 
 /** `oncely status`: positions, lag, owners and leases per group/topic/partition. */
 export async function statusCommand(flags: StatusFlags): Promise<number> {
-  const intervalMs = Math.max(200, Number(flags.interval ?? 2) * 1000 || 2000);
+  const seconds = Number(flags.interval ?? 2);
+  if (!Number.isFinite(seconds) || seconds < 0.2 || flags.interval?.trim() === '') {
+    throw new ConfigError(`--interval must be a number of seconds, at least 0.2; got ${flags.interval}.`);
+  }
+  const intervalMs = Math.round(seconds * 1000);
   return withAdmin(flags, { kafka: true }, async (admin) => {
     if (!flags.watch) {
       await once(admin, flags, false);
@@ -85,13 +92,17 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
 /** Registers `oncely status`. */
 export function registerStatus(program: Command, setCode: (code: number) => void): void {
   connectionOptions(
-    program
-      .command('status')
-      .description('Positions, high watermark, lag, owner, epoch, lease left and last commit age per partition')
-      .option('--group <group>', 'only this group (default: every group)')
-      .option('--topic <topic>', 'only this topic')
-      .option('--watch', 'redraw until interrupted')
-      .option('--interval <seconds>', 'redraw interval of --watch', '2')
-      .option('--json', 'JSON for scripts (NDJSON under --watch)'),
+    addFlags(
+      program
+        .command('status')
+        .description('Positions, high watermark, lag, owner, epoch, lease left and last commit age per partition'),
+      [
+        { flags: '--group <group>', description: 'only this group (default: every group)' },
+        { flags: '--topic <topic>', description: 'only this topic' },
+        { flags: '--watch', description: 'redraw until interrupted' },
+        { flags: '--interval <seconds>', description: 'redraw interval of --watch', default: '2' },
+        { ...JSON_FLAG, description: 'JSON for scripts (NDJSON under --watch)' },
+      ],
+    ),
   ).action(async (flags: StatusFlags) => setCode(await statusCommand(flags)));
 }

@@ -74,3 +74,14 @@ export class CorruptRecordBatchError extends PartitionReadError {
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
 }
+
+/**
+ * The broker refused SASL authentication: wrong credentials, a mechanism it does not enable, or a
+ * listener that takes no SASL. A configuration error: retrying cannot help.
+ */
+export class KafkaAuthenticationError extends OncelyError {
+  override readonly name = 'KafkaAuthenticationError';
+  constructor(message: string, options: OncelyErrorOptions = {}) {
+    super('KAFKA_AUTH_FAILED', message, { ...options, retriable: false });
+  }
+}

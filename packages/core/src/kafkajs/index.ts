@@ -1,4 +1,10 @@
 export { registerCompressionCodecs } from './compression.js';
-export { CompressionUnsupportedError, CorruptRecordBatchError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
+export {
+  CompressionUnsupportedError,
+  CorruptRecordBatchError,
+  KafkaAuthenticationError,
+  KafkaProtocolError,
+  TopicNotFoundError,
+} from './errors.js';
 export { type CompiledReaderOptions, compileReaderOptions, type IsolationLevel, type KafkajsReaderOptions } from './options.js';
 export { KafkajsPartitionReader, type ReaderState } from './reader.js';

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionReader } from '../reader/types.js';
 import { backoff, sleep } from '../time.js';
 import { registerCompressionCodecs } from './compression.js';
-import { CorruptRecordBatchError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
+import { CorruptRecordBatchError, KafkaAuthenticationError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
 import {
   allBrokers,
   createCluster,
@@ -64,6 +64,48 @@ function errorType(e: Error): string | undefined {
 
 function isRetriableKafka(e: Error): boolean {
   return (e as { retriable?: unknown }).retriable === true || RETRIABLE_NAMES.has(e.name);
+}
+
+/** Error types of a broker that refused SASL (kafkajs names its own KafkaJSSASLAuthenticationError). */
+const SASL_REFUSED = new Set(['SASL_AUTHENTICATION_FAILED', 'ILLEGAL_SASL_STATE', 'UNSUPPORTED_SASL_MECHANISM']);
+
+/** Node's codes of a TLS handshake that failed on a certificate (ours or the broker's): no retry changes that. */
+const TLS_REFUSED = /CERT|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|SELF_SIGNED|^ERR_SSL_.*ALERT/;
+
+/** The Node error code of a connection error kafkajs wrapped (possibly in its retrier's error). */
+function connectionCode(e: Error): string | undefined {
+  for (let cur: unknown = e, depth = 0; cur && depth < 4; cur = (cur as { cause?: unknown }).cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if ((cur as Error).name === 'KafkaJSConnectionError' && typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/**
+ * A refused SASL authentication or TLS handshake as an error naming the mechanism, the user and
+ * the fix (never the password); undefined for anything else.
+ */
+function authenticationFailure(err: Error, options: CompiledReaderOptions): KafkaAuthenticationError | undefined {
+  const brokers = options.brokers.join(',');
+  const tlsCode = options.ssl ? connectionCode(err) : undefined;
+  if (tlsCode !== undefined && TLS_REFUSED.test(tlsCode)) {
+    return new KafkaAuthenticationError(
+      `TLS with ${brokers} failed: ${err.message} (${tlsCode}). Check the CA that verifies the brokers' certificates ` +
+        '(ssl.ca) and, when the brokers require one, the client certificate and key; retrying will not help.',
+      { cause: err },
+    );
+  }
+  const type = errorType(err);
+  if (err.name !== 'KafkaJSSASLAuthenticationError' && !(type !== undefined && SASL_REFUSED.has(type))) return undefined;
+  const sasl = options.sasl as { mechanism?: unknown; username?: unknown } | undefined;
+  const mechanism = typeof sasl?.mechanism === 'string' ? sasl.mechanism.toUpperCase() : 'SASL';
+  const user = typeof sasl?.username === 'string' ? ` of user ${JSON.stringify(sasl.username)}` : '';
+  const who = `SASL ${mechanism} authentication${user} at ${brokers}`;
+  const message =
+    type === 'ILLEGAL_SASL_STATE'
+      ? `${who} failed: the broker takes no SASL on this listener (ILLEGAL_SASL_STATE). Point the brokers at its SASL listener (SASL_PLAINTEXT or SASL_SSL), or configure no SASL.`
+      : `${who} failed: ${err.message}${type ? ` (${type})` : ''}. Check the mechanism, the user name and the password, and that the broker enables ${mechanism}; retrying will not help.`;
+  return new KafkaAuthenticationError(message, { cause: err });
 }
 
 function needsRefresh(e: Error): boolean {
@@ -547,7 +589,9 @@ export class KafkajsPartitionReader implements PartitionReader {
       } catch (e) {
         const err = toError(e);
         if (signal.aborted) throw new AbortedError();
-        if (err instanceof OncelyError || !isRetriableKafka(err)) throw this.classify(err, what);
+        if (err instanceof OncelyError || !isRetriableKafka(err) || authenticationFailure(err, this.options)) {
+          throw this.classify(err, what);
+        }
         if (attempt >= this.options.retries) {
           throw new KafkaUnavailableError(
             `Could not ${what} after ${attempt + 1} attempts (last: ${err.message}); check that the brokers ${this.options.brokers.join(',')} are up and reachable.`,
@@ -563,6 +607,8 @@ export class KafkajsPartitionReader implements PartitionReader {
 
   private classify(err: Error, what: string): OncelyError {
     if (err instanceof OncelyError) return err;
+    const refused = authenticationFailure(err, this.options);
+    if (refused) return refused;
     if (isRetriableKafka(err)) return new KafkaUnavailableError(`Could not ${what}: ${err.message}`, { cause: err });
     return new KafkaProtocolError(`Could not ${what}: ${err.message}${errorType(err) ? ` (${errorType(err)})` : ''}.`, {
       cause: err,
