@@ -148,4 +148,46 @@ describe('oncely dlq (real binary, real database)', () => {
     const rows = await db().query(`select order_id, count(*)::int as n from ${table} group by order_id order by order_id`);
     expect(rows.rows).toEqual(['o0', 'o1', 'o2', 'o3'].map((order_id) => ({ order_id, n: 1 })));
   });
+
+  it('orders dead letters by id as numbers: --limit takes the oldest, requeue --all applies them in id order', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('dlqord');
+    const appSchema = freshSchema('ordord');
+    const table = `${appSchema}.orders`;
+    const group = `orders-${topic}`;
+    await db().query(`create schema ${appSchema}`);
+    await db().query(`create table ${table} (seq bigserial, order_id text not null, qty int not null, "offset" bigint not null)`);
+    const producer = kafkaClient().producer();
+    await producer.connect();
+    // Twelve refunds (negative quantities): the buggy handler dead-letters each, ids 1..12.
+    await producer.send({
+      topic,
+      messages: Array.from({ length: 12 }, (_, i) => ({ value: JSON.stringify({ id: `o${i}`, qty: -(i + 1) }) })),
+    });
+    await producer.disconnect();
+    const w = await realWorker(ordersApp({ group, topic, table, fixed: false }), schema);
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 12n, 'past every order');
+    await w.stop();
+
+    const env = { ONCELY_SCHEMA: schema, ORDERS_GROUP: group, ORDERS_TOPIC: topic, ORDERS_TABLE: table };
+    const ids = (stdout: string) => (JSON.parse(stdout) as Array<{ id: string }>).map((d) => Number(d.id));
+    const first = await oncely(['dlq', 'list', '--group', group, '--limit', '3', '--json'], env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(ids(first.stdout)).toEqual([1, 2, 3]); // as text they would be 1, 10, 11
+    const all = await oncely(['dlq', 'list', '--group', group, '--json'], env);
+    expect(ids(all.stdout)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+
+    const requeue = await oncely(
+      ['dlq', 'requeue', '--all', '--group', group, '--app', resolve(FIXTURES, 'orders-fixed.ts'), '--json'],
+      env,
+    );
+    expect(requeue.code, requeue.stderr).toBe(0);
+    const out = JSON.parse(requeue.stdout) as { applied: number; outcomes: Array<{ id: string }> };
+    expect(out.applied).toBe(12);
+    expect(out.outcomes.map((o) => Number(o.id))).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    // Applied in the records' order, as they were dead-lettered.
+    const applied = await db().query(`select "offset"::int as o from ${table} order by seq`);
+    expect(applied.rows.map((r) => r.o)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+  });
 });

@@ -163,7 +163,8 @@ export class DeadLetters {
     return this.#run('list dead letters', async () => {
       const [where, params] = this.#where(selection, false);
       const { rows } = await this.#knex.raw<Rows<Row>>(
-        `select ${COLUMNS} from ${this.#s}.dead_letters where ${where} order by id limit ?`,
+        // d.id, not id: the bare name would sort the select list's id::text (1, 10, 11, 2, …).
+        `select ${COLUMNS} from ${this.#s}.dead_letters d where ${where} order by d.id limit ?`,
         [...params, limit],
       );
       return rows.map(toEntry);

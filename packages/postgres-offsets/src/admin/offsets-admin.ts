@@ -315,8 +315,8 @@ export class OffsetsAdmin {
       const { rows } = await this.#knex.raw<
         Rows<{ id: string; at: Date; actor: string; action: string; group_id: string | null; details: unknown }>
       >(
-        `select id::text, at, actor, action, group_id, details from ${this.#s}.admin_audit
-          where (?::text is null or group_id = ?::text) order by at desc, id desc limit ?::int`,
+        `select a.id::text, at, actor, action, group_id, details from ${this.#s}.admin_audit a
+          where (?::text is null or group_id = ?::text) order by a.at desc, a.id desc limit ?::int`,
         [query.group ?? null, query.group ?? null, query.limit ?? 100],
       );
       return rows.map((r) => ({

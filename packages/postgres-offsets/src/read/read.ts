@@ -68,7 +68,8 @@ export async function readOffsetLog(knex: Knex, schema: string, q: OffsetLogQuer
     .where('group_id', q.group)
     .orderBy([
       { column: 'committed_at', order: 'desc' },
-      { column: 'id', order: 'desc' },
+      // Qualified: a bare id would sort the select list's id::text.
+      { column: 'offset_log.id', order: 'desc' },
     ])
     .limit(q.limit ?? 100);
   if (q.topic !== undefined) query.andWhere('topic', q.topic);
