@@ -22,8 +22,8 @@ export async function writeAudit(
 ): Promise<bigint> {
   const { rows } = await tx.raw<Rows<{ id: string }>>(
     `insert into ${quotedSchema}.admin_audit (at, actor, action, group_id, details)
-     values (clock_timestamp(), ?, ?, ?, ?::jsonb) returning id::text`,
-    [entry.actor, entry.action, entry.group, JSON.stringify(entry.details)],
+     values (clock_timestamp(), :actor, :action, :group, :details::jsonb) returning id::text`,
+    { actor: entry.actor, action: entry.action, group: entry.group, details: JSON.stringify(entry.details) },
   );
   return BigInt(rows[0]!.id);
 }

@@ -164,8 +164,8 @@ export class DeadLetters {
       const [where, params] = this.#where(selection, false);
       const { rows } = await this.#knex.raw<Rows<Row>>(
         // d.id, not id: the bare name would sort the select list's id::text (1, 10, 11, 2, …).
-        `select ${COLUMNS} from ${this.#s}.dead_letters d where ${where} order by d.id limit ?`,
-        [...params, limit],
+        `select ${COLUMNS} from ${this.#s}.dead_letters d where ${where} order by d.id limit :limit`,
+        { ...params, limit },
       );
       return rows.map(toEntry);
     });
@@ -175,9 +175,9 @@ export class DeadLetters {
   async get(id: bigint): Promise<DeadLetterEntry | undefined> {
     checkId(id);
     return this.#run(`read dead letter ${id}`, async () => {
-      const { rows } = await this.#knex.raw<Rows<Row>>(`select ${COLUMNS} from ${this.#s}.dead_letters where id = ?`, [
-        id.toString(),
-      ]);
+      const { rows } = await this.#knex.raw<Rows<Row>>(`select ${COLUMNS} from ${this.#s}.dead_letters where id = :id`, {
+        id: id.toString(),
+      });
       return rows[0] ? toEntry(rows[0]) : undefined;
     });
   }
@@ -238,8 +238,8 @@ export class DeadLetters {
             then: async (tx) => {
               const { rows } = await tx.raw<Rows<{ id: string }>>(
                 `update ${this.#s}.dead_letters set replayed_at = clock_timestamp()
-                  where id = ? and replayed_at is null returning id::text`,
-                [d.id.toString()],
+                  where id = :id and replayed_at is null returning id::text`,
+                { id: d.id.toString() },
               );
               // Another requeue applied it meanwhile: roll this one back, so it is applied once.
               if (rows.length === 0) throw new ConfigError(`Dead letter ${d.id} was requeued concurrently; not applied again.`);
@@ -255,10 +255,16 @@ export class DeadLetters {
           this.#knex.transaction(async (tx) => {
             await tx.raw(
               `update ${this.#s}.dead_letters
-                  set attempts = attempts + 1, last_failed_at = clock_timestamp(), error_name = ?, error_message = ?,
-                      error_code = ?, error_stack = ?
-                where id = ? and replayed_at is null`,
-              [text(err.name || 'Error'), text(err.message), error.code, err.stack ? text(err.stack) : null, d.id.toString()],
+                  set attempts = attempts + 1, last_failed_at = clock_timestamp(), error_name = :name,
+                      error_message = :message, error_code = :code, error_stack = :stack
+                where id = :id and replayed_at is null`,
+              {
+                name: text(err.name || 'Error'),
+                message: text(err.message),
+                code: error.code,
+                stack: err.stack ? text(err.stack) : null,
+                id: d.id.toString(),
+              },
             );
             await this.#audit(tx, 'dlq.requeue', d.group, { ...coordinates(d), result: 'failed', error }, actor);
           }),
@@ -302,27 +308,27 @@ export class DeadLetters {
   }
 
   /** A where clause over bound values only (group and topic names are never identifiers). */
-  #where(sel: DeadLetterSelection, includeReplayedByDefault: boolean): [string, Knex.RawBinding[]] {
+  #where(sel: DeadLetterSelection, includeReplayedByDefault: boolean): [string, Knex.ValueDict] {
     const clauses: string[] = [];
-    const params: Knex.RawBinding[] = [];
+    const params: Knex.ValueDict = {};
     if (sel.ids !== undefined) {
       for (const id of sel.ids) checkId(id);
-      clauses.push('id = any(?::bigint[])');
-      params.push(sel.ids.map(String));
+      clauses.push('id = any(:ids::bigint[])');
+      params.ids = sel.ids.map(String);
     }
     if (sel.group !== undefined) {
-      clauses.push('group_id = ?');
-      params.push(sel.group);
+      clauses.push('group_id = :group');
+      params.group = sel.group;
     }
     if (sel.topic !== undefined) {
-      clauses.push('topic = ?');
-      params.push(sel.topic);
+      clauses.push('topic = :topic');
+      params.topic = sel.topic;
     }
     if (sel.before !== undefined) {
       if (!(sel.before instanceof Date) || Number.isNaN(sel.before.getTime()))
         throw new ConfigError('before must be a valid Date (e.g. --before 2024-05-01T00:00:00Z).');
-      clauses.push('created_at < ?');
-      params.push(sel.before.toISOString());
+      clauses.push('created_at < :before');
+      params.before = sel.before.toISOString();
     }
     if (!(sel.includeReplayed ?? includeReplayedByDefault)) clauses.push('replayed_at is null');
     return [clauses.length > 0 ? clauses.join(' and ') : 'true', params];

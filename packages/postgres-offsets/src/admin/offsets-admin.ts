@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { mapStoreError, UNIQUE_VIOLATION } from '../errors.js';
 import type { OffsetLogEntry, OffsetLogQuery } from '../read/index.js';
 import type { Rows } from '../sql/rows.js';
+import { query, setLockTimeoutSql } from '../sql/statement.js';
 import type { PostgresStore } from '../store/store.js';
 import { defaultActor, writeAudit } from './audit.js';
 import {
@@ -113,9 +114,9 @@ export class OffsetsAdmin {
               where o.group_id = p.group_id and o.topic = p.topic and o.partition = p.partition
               order by o.committed_at desc limit 1
            ) l on true
-          where (?::text is null or p.group_id = ?::text) and (?::text is null or p.topic = ?::text)
+          where (:group::text is null or p.group_id = :group::text) and (:topic::text is null or p.topic = :topic::text)
           order by p.group_id, p.topic, p.partition`,
-        [query.group ?? null, query.group ?? null, query.topic ?? null, query.topic ?? null],
+        { group: query.group ?? null, topic: query.topic ?? null },
       );
       return rows;
     });
@@ -175,7 +176,7 @@ export class OffsetsAdmin {
     const { scope, bounds } = await this.#prepare(request);
     return this.#run(`reset group ${request.group}`, () =>
       this.#knex.transaction(async (trx) => {
-        await trx.raw(`select set_config('lock_timeout', ?, true)`, [this.#lockTimeout]);
+        await query(trx, setLockTimeoutSql, { lockTimeout: this.#lockTimeout });
         const stored = await this.#storedRows(trx, request.group, scope, true);
         const plan = await this.#plan(trx, request, scope, bounds, stored);
         const moves = plan.entries.filter((e) => e.changes && e.next !== null);
@@ -184,11 +185,16 @@ export class OffsetsAdmin {
           // re-claims at the new position when its next commit or renewal finds the new epoch.
           await trx.raw(
             `insert into ${this.#s}.partitions as p (group_id, topic, partition, next_offset, epoch, updated_at)
-             select ?, u.topic, u.partition, u.next_offset, 1, clock_timestamp()
-               from unnest(?::text[], ?::int[], ?::bigint[]) as u(topic, partition, next_offset)
+             select :group, u.topic, u.partition, u.next_offset, 1, clock_timestamp()
+               from unnest(:topics::text[], :partitions::int[], :nextOffsets::bigint[]) as u(topic, partition, next_offset)
              on conflict (group_id, topic, partition) do update
                set next_offset = excluded.next_offset, epoch = p.epoch + 1, updated_at = clock_timestamp()`,
-            [request.group, moves.map((e) => e.topic), moves.map((e) => e.partition), moves.map((e) => e.next!.toString())],
+            {
+              group: request.group,
+              topics: moves.map((e) => e.topic),
+              partitions: moves.map((e) => e.partition),
+              nextOffsets: moves.map((e) => e.next!.toString()),
+            },
           );
         }
         const details = {
@@ -222,13 +228,13 @@ export class OffsetsAdmin {
     nonEmpty('group', group);
     try {
       return await this.#knex.transaction(async (trx) => {
-        await trx.raw(`select set_config('lock_timeout', ?, true)`, [this.#lockTimeout]);
+        await query(trx, setLockTimeoutSql, { lockTimeout: this.#lockTimeout });
         const { rows } = await trx.raw<Rows<{ topic: string; partition: number; next_offset: string; created_at: Date }>>(
           `insert into ${this.#s}.checkpoints (name, group_id, topic, partition, next_offset)
-           select ?, group_id, topic, partition, next_offset from ${this.#s}.partitions
-            where group_id = ? and (?::text[] is null or topic = any(?::text[]))
+           select :name, group_id, topic, partition, next_offset from ${this.#s}.partitions
+            where group_id = :group and (:topics::text[] is null or topic = any(:topics::text[]))
            returning topic, partition, next_offset::text, created_at`,
-          [name, group, options.topics ?? null, options.topics ?? null],
+          { name, group, topics: options.topics ?? null },
         );
         if (rows.length === 0) {
           throw new ConfigError(
@@ -269,9 +275,9 @@ export class OffsetsAdmin {
     return this.#run(`list checkpoints of group ${group}`, async () => {
       const { rows } = await this.#knex.raw<Rows<{ name: string; created_at: Date; partitions: number; topics: string[] }>>(
         `select name, min(created_at) as created_at, count(*)::int as partitions, array_agg(distinct topic order by topic) as topics
-           from ${this.#s}.checkpoints where group_id = ?
+           from ${this.#s}.checkpoints where group_id = :group
           group by name order by min(created_at) desc, name`,
-        [group],
+        { group },
       );
       return rows.map((r) => ({ name: r.name, group, createdAt: r.created_at, partitions: r.partitions, topics: r.topics }));
     });
@@ -290,10 +296,10 @@ export class OffsetsAdmin {
     nonEmpty('group', group);
     return this.#run(`delete checkpoint ${name} of group ${group}`, () =>
       this.#knex.transaction(async (trx) => {
-        await trx.raw(`select set_config('lock_timeout', ?, true)`, [this.#lockTimeout]);
+        await query(trx, setLockTimeoutSql, { lockTimeout: this.#lockTimeout });
         const { rows } = await trx.raw<Rows<{ topic: string }>>(
-          `delete from ${this.#s}.checkpoints where name = ? and group_id = ? returning topic`,
-          [name, group],
+          `delete from ${this.#s}.checkpoints where name = :name and group_id = :group returning topic`,
+          { name, group },
         );
         if (rows.length === 0) throw this.#noCheckpoint(name, group);
         await this.#audit(trx, 'checkpoint.delete', group, { name, partitions: rows.length }, options);
@@ -316,8 +322,8 @@ export class OffsetsAdmin {
         Rows<{ id: string; at: Date; actor: string; action: string; group_id: string | null; details: unknown }>
       >(
         `select a.id::text, at, actor, action, group_id, details from ${this.#s}.admin_audit a
-          where (?::text is null or group_id = ?::text) order by a.at desc, a.id desc limit ?::int`,
-        [query.group ?? null, query.group ?? null, query.limit ?? 100],
+          where (:group::text is null or group_id = :group::text) order by a.at desc, a.id desc limit :limit::int`,
+        { group: query.group ?? null, limit: query.limit ?? 100 },
       );
       return rows.map((r) => ({
         id: BigInt(r.id),
@@ -339,23 +345,23 @@ export class OffsetsAdmin {
     nonEmpty('group', group);
     const { rows: commits } = await db.raw<Rows<{ topic: string; partition: number; to_offset: string; committed_at: Date }>>(
       `select distinct on (topic, partition) topic, partition, to_offset::text, committed_at
-         from ${this.#s}.offset_log where group_id = ? and committed_at <= ?
+         from ${this.#s}.offset_log where group_id = :group and committed_at <= :at
         order by topic, partition, committed_at desc, id desc`,
-      [group, at],
+      { group, at },
     );
     const { rows: firsts } = await db.raw<Rows<{ topic: string; partition: number; from_offset: string }>>(
       `select distinct on (topic, partition) topic, partition, from_offset::text
-         from ${this.#s}.offset_log where group_id = ? and committed_at > ?
+         from ${this.#s}.offset_log where group_id = :group and committed_at > :at
         order by topic, partition, committed_at asc, id asc`,
-      [group, at],
+      { group, at },
     );
     const { rows: resets } = await db.raw<Rows<{ at: Date; topic: string; partition: number; to_offset: string }>>(
       `select a.at, x.topic, x.partition, x."to" as to_offset
          from ${this.#s}.admin_audit a
          cross join jsonb_to_recordset(a.details -> 'partitions') as x(topic text, partition int, "to" text)
-        where a.group_id = ? and a.action in ('offsets.reset', 'offsets.replay') and a.at <= ? and x."to" is not null
+        where a.group_id = :group and a.action in ('offsets.reset', 'offsets.replay') and a.at <= :at and x."to" is not null
         order by a.at asc, a.id asc`,
-      [group, at],
+      { group, at },
     );
     const out = new Map<string, PointInTimePosition>();
     for (const f of firsts) {
@@ -487,10 +493,10 @@ export class OffsetsAdmin {
     >(
       `select p.topic, p.partition, p.next_offset::text, p.epoch::text, p.owner
          from ${this.#s}.partitions p
-         join unnest(?::text[], ?::int[]) as u(topic, partition) on u.topic = p.topic and u.partition = p.partition
-        where p.group_id = ?
+         join unnest(:topics::text[], :partitions::int[]) as u(topic, partition) on u.topic = p.topic and u.partition = p.partition
+        where p.group_id = :group
         order by p.topic, p.partition${lock ? ' for update of p' : ''}`,
-      [topics, partitions, group],
+      { topics, partitions, group },
     );
     return new Map(
       rows.map((r) => [
@@ -518,8 +524,8 @@ export class OffsetsAdmin {
       fromDb = new Map((await this.positionsAt(request.group, to.at, db)).map((r) => [tp(r.topic, r.partition), r.nextOffset]));
     } else if (to.kind === 'group') {
       const { rows } = await db.raw<Rows<{ topic: string; partition: number; next_offset: string }>>(
-        `select topic, partition, next_offset::text from ${this.#s}.partitions where group_id = ?`,
-        [to.group],
+        `select topic, partition, next_offset::text from ${this.#s}.partitions where group_id = :group`,
+        { group: to.group },
       );
       fromDb = new Map(rows.map((r) => [tp(r.topic, r.partition), BigInt(r.next_offset)]));
     }
@@ -532,8 +538,8 @@ export class OffsetsAdmin {
     return this.#run(`read checkpoint ${name}`, async () => {
       const { rows } = await db.raw<Rows<{ topic: string; partition: number; next_offset: string; created_at: Date }>>(
         `select topic, partition, next_offset::text, created_at from ${this.#s}.checkpoints
-          where name = ? and group_id = ? order by topic, partition`,
-        [name, group],
+          where name = :name and group_id = :group order by topic, partition`,
+        { name, group },
       );
       return rows.map((r) => ({
         name,

@@ -30,7 +30,10 @@ export async function migrate(knex: Knex, schema: string, quotedSchema: string, 
   for (;;) {
     const step = await knex.transaction(async (trx) => {
       // Not under lock_timeout: waiting for another migrator is expected and bounded by its step.
-      await trx.raw('select pg_advisory_xact_lock(hashtext(?), hashtext(?))', [LOCK_NAMESPACE, schema]);
+      await trx.raw('select pg_advisory_xact_lock(hashtext(:namespace), hashtext(:schema))', {
+        namespace: LOCK_NAMESPACE,
+        schema,
+      });
       await trx.raw(`set local lock_timeout = ${lockTimeoutMs}`); // an integer from compiled options
       await trx.raw(`create schema if not exists ${quotedSchema}`);
       await trx.raw(
@@ -48,7 +51,7 @@ export async function migrate(knex: Knex, schema: string, quotedSchema: string, 
       const next = migrations[version];
       if (next === undefined) return { done: true as const, version };
       await trx.raw(next.sql.replaceAll(':ONCELY_SCHEMA', quotedSchema));
-      await trx.raw(`insert into ${quotedSchema}.migrations (id, name) values (?, ?)`, [next.id, next.name]);
+      await trx.raw(`insert into ${quotedSchema}.migrations (id, name) values (:id, :name)`, { id: next.id, name: next.name });
       return { done: false as const, version: next.id, name: next.name };
     });
     if (step.done) return { applied, version: step.version };

@@ -1,3 +1,16 @@
+import type { Statement } from './statement.js';
+
+/** The values {@link renewSql} binds: the claims as parallel arrays, in one order. */
+export interface RenewParams {
+  lockTimeout: string;
+  leaseMs: number;
+  groups: string[];
+  topics: string[];
+  partitions: number[];
+  epochs: string[];
+  owners: string[];
+}
+
 /**
  * Extends the leases of many claims in one statement (one round trip per renew tick, however many
  * partitions a worker owns). The claims arrive as parallel arrays unnested into rows; a claim whose
@@ -6,20 +19,18 @@
  *
  * The update locks rows only for this statement; batches never hold a partition row across a handler
  * (see runBatch), so a renew waits at most for another short statement.
- *
- * Bindings: lock_timeout, lease_ms, lease_ms, groups[], topics[], partitions[], epochs[], owners[].
  */
-export function renewSql(schema: string): string {
+export function renewSql(schema: string): Statement<RenewParams, { group_id: string; topic: string; partition: number }> {
   return `
-with settings as (select set_config('lock_timeout', ?, true) as lock_timeout),
+with settings as (select set_config('lock_timeout', :lockTimeout, true) as lock_timeout),
 input as (
-  select * from unnest(?::text[], ?::text[], ?::int[], ?::bigint[], ?::text[])
+  select * from unnest(:groups::text[], :topics::text[], :partitions::int[], :epochs::bigint[], :owners::text[])
     as i(group_id, topic, partition, epoch, owner)
 ),
 renewed as (
   update ${schema}.partitions p
-     set lease_ms = ?::int,
-         lease_expires_at = now() + ?::int * interval '1 millisecond',
+     set lease_ms = :leaseMs::int,
+         lease_expires_at = now() + :leaseMs::int * interval '1 millisecond',
          updated_at = now()
     from input i
    where p.group_id = i.group_id and p.topic = i.topic and p.partition = i.partition

@@ -1,3 +1,5 @@
+import type { Statement } from './statement.js';
+
 /**
  * The two store statements of a batch transaction. The transaction is:
  *
@@ -30,6 +32,25 @@
  * counting when the batch began. It is also the order core's in-memory store commits in.
  */
 
+/** A claim's fence: the row's key, and the epoch, position and owner a commit must still find. */
+export interface FenceParams {
+  group: string;
+  topic: string;
+  partition: number;
+  epoch: string;
+  /** The position the batch was fetched from (the row's next_offset while the claim is current). */
+  fetchedFrom: string;
+  owner: string;
+}
+
+/** The values {@link batchCommitSql} binds: the fence, the new position, the batch's size and its dead letters. */
+export interface BatchCommitParams extends FenceParams {
+  next: string;
+  recordCount: number;
+  /** The JSON array of dead-letters-json.ts. */
+  deadLetters: string;
+}
+
 /**
  * Marks the transaction as oncely's open batch: a setting local to the transaction, which COMMIT,
  * ROLLBACK or END sent by a handler as SQL would discard. The commit statement requires it, so a
@@ -42,16 +63,14 @@ export const STILL_OPEN = `current_setting('oncely.batch_open', true) = 'on'`;
 /**
  * Sets lock_timeout for the transaction (set_config(…, true) = SET LOCAL), marks it open, and
  * reports whether the claim is still current, without locking the row.
- *
- * Bindings: lock_timeout, group, topic, partition, epoch, fetched_from, owner.
  */
-export function batchStartSql(schema: string): string {
+export function batchStartSql(schema: string): Statement<FenceParams & { lockTimeout: string }, { current: boolean }> {
   return `
-select set_config('lock_timeout', ?, true) as lock_timeout, ${BATCH_OPEN} as open,
+select set_config('lock_timeout', :lockTimeout, true) as lock_timeout, ${BATCH_OPEN} as open,
        exists (
          select 1 from ${schema}.partitions
-          where group_id = ? and topic = ? and partition = ?::int
-            and epoch = ?::bigint and next_offset = ?::bigint and owner = ?
+          where group_id = :group and topic = :topic and partition = :partition::int
+            and epoch = :epoch::bigint and next_offset = :fetchedFrom::bigint and owner = :owner
        ) as current`;
 }
 
@@ -64,38 +83,36 @@ select set_config('lock_timeout', ?, true) as lock_timeout, ${BATCH_OPEN} as ope
  * back. greatest() ignores the null of a never-committed partition.
  *
  * Dead letters arrive as one JSON array (json_to_recordset): any number of rows, one statement.
- * Bytes are base64 in the JSON and decoded here.
- *
- * Bindings: next, next, group, topic, partition, epoch, fetched_from, owner,
- *           from_offset, to_offset, record_count, dead_letters_json.
+ * Bytes are base64 in the JSON and decoded here. The offset_log row spans the fetched position to
+ * the new one.
  */
-export function batchCommitSql(schema: string): string {
+export function batchCommitSql(schema: string): Statement<BatchCommitParams, { updated: number; open: boolean }> {
   return commitSql(schema, FENCE);
 }
 
 /** The compare-and-set's guard: the claim's epoch, the position it fetched from, the owner. */
 const FENCE = `
-     and p.epoch = ?::bigint and p.next_offset = ?::bigint and p.owner = ?`;
+     and p.epoch = :epoch::bigint and p.next_offset = :fetchedFrom::bigint and p.owner = :owner`;
 
 function commitSql(schema: string, fence: string): string {
   return `
 with cas as (
   update ${schema}.partitions p
-     set next_offset = ?::bigint,
-         max_committed_offset = greatest(p.max_committed_offset, ?::bigint),
+     set next_offset = :next::bigint,
+         max_committed_offset = greatest(p.max_committed_offset, :next::bigint),
          lease_expires_at = clock_timestamp() + coalesce(p.lease_ms, 0) * interval '1 millisecond',
          -- A commit proves the worker got past its position: nothing is pending a crash count.
          suspect = false,
          crash_offset = null,
          crash_attempts = 0,
          updated_at = clock_timestamp()
-   where p.group_id = ? and p.topic = ? and p.partition = ?::int${fence}
+   where p.group_id = :group and p.topic = :topic and p.partition = :partition::int${fence}
      and ${STILL_OPEN}
   returning p.group_id, p.topic, p.partition, p.epoch, p.owner
 ),
 log as (
   insert into ${schema}.offset_log (group_id, topic, partition, from_offset, to_offset, record_count, epoch, worker_id)
-  select group_id, topic, partition, ?::bigint, ?::bigint, ?::int, epoch, owner from cas
+  select group_id, topic, partition, :fetchedFrom::bigint, :next::bigint, :recordCount::int, epoch, owner from cas
 ),
 dead as (
   insert into ${schema}.dead_letters
@@ -105,7 +122,7 @@ dead as (
          d.headers, d.record_timestamp, d.error_name, d.error_message, d.error_code, d.error_stack, d.attempts,
          d.first_failed_at, d.last_failed_at, cas.epoch, cas.owner
     from cas
-   cross join json_to_recordset(?::json) as d(
+   cross join json_to_recordset(:deadLetters::json) as d(
      "offset" bigint, key text, value text, headers jsonb, record_timestamp timestamptz, error_name text,
      error_message text, error_code text, error_stack text, attempts int, first_failed_at timestamptz,
      last_failed_at timestamptz)
@@ -117,11 +134,9 @@ select count(*)::int as updated, coalesce(${STILL_OPEN}, false) as open from cas
  * BENCHMARK ONLY (`unsafeUnfencedCommitsForBenchmarks`): the start statement without the fencing
  * check. It still sets lock_timeout and the open mark, which every transaction needs, so the difference to
  * {@link batchStartSql} is exactly the price of early fencing.
- *
- * Bindings: lock_timeout.
  */
-export function batchStartUnfencedSql(): string {
-  return `select set_config('lock_timeout', ?, true) as lock_timeout, ${BATCH_OPEN} as open, true as current`;
+export function batchStartUnfencedSql(): Statement<{ lockTimeout: string }, { current: boolean }> {
+  return `select set_config('lock_timeout', :lockTimeout, true) as lock_timeout, ${BATCH_OPEN} as open, true as current`;
 }
 
 /**
@@ -129,9 +144,9 @@ export function batchStartUnfencedSql(): string {
  * compare-and-set replaced by a plain update of the partition's row (no epoch, position or owner
  * predicate), everything else the same, so a benchmark prices the fence and nothing else. A fenced
  * worker would commit with it: never use it outside a benchmark.
- *
- * Bindings: next, next, group, topic, partition, from_offset, to_offset, record_count, dead_letters_json.
  */
-export function batchCommitUnfencedSql(schema: string): string {
+export function batchCommitUnfencedSql(
+  schema: string,
+): Statement<Omit<BatchCommitParams, 'epoch' | 'owner'>, { updated: number; open: boolean }> {
   return commitSql(schema, '');
 }

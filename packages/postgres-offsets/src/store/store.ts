@@ -34,12 +34,14 @@ import { renewSql } from '../sql/renew.js';
 import type { Rows } from '../sql/rows.js';
 import {
   BATCH_OPEN,
+  type BatchCommitParams,
   batchCommitSql,
   batchCommitUnfencedSql,
   batchStartSql,
   batchStartUnfencedSql,
   STILL_OPEN,
 } from '../sql/run-batch.js';
+import { query } from '../sql/statement.js';
 import { type EndingCall, guardTransaction } from './guarded-transaction.js';
 
 /**
@@ -56,6 +58,17 @@ const knexLog = {
 };
 
 const key = (p: PartitionKey): string => JSON.stringify([p.group, p.topic, p.partition]);
+
+/** What every statement on a claim's row checks: the row's key, its epoch and its owner. */
+function fenceOf(claim: Claim) {
+  return {
+    group: claim.group,
+    topic: claim.topic,
+    partition: claim.partition,
+    epoch: claim.epoch.toString(),
+    owner: claim.workerId,
+  };
+}
 
 function checkKey(what: string, p: PartitionKey): void {
   if (typeof p.group !== 'string' || p.group.length === 0) throw new ConfigError(`${what}: group must be a non-empty string.`);
@@ -85,13 +98,13 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   /** The knex instance: yours if you passed one, else the store's own pool. Use it for your own reads. */
   readonly knex: Knex;
   readonly #sql: {
-    claim: string;
-    renew: string;
-    release: string;
-    batchStart: string;
-    batchCommit: string;
-    recordAttempt: string;
-    appliedRanges: string;
+    claim: ReturnType<typeof claimSql>;
+    renew: ReturnType<typeof renewSql>;
+    release: ReturnType<typeof releaseSql>;
+    batchStart: ReturnType<typeof batchStartSql>;
+    batchCommit: ReturnType<typeof batchCommitSql>;
+    recordAttempt: ReturnType<typeof recordAttemptSql>;
+    appliedRanges: ReturnType<typeof appliedRangesSql>;
   };
   readonly #lockTimeout: string;
   #closing: Promise<void> | undefined;
@@ -144,26 +157,16 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       throw new ConfigError(`claim: initialOffset must be a non-negative bigint; got ${String(input.initialOffset)}.`);
     }
     try {
-      const { rows } = await this.knex.raw<
-        Rows<{
-          epoch: string;
-          next_offset: string;
-          max_committed_offset: string | null;
-          suspect: boolean;
-          crash_offset: string | null;
-          crash_attempts: number;
-        }>
-      >(this.#sql.claim, [
-        this.#lockTimeout,
-        input.group,
-        input.topic,
-        input.partition,
-        input.initialOffset.toString(),
-        input.workerId,
-        input.leaseMs,
-        input.leaseMs,
-        input.reclaim === true,
-      ]);
+      const { rows } = await query(this.knex, this.#sql.claim, {
+        lockTimeout: this.#lockTimeout,
+        group: input.group,
+        topic: input.topic,
+        partition: input.partition,
+        initialOffset: input.initialOffset.toString(),
+        owner: input.workerId,
+        leaseMs: input.leaseMs,
+        reclaim: input.reclaim === true,
+      });
       const row = rows[0]!;
       return {
         group: input.group,
@@ -185,16 +188,11 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   async recordAttempt(claim: Claim, offset: bigint): Promise<number> {
     this.#assertOpen('recordAttempt');
     try {
-      const { rows } = await this.knex.raw<Rows<{ crash_attempts: number }>>(this.#sql.recordAttempt, [
-        this.#lockTimeout,
-        offset.toString(),
-        offset.toString(),
-        claim.group,
-        claim.topic,
-        claim.partition,
-        claim.epoch.toString(),
-        claim.workerId,
-      ]);
+      const { rows } = await query(this.knex, this.#sql.recordAttempt, {
+        lockTimeout: this.#lockTimeout,
+        offset: offset.toString(),
+        ...fenceOf(claim),
+      });
       if (rows.length === 0) throw this.#fenced(claim);
       return rows[0]!.crash_attempts;
     } catch (e) {
@@ -217,7 +215,9 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     try {
       const result = await this.knex.transaction(async (trx) => {
         try {
-          await trx.raw(`select set_config('lock_timeout', ?, true), ${BATCH_OPEN}`, [this.#lockTimeout]);
+          await trx.raw(`select set_config('lock_timeout', :lockTimeout, true), ${BATCH_OPEN}`, {
+            lockTimeout: this.#lockTimeout,
+          });
           let out: R;
           try {
             out = await work(guardTransaction(trx, end));
@@ -275,12 +275,13 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     }
     const { signal } = options;
     if (signal?.aborted) throw new AbortedError();
-    const unfenced = this.options.unsafeUnfencedCommitsForBenchmarks;
-    // Benchmark-only unfenced statements bind the partition's key alone (no epoch, position, owner).
-    const where = unfenced
-      ? [claim.group, claim.topic, claim.partition]
-      : [claim.group, claim.topic, claim.partition, claim.epoch.toString(), range.fetchedFrom.toString(), claim.workerId];
-    const next = range.nextOffset.toString();
+    // The benchmark-only unfenced statements bind fewer of these names (no epoch, position, owner).
+    const batch: Omit<BatchCommitParams, 'deadLetters'> = {
+      ...fenceOf(claim),
+      fetchedFrom: range.fetchedFrom.toString(),
+      next: range.nextOffset.toString(),
+      recordCount: range.recordCount,
+    };
     // Set only when work itself failed: that error goes back to the caller untouched.
     let workFailure: { error: unknown } | undefined;
     // The handler tried to end the transaction (refused by the guard, or done with SQL).
@@ -296,25 +297,17 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     try {
       const result = await this.knex.transaction(async (trx) => {
         try {
-          const start = await trx.raw<Rows<{ current: boolean }>>(
-            this.#sql.batchStart,
-            unfenced ? [this.#lockTimeout] : [this.#lockTimeout, ...where],
-          );
+          const start = await query(trx, this.#sql.batchStart, { lockTimeout: this.#lockTimeout, ...batch });
           if (!start.rows[0]?.current) throw this.#fenced(claim);
           const result = await runWork(guardTransaction(trx, end), work, signal, (error) => {
             workFailure = { error };
           });
           if (ended) throw ended;
           if (signal?.aborted) throw new AbortedError();
-          const commit = await trx.raw<Rows<{ updated: number; open: boolean }>>(this.#sql.batchCommit, [
-            next,
-            next,
-            ...where,
-            range.fetchedFrom.toString(),
-            next,
-            range.recordCount,
-            deadLettersJson(options.deadLetters),
-          ]);
+          const commit = await query(trx, this.#sql.batchCommit, {
+            ...batch,
+            deadLetters: deadLettersJson(options.deadLetters),
+          });
           if (commit.rows[0]?.open !== true) throw end(undefined);
           if (commit.rows[0]?.updated !== 1) throw this.#fenced(claim);
           casMatched = true;
@@ -341,16 +334,15 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     // A stable order keeps concurrent renewals locking rows in the same order.
     const sorted = [...claims].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
     try {
-      const { rows } = await this.knex.raw<Rows<{ group_id: string; topic: string; partition: number }>>(this.#sql.renew, [
-        this.#lockTimeout,
-        sorted.map((c) => c.group),
-        sorted.map((c) => c.topic),
-        sorted.map((c) => c.partition),
-        sorted.map((c) => c.epoch.toString()),
-        sorted.map((c) => c.workerId),
+      const { rows } = await query(this.knex, this.#sql.renew, {
+        lockTimeout: this.#lockTimeout,
         leaseMs,
-        leaseMs,
-      ]);
+        groups: sorted.map((c) => c.group),
+        topics: sorted.map((c) => c.topic),
+        partitions: sorted.map((c) => c.partition),
+        epochs: sorted.map((c) => c.epoch.toString()),
+        owners: sorted.map((c) => c.workerId),
+      });
       const lost = new Set(rows.map((r) => key({ group: r.group_id, topic: r.topic, partition: r.partition })));
       return claims.filter((c) => lost.has(key(c)));
     } catch (e) {
@@ -361,14 +353,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   async release(claim: Claim): Promise<void> {
     this.#assertOpen('release');
     try {
-      await this.knex.raw(this.#sql.release, [
-        this.#lockTimeout,
-        claim.group,
-        claim.topic,
-        claim.partition,
-        claim.epoch.toString(),
-        claim.workerId,
-      ]);
+      await query(this.knex, this.#sql.release, { lockTimeout: this.#lockTimeout, ...fenceOf(claim) });
     } catch (e) {
       throw this.#map(e, `release ${claim.topic}/${claim.partition}`);
     }
@@ -404,20 +389,14 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     this.#assertOpen('appliedRanges');
     checkKey('appliedRanges', key);
     if (to <= from) return [];
-    const f = from.toString();
-    const t = to.toString();
-    const k = [key.group, key.topic, key.partition];
     try {
-      const { rows } = await this.knex.raw<Rows<{ from_offset: string; to_offset: string }>>(this.#sql.appliedRanges, [
-        f,
-        t,
-        ...k,
-        f,
-        t,
-        ...k,
-        f,
-        t,
-      ]);
+      const { rows } = await query(this.knex, this.#sql.appliedRanges, {
+        group: key.group,
+        topic: key.topic,
+        partition: key.partition,
+        from: from.toString(),
+        to: to.toString(),
+      });
       return rows.map((r) => ({ from: BigInt(r.from_offset), to: BigInt(r.to_offset) }));
     } catch (e) {
       throw this.#map(e, `read applied ranges of ${key.topic}/${key.partition}`);

@@ -1,0 +1,108 @@
+import createKnex from 'knex';
+import { afterAll, describe, expect, it } from 'vitest';
+import { appliedRangesSql } from './applied-ranges.js';
+import { claimSql, recordAttemptSql } from './claim.js';
+import { releaseSql } from './release.js';
+import { renewSql } from './renew.js';
+import {
+  type BatchCommitParams,
+  batchCommitSql,
+  batchCommitUnfencedSql,
+  batchStartSql,
+  batchStartUnfencedSql,
+} from './run-batch.js';
+import { type Statement, setLockTimeoutSql } from './statement.js';
+
+// Rendering needs the pg dialect only; no connection is opened.
+const knex = createKnex({ client: 'pg' });
+afterAll(() => knex.destroy());
+
+/** Names bound as `:name`: a colon not preceded by another (that one is a `::type` cast). */
+function boundNames(text: string): string[] {
+  return [...new Set([...text.matchAll(/(?<!:):([A-Za-z_]\w*)/g)].map((m) => m[1]!))].sort();
+}
+
+/** What would go wrong when knex renders `text` with `params`; empty when nothing. */
+function problems(text: string, params: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const names = boundNames(text);
+  const keys = Object.keys(params).sort();
+  if (names.join() !== keys.join()) out.push(`binds ${names.join(', ')} but the params are ${keys.join(', ')}`);
+  // pg would read a literal '?' as one more placeholder.
+  if (text.includes('?')) out.push("the text contains '?'");
+  const native = knex.raw(text, params).toSQL().toNative();
+  const placeholders = new Set([...native.sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
+  if (placeholders.size !== native.bindings.length) {
+    out.push(`${placeholders.size} placeholders for ${native.bindings.length} values`);
+  }
+  // A name knex left alone (no such param), or a cast it took for a binding (a param named like a type).
+  if (/(?<!:):[A-Za-z_]/.test(native.sql)) out.push('a :name was left in the text');
+  if (/:\$\d/.test(native.sql)) out.push('a ::type cast was read as a binding');
+  return out;
+}
+
+const s = '"oncely"';
+const fence = { group: 'g', topic: 't', partition: 0, epoch: '1', owner: 'w' };
+const commit: BatchCommitParams = { ...fence, fetchedFrom: '0', next: '5', recordCount: 5, deadLetters: '[]' };
+const { epoch: _epoch, owner: _owner, ...unfencedCommit } = commit;
+
+/** A statement with sample values, type-checked against the params it declares. */
+function sample<P extends object, R>(
+  name: string,
+  statement: Statement<P, R>,
+  params: NoInfer<P>,
+): [string, string, Record<string, unknown>] {
+  return [name, statement, { ...params } as Record<string, unknown>];
+}
+
+const statements = [
+  sample('claim', claimSql(s), {
+    lockTimeout: '5000',
+    group: 'g',
+    topic: 't',
+    partition: 0,
+    initialOffset: '0',
+    owner: 'w',
+    leaseMs: 1,
+    reclaim: false,
+  }),
+  sample('recordAttempt', recordAttemptSql(s), { lockTimeout: '5000', offset: '3', ...fence }),
+  sample('release', releaseSql(s), { lockTimeout: '5000', ...fence }),
+  sample('renew', renewSql(s), {
+    lockTimeout: '5000',
+    leaseMs: 1,
+    groups: ['g'],
+    topics: ['t'],
+    partitions: [0],
+    epochs: ['1'],
+    owners: ['w'],
+  }),
+  sample('batchStart', batchStartSql(s), { lockTimeout: '5000', ...fence, fetchedFrom: '0' }),
+  sample('batchCommit', batchCommitSql(s), commit),
+  sample('batchStartUnfenced', batchStartUnfencedSql(), { lockTimeout: '5000' }),
+  sample('batchCommitUnfenced', batchCommitUnfencedSql(s), unfencedCommit),
+  sample('appliedRanges', appliedRangesSql(s), { group: 'g', topic: 't', partition: 0, from: '0', to: '9' }),
+  sample('setLockTimeout', setLockTimeoutSql, { lockTimeout: '5000' }),
+];
+
+describe('hot-path statements', () => {
+  it.each(statements)('%s binds exactly its params, each name once per use, casts left as casts', (_name, text, params) => {
+    expect(problems(text, params)).toEqual([]);
+  });
+
+  it('the check catches a missing param, a stray one, a cast read as a binding and a literal ?', () => {
+    expect(problems('select :a::int, :b', { a: 1 })).toEqual(['binds a, b but the params are a', 'a :name was left in the text']);
+    expect(problems('select :a::int', { a: 1, b: 2 })).toEqual(['binds a but the params are a, b']);
+    expect(problems('select :int::int', { int: 1 })).toEqual(['a ::type cast was read as a binding']);
+    expect(problems('select :a where x ? :a', { a: 1 })).toContain("the text contains '?'");
+  });
+
+  it('a value used twice is written once and bound at each use', () => {
+    const native = knex
+      .raw(batchCommitSql(s), { ...commit })
+      .toSQL()
+      .toNative();
+    // next: the new position, the highest committed, the log's to_offset.
+    expect(native.bindings.filter((b) => b === '5')).toHaveLength(3);
+  });
+});
