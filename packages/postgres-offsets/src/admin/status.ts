@@ -1,0 +1,87 @@
+import type { Rows } from '../sql/rows.js';
+import { type AdminContext, run } from './context.js';
+import { tp } from './reset-plan.js';
+import type { PartitionStatus } from './types.js';
+
+/** Groups with stored positions, sorted. */
+export async function groups(ctx: AdminContext): Promise<string[]> {
+  return run(ctx, 'list groups', async () => {
+    const { rows } = await ctx.knex.raw<Rows<{ group_id: string }>>(
+      `select distinct group_id from ${ctx.s}.partitions order by group_id`,
+    );
+    return rows.map((r) => r.group_id);
+  });
+}
+
+/**
+ * Per group/topic/partition: position, high watermark and lag (when Kafka is configured), owner,
+ * epoch, lease left and last commit age (both by the database's clock). Every group when none is given.
+ */
+export async function status(ctx: AdminContext, query: { group?: string; topic?: string }): Promise<PartitionStatus[]> {
+  const rows = await run(ctx, 'read status', async () => {
+    const { rows } = await ctx.knex.raw<
+      Rows<{
+        group_id: string;
+        topic: string;
+        partition: number;
+        next_offset: string;
+        epoch: string;
+        owner: string | null;
+        lease_left_ms: string | null;
+        last_commit_at: Date | null;
+        last_commit_age_ms: string | null;
+        max_committed_offset: string | null;
+      }>
+    >(
+      `select p.group_id, p.topic, p.partition, p.next_offset::text, p.epoch::text, p.owner,
+              case when p.lease_expires_at is null then null
+                   else greatest(0, floor(extract(epoch from (p.lease_expires_at - now())) * 1000))::bigint::text end as lease_left_ms,
+              l.committed_at as last_commit_at,
+              floor(extract(epoch from (now() - l.committed_at)) * 1000)::bigint::text as last_commit_age_ms,
+              p.max_committed_offset::text
+         from ${ctx.s}.partitions p
+         left join lateral (
+           select o.committed_at from ${ctx.s}.offset_log o
+            where o.group_id = p.group_id and o.topic = p.topic and o.partition = p.partition
+            order by o.committed_at desc limit 1
+         ) l on true
+        where (:group::text is null or p.group_id = :group::text) and (:topic::text is null or p.topic = :topic::text)
+        order by p.group_id, p.topic, p.partition`,
+      { group: query.group ?? null, topic: query.topic ?? null },
+    );
+    return rows;
+  });
+  const hw = new Map<string, bigint>();
+  if (ctx.kafka) {
+    const byTopic = new Map<string, Set<number>>();
+    for (const r of rows) byTopic.set(r.topic, (byTopic.get(r.topic) ?? new Set()).add(r.partition));
+    for (const [topic, parts] of byTopic) {
+      // A deleted topic shows without a high watermark instead of failing the whole status.
+      const marks = await ctx.kafka
+        .highWatermarks(
+          topic,
+          [...parts].sort((a, b) => a - b),
+        )
+        .catch(() => new Map());
+      for (const [p, o] of marks) hw.set(tp(topic, p), o);
+    }
+  }
+  return rows.map((r) => {
+    const nextOffset = BigInt(r.next_offset);
+    const h = hw.get(tp(r.topic, r.partition)) ?? null;
+    return {
+      group: r.group_id,
+      topic: r.topic,
+      partition: r.partition,
+      nextOffset,
+      highWatermark: h,
+      lag: h === null ? null : h > nextOffset ? h - nextOffset : 0n,
+      owner: r.owner,
+      epoch: BigInt(r.epoch),
+      leaseLeftMs: r.lease_left_ms === null ? null : Number(r.lease_left_ms),
+      lastCommitAt: r.last_commit_at,
+      lastCommitAgeMs: r.last_commit_age_ms === null ? null : Number(r.last_commit_age_ms),
+      highestCommitted: r.max_committed_offset === null ? null : BigInt(r.max_committed_offset),
+    };
+  });
+}
