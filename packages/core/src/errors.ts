@@ -16,6 +16,7 @@ export type OncelyErrorCode =
   | 'KAFKA_UNAVAILABLE'
   | 'KAFKA_PROTOCOL'
   | 'CORRUPT_RECORD_BATCH'
+  | 'MESSAGE_FORMAT_UNSUPPORTED'
   | 'KAFKA_AUTH_FAILED'
   | 'COMPRESSION_UNSUPPORTED'
   | 'TOPIC_NOT_FOUND'
@@ -140,7 +141,7 @@ export class OffsetOutOfRangeError extends OncelyError {
 export class PartitionReadError extends OncelyError {
   override readonly name: string = 'PartitionReadError';
   constructor(
-    code: 'CORRUPT_RECORD_BATCH',
+    code: 'CORRUPT_RECORD_BATCH' | 'MESSAGE_FORMAT_UNSUPPORTED',
     readonly topic: string,
     readonly partition: number,
     /** The first offset of the batch that cannot be read: the partition's position stays at or before it. */

@@ -64,6 +64,7 @@ export {
   KafkajsPartitionReader,
   KafkaProtocolError,
   TopicNotFoundError,
+  UnsupportedMessageFormatError,
 } from './kafkajs/index.js';
 export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';

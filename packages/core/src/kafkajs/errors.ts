@@ -71,6 +71,28 @@ export class CorruptRecordBatchError extends PartitionReadError {
   }
 }
 
+/** The partition holds a message set in format v0 or v1 (Kafka before 0.11), which oncely does not read. */
+export class UnsupportedMessageFormatError extends PartitionReadError {
+  override readonly name = 'UnsupportedMessageFormatError';
+  constructor(
+    topic: string,
+    partition: number,
+    offset: bigint,
+    readonly magic: number,
+  ) {
+    const tp = `${topic}/${partition}`;
+    super(
+      'MESSAGE_FORMAT_UNSUPPORTED',
+      topic,
+      partition,
+      offset,
+      `${tp} holds a message set in the unsupported format v${magic} at offset ${offset}; oncely reads only record batches ` +
+        `of format v2 (Kafka 0.11 and later). A worker stops ${tp} there; the other partitions go on. Rewrite the topic's old ` +
+        'data with a current producer (or a MirrorMaker/Connect copy into a new topic), or move the position past it with `oncely offsets reset`.',
+    );
+  }
+}
+
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
 }

@@ -5,6 +5,7 @@ export {
   KafkaAuthenticationError,
   KafkaProtocolError,
   TopicNotFoundError,
+  UnsupportedMessageFormatError,
 } from './errors.js';
 export { type CompiledReaderOptions, compileReaderOptions, type IsolationLevel, type KafkajsReaderOptions } from './options.js';
 export { KafkajsPartitionReader, type ReaderState } from './reader.js';

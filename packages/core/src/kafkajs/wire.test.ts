@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
+import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { CorruptRecordBatchError } from './errors.js';
+import { CorruptRecordBatchError, UnsupportedMessageFormatError } from './errors.js';
 import { decodePartitionRecords } from './wire.js';
 
 const require = createRequire(import.meta.url);
@@ -118,5 +119,42 @@ describe('decodePartitionRecords', () => {
       expect(e, `byte ${at}`).toBeInstanceOf(CorruptRecordBatchError);
       expect(e).toMatchObject({ code: 'CORRUPT_RECORD_BATCH', topic: 'payments', partition: 3, offset: 1n });
     }
+  });
+
+  it('names a v0/v1 message set as an unsupported format, however short, after delivering the v2 batches before it', async () => {
+    // A v1 message: offset, size, CRC-32, magic 1, attributes, timestamp, null key, value.
+    const legacy = (offset: bigint, value: string, magic = 1) => {
+      const v = Buffer.from(value);
+      const body = Buffer.alloc(18 + v.length);
+      body.writeInt8(magic, 0);
+      body.writeBigInt64BE(1_000n, 2);
+      body.writeInt32BE(-1, 10);
+      body.writeInt32BE(v.length, 14);
+      v.copy(body, 18);
+      const head = Buffer.alloc(16);
+      head.writeBigInt64BE(offset, 0);
+      head.writeInt32BE(4 + body.length, 8);
+      head.writeUInt32BE(crc32(body), 12);
+      return Buffer.concat([head, body]);
+    };
+    for (const [magic, value] of [
+      [1, 'tiny'], // shorter than a v2 batch header: once taken for a partial batch (no progress)
+      [0, 'x'.repeat(200)],
+    ] as const) {
+      const e = await decodePartitionRecords(legacy(7n, value, magic), 7n, null, false, { topic: 'old', partition: 2 }).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      expect(e).toBeInstanceOf(UnsupportedMessageFormatError);
+      expect(e).toMatchObject({ code: 'MESSAGE_FORMAT_UNSUPPORTED', topic: 'old', partition: 2, offset: 7n, magic });
+    }
+    const v2 = await batch(5n, 1_000, [{ offsetDelta: 0, timestampDelta: 0, key: null, value: Buffer.from('new') }]);
+    const mixed = await decodePartitionRecords(Buffer.concat([v2, legacy(6n, 'old')]), 5n, null, false);
+    expect(mixed.records.map((r) => r.value?.toString())).toEqual(['new']);
+    expect(mixed.nextOffset).toBe(6n);
+    // Fewer than 17 bytes at the end: a partial batch, as before.
+    expect(
+      (await decodePartitionRecords(Buffer.concat([v2, legacy(6n, 'old').subarray(0, 16)]), 5n, null, false)).nextOffset,
+    ).toBe(6n);
   });
 });

@@ -11,7 +11,7 @@ import { OncelyError } from '../errors.js';
 import type { RawRecord } from '../reader/types.js';
 import { codecName, decompressorFor } from './compression.js';
 import { crc32c } from './crc32c.js';
-import { CorruptRecordBatchError, KafkaProtocolError } from './errors.js';
+import { CorruptRecordBatchError, KafkaProtocolError, UnsupportedMessageFormatError } from './errors.js';
 
 class BufReader {
   constructor(
@@ -223,13 +223,16 @@ export async function decodePartitionRecords(
     const baseOffset = records.readBigInt64BE(pos);
     const batchLength = records.readInt32BE(pos + 8);
     const end = pos + 12 + batchLength;
-    if (batchLength < BATCH_HEADER - 12 || end > records.length) break; // partial batch at the end
+    if (records.length - pos < 17) break; // partial batch at the end, its magic not even there
+    // The magic byte sits at the same place in v0/v1 message sets, so it is read before the
+    // length is judged: a v1 message can be shorter than a v2 batch header, and taking it for a
+    // partial batch would stall the partition without a word.
     const magic = records.readInt8(pos + 16);
     if (magic !== 2) {
-      throw new KafkaProtocolError(
-        `Fetched a record batch with message format v${magic} at offset ${baseOffset}; oncely reads only format v2 (Kafka ≥ 0.11). Rewrite the topic with a current producer.`,
-      );
+      if (nextOffset !== undefined) break; // deliver the v2 batches before it; the next fetch starts here
+      throw new UnsupportedMessageFormatError(options.topic ?? '?', options.partition ?? -1, baseOffset, magic);
     }
+    if (batchLength < BATCH_HEADER - 12 || end > records.length) break; // partial batch at the end
     const lastOffset = baseOffset + BigInt(records.readInt32BE(pos + 23));
     if (options.checkCrc !== false) {
       // The CRC covers everything from the attributes to the end of the batch.
