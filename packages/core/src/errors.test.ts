@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, FencedError, isRetriable, OncelyError, RecordFailedError, StoreUnavailableError } from './errors.js';
+import {
+  ConfigError,
+  FencedError,
+  isRetriable,
+  OncelyError,
+  RecordFailedError,
+  StoreUnavailableError,
+  toError,
+} from './errors.js';
 
 describe('OncelyError.is', () => {
   it('recognises oncely errors by brand and code', () => {
@@ -30,5 +38,17 @@ describe('OncelyError.is', () => {
     expect(failed.code).toBe('HANDLER_FAILED');
     expect(failed.retriable).toBe(true);
     expect(failed.message).toBe('Record t/0/5 failed: down');
+  });
+});
+
+describe('toError', () => {
+  it('keeps the message and name of an Error from another realm (not instanceof Error)', async () => {
+    const { runInNewContext } = await import('node:vm');
+    const foreign = runInNewContext('new TypeError("from a vm")') as unknown;
+    expect(foreign instanceof Error).toBe(false);
+    const e = toError(foreign);
+    expect(e).toBeInstanceOf(Error);
+    expect([e.name, e.message]).toEqual(['TypeError', 'from a vm']);
+    expect(toError({ no: 'message' }).message).toBe('Non-error thrown: {"no":"message"}');
   });
 });

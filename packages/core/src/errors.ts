@@ -244,6 +244,13 @@ export class TransactionEndedError extends OncelyError {
 export function toError(e: unknown): Error {
   if (e instanceof Error) return e;
   if (typeof e === 'string') return new Error(e);
+  // An Error of another realm (a vm context, a worker's structured clone) is not `instanceof Error`.
+  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') {
+    const error = new Error((e as { message: string }).message, { cause: e });
+    const name = (e as { name?: unknown }).name;
+    if (typeof name === 'string') error.name = name;
+    return error;
+  }
   try {
     return new Error(`Non-error thrown: ${JSON.stringify(e)}`);
   } catch {

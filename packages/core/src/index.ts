@@ -86,6 +86,7 @@ export type {
   CommitInfo,
   DetachedRecord,
   PartitionProgress,
+  ProcessFailureHandling,
   SignalHandling,
   Stoppable,
   Worker,
@@ -95,7 +96,13 @@ export type {
   WorkerOptions,
   WorkerState,
 } from './runtime/index.js';
-export { applyRecordOnce, createWorker, handleSignals, StartTimeoutError } from './runtime/index.js';
+export {
+  applyRecordOnce,
+  createWorker,
+  handleSignals,
+  StartTimeoutError,
+  stopOnProcessFailure,
+} from './runtime/index.js';
 export type {
   BatchRange,
   Claim,

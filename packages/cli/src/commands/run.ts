@@ -12,6 +12,7 @@ import {
   type OffsetMirror,
   type OffsetSpec,
   type WorkerOptions,
+  stopOnProcessFailure,
 } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
@@ -181,6 +182,8 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
     if (mirror) w.on('commit', mirror.onCommit);
     const bounded = flags.until === 'caught-up';
     const signals = handleSignals(w, logger);
+    // A floating rejected promise must not end the process with its partitions still claimed.
+    const failures = stopOnProcessFailure(w, logger);
     let stopProgress: (() => void) | undefined;
     try {
       await w.start();
@@ -200,6 +203,7 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
           );
       }
       logger.info('worker stopped');
+      if (failures.error) return ExitCode.FAILED;
       return signals.aborted ? ExitCode.ABORTED : ExitCode.OK;
     } catch (e) {
       // A missing topic, rejected credentials or a bad definition: the command line or the
@@ -210,6 +214,7 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
     } finally {
       stopProgress?.();
       signals.dispose();
+      failures.dispose();
     }
   } finally {
     // A started worker closes the reader and the store when it stops; closing again is a no-op.

@@ -83,7 +83,9 @@ export class WorkerEvents {
     for (const listener of [...set]) {
       try {
         const result = (listener as WorkerListener<E>)(payload);
-        if (result instanceof Promise) result.catch((e: unknown) => this.#failed(event, e));
+        // Any thenable, not only this realm's Promise: a rejected promise of a promise library or
+        // of a vm context would otherwise be an unhandled rejection, which ends a Node process.
+        if (isThenable(result)) Promise.resolve(result).catch((e: unknown) => this.#failed(event, e));
       } catch (e) {
         this.#failed(event, e);
       }
@@ -96,5 +98,14 @@ export class WorkerEvents {
     } catch {
       // a broken logger must not break the worker either
     }
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  if ((typeof v !== 'object' && typeof v !== 'function') || v === null) return false;
+  try {
+    return typeof (v as { then?: unknown }).then === 'function';
+  } catch {
+    return false; // a `then` getter that throws: not a promise we can observe
   }
 }

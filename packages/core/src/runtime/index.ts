@@ -8,8 +8,8 @@ export type {
 } from './events.js';
 export type { CompiledWorkerOptions, WorkerOptions } from './options.js';
 export { compileWorkerOptions } from './options.js';
-export type { SignalHandling, Stoppable } from './signals.js';
-export { handleSignals } from './signals.js';
+export type { ProcessFailureHandling, SignalHandling, Stoppable } from './signals.js';
+export { handleSignals, stopOnProcessFailure } from './signals.js';
 export { StartTimeoutError } from './start-wait.js';
 export type { PartitionProgress, WorkerState } from './types.js';
 export { createWorker, type Worker } from './worker.js';

@@ -42,3 +42,44 @@ export function handleSignals(worker: Stoppable, logger: Logger): SignalHandling
     },
   };
 }
+
+/** The installed process-failure handlers. */
+export interface ProcessFailureHandling {
+  /** Removes the handlers. */
+  dispose(): void;
+  /** The first unhandled rejection or uncaught exception seen, if any: the run failed. */
+  readonly error: Error | undefined;
+}
+
+/**
+ * Turns an unhandled rejection or an uncaught exception (a promise a handler or a listener left
+ * floating, a throw from a timer) into a drain: the worker stops fetching, lets the in-flight
+ * transaction finish, releases its claims and closes, instead of the process dying with its
+ * partitions still claimed. The caller exits non-zero when `error` is set.
+ */
+export function stopOnProcessFailure(worker: Stoppable, logger: Logger): ProcessFailureHandling {
+  let first: Error | undefined;
+  const onFailure = (kind: string) => (e: unknown) => {
+    const error = e instanceof Error ? e : new Error(String(e));
+    logger.error(`${kind} (a promise or callback nobody handled, in a handler, a listener or a library); stopping the worker`, {
+      error: error.message,
+      stack: error.stack,
+    });
+    if (first) return;
+    first = error;
+    void worker.stop();
+  };
+  const onRejection = onFailure('unhandled rejection');
+  const onException = onFailure('uncaught exception');
+  process.on('unhandledRejection', onRejection);
+  process.on('uncaughtException', onException);
+  return {
+    dispose() {
+      process.off('unhandledRejection', onRejection);
+      process.off('uncaughtException', onException);
+    },
+    get error() {
+      return first;
+    },
+  };
+}

@@ -299,9 +299,15 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         try {
           const start = await query(trx, this.#sql.batchStart, { lockTimeout: this.#lockTimeout, ...batch });
           if (!start.rows[0]?.current) throw this.#fenced(claim);
-          const result = await runWork(guardTransaction(trx, end), work, signal, (error) => {
-            workFailure = { error };
-          });
+          const result = await runWork(
+            guardTransaction(trx, end),
+            work,
+            signal,
+            (error) => {
+              workFailure = { error };
+            },
+            () => this.#cancelBackend(trx),
+          );
           if (ended) throw ended;
           if (signal?.aborted) throw new AbortedError();
           const commit = await query(trx, this.#sql.batchCommit, {
@@ -423,6 +429,32 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     if (this.#closing) throw new StateError(`PostgresStore.${operation}() called in state 'closed'; create a new store.`);
   }
 
+  /**
+   * Cancels the statement running in `trx` (pg_cancel_backend from a connection outside the pool,
+   * which may be exhausted), so an aborted batch rolls back now: without it, ROLLBACK would queue
+   * behind a handler's long statement on the same connection. When the cancel cannot be sent, the
+   * connection is destroyed instead, so that at least the worker does not wait for it.
+   */
+  async #cancelBackend(trx: Knex.Transaction): Promise<void> {
+    const client = this.knex.client as RawConnections;
+    let busy: PgConnection | undefined;
+    try {
+      busy = (await trx.client.acquireConnection()) as PgConnection;
+      const pid = busy.processID;
+      if (typeof pid !== 'number') return;
+      const raw = await withTimeout(client.acquireRawConnection(), CANCEL_TIMEOUT_MS, (late) => {
+        void client.destroyRawConnection(late).catch(() => {});
+      });
+      try {
+        await withTimeout(raw.query('select pg_cancel_backend($1)', [pid]), CANCEL_TIMEOUT_MS);
+      } finally {
+        await client.destroyRawConnection(raw).catch(() => {});
+      }
+    } catch {
+      busy?.connection?.stream?.destroy();
+    }
+  }
+
   #fenced(claim: Claim): FencedError {
     return new FencedError(claim.topic, claim.partition, claim.epoch);
   }
@@ -441,6 +473,7 @@ function runWork<R>(
   work: (tx: Knex.Transaction) => Promise<R>,
   signal: AbortSignal | undefined,
   onWorkError: (error: unknown) => void,
+  cancel: () => Promise<void>,
 ): Promise<R> {
   let aborted = false;
   const running = (async () => work(trx))().catch((error: unknown) => {
@@ -451,10 +484,60 @@ function runWork<R>(
   return new Promise<R>((resolve, reject) => {
     const onAbort = () => {
       aborted = true;
-      reject(new AbortedError());
+      running.catch(() => {}); // its error (57014 after the cancel) is the abort's doing
+      // The rejection (then ROLLBACK) waits for the cancel: a cancel arriving after the connection
+      // went back to the pool would hit another transaction's statement.
+      void cancel().finally(() => reject(new AbortedError()));
     };
     if (signal.aborted) onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
-    running.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    running
+      .then(
+        (v) => {
+          if (!aborted) resolve(v);
+        },
+        (e: unknown) => {
+          if (!aborted) reject(e);
+        },
+      )
+      .finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** The parts of a node-postgres client used to cancel its statement. */
+interface PgConnection {
+  processID?: number | null;
+  connection?: { stream?: { destroy(): void } };
+  query(text: string, values: unknown[]): Promise<unknown>;
+}
+
+/** knex's connections outside its pool. */
+interface RawConnections {
+  acquireRawConnection(): Promise<PgConnection>;
+  destroyRawConnection(connection: PgConnection): Promise<void>;
+}
+
+/** How long a cancel may take to connect and run before the connection is destroyed instead. */
+const CANCEL_TIMEOUT_MS = 2000;
+
+/** Settles with `work`, or rejects after `ms`; a result arriving later goes to `late`. */
+function withTimeout<T>(work: Promise<T>, ms: number, late?: (value: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new Error(`timed out after ${ms} ms`));
+    }, ms);
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        if (timedOut) late?.(v);
+        else resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
   });
 }
