@@ -11,8 +11,8 @@ import {
   type LogLevel,
   type OffsetMirror,
   type OffsetSpec,
-  type WorkerOptions,
   stopOnProcessFailure,
+  type WorkerOptions,
 } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';

@@ -238,7 +238,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return result;
     } catch (e) {
       if (ended) throw ended;
-      if (!settled) throw end(undefined);
+      if (!settled && !lostConnection(e)) throw end(undefined);
       if (workFailure) throw workFailure.error;
       throw this.#map(e, 'transaction');
     }
@@ -326,8 +326,9 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return result;
     } catch (e) {
       if (ended) throw ended;
-      // knex gave up the transaction while the handler still ran: it ended it through knex.
-      if (!settled) throw end(undefined);
+      // knex gave up the transaction while the handler still ran: it ended it through knex, unless
+      // the connection died (knex then rejects at once; nothing committed, a retry is safe).
+      if (!settled && !lostConnection(e)) throw end(undefined);
       if (workFailure) throw workFailure.error;
       throw this.#map(e, `runBatch ${claim.topic}/${claim.partition}`);
     }
@@ -502,6 +503,11 @@ function runWork<R>(
       )
       .finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/** Whether a transaction failed because its connection was lost (not because a handler ended it). */
+function lostConnection(e: unknown): boolean {
+  return e instanceof Error && isConnectionError(e);
 }
 
 /** The parts of a node-postgres client used to cancel its statement. */
