@@ -37,8 +37,9 @@ export default defineConfig({
           exclude: ['test/**/*.unit.test.ts', '**/node_modules/**'],
           environment: 'node',
           globalSetup: ['test/support/global-setup.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          // Hang guards, not timings: a CLI test runs many processes and a loaded machine is slow.
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
           // Two cores: more parallel files only add broker and database contention.
           maxWorkers: 2,
         },
