@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -32,6 +32,41 @@ export interface BrokerSpec {
    * certificate it signed.
    */
   tls?: { port: number; keystore: string; truststore?: string };
+  /** This node's id. Default 1. */
+  nodeId?: number;
+  /** Port of this node's controller listener. Default port + 1. */
+  controllerPort?: number;
+  /**
+   * The controller quorum of a multi-node cluster: every voter's node id and controller port,
+   * this node among them (see {@link clusterSpecs}). Default: this node alone.
+   */
+  voters?: ReadonlyArray<{ nodeId: number; controllerPort: number }>;
+  /** The id the storage is formatted with; the nodes of one cluster share it. Default: a new one. */
+  clusterId?: string;
+  /** server.properties entries on top of the defaults (tests shorten timeouts). */
+  config?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/**
+ * The specs of an n-node cluster of combined broker+controller nodes (an n-voter KRaft quorum),
+ * one per entry of `nodes`, node ids 1..n. Start them together (each waits for a quorum).
+ */
+export function clusterSpecs(
+  nodes: ReadonlyArray<{ port: number; controllerPort: number; dir: string }>,
+  opts: { heapMb?: number; config?: Readonly<Record<string, string | number | boolean>> } = {},
+): BrokerSpec[] {
+  const voters = nodes.map((n, i) => ({ nodeId: i + 1, controllerPort: n.controllerPort }));
+  const clusterId = newClusterId();
+  return nodes.map((n, i) => ({ ...n, ...opts, nodeId: i + 1, voters, clusterId }));
+}
+
+/** A Kafka cluster id: a random UUID in Kafka's URL-safe base64 form (what `kafka-storage random-uuid` prints). */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    // As Kafka's own generator: an id starting with '-' would read as an option of the storage tool.
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** The shared broker of `pnpm services up`. */
@@ -127,7 +162,9 @@ function ensureJars(): void {
 
 function writeConfig(spec: BrokerSpec): string {
   const { dataDir, config, log4j: log4jFile, brokerLog } = brokerFiles(spec);
-  const controllerPort = spec.port + 1;
+  const controllerPort = controllerPortOf(spec);
+  const nodeId = spec.nodeId ?? 1;
+  const voters = spec.voters ?? [{ nodeId, controllerPort }];
   // Clients' listeners; PLAINTEXT stays the inter-broker one, so the extra ones only serve tests.
   const listeners = [`PLAINTEXT://${host}:${spec.port}`];
   if (spec.sasl) listeners.push(`SASL_PLAINTEXT://${host}:${spec.sasl.port}`);
@@ -157,8 +194,8 @@ function writeConfig(spec: BrokerSpec): string {
   }
   const props = [
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@${host}:${controllerPort}`,
+    `node.id=${nodeId}`,
+    `controller.quorum.voters=${voters.map((v) => `${v.nodeId}@${host}:${v.controllerPort}`).join(',')}`,
     `listeners=${[...listeners, `CONTROLLER://${host}:${controllerPort}`].join(',')}`,
     `advertised.listeners=${listeners.join(',')}`,
     'controller.listener.names=CONTROLLER',
@@ -182,6 +219,7 @@ function writeConfig(spec: BrokerSpec): string {
     'log.initial.task.delay.ms=0',
     'file.delete.delay.ms=100',
     'log.segment.delete.delay.ms=100',
+    ...Object.entries(spec.config ?? {}).map(([k, v]) => `${k}=${String(v)}`),
   ];
   writeFileSync(config, `${props.join('\n')}\n`);
   const log4j = [
@@ -201,6 +239,8 @@ function writeConfig(spec: BrokerSpec): string {
   writeFileSync(log4jFile, `${log4j.join('\n')}\n`);
   return config;
 }
+
+const controllerPortOf = (spec: BrokerSpec): number => spec.controllerPort ?? spec.port + 1;
 
 function readPid(spec: BrokerSpec): number | undefined {
   const { pidFile } = brokerFiles(spec);
@@ -251,18 +291,16 @@ export async function startBroker(spec: BrokerSpec): Promise<{ brokers: string[]
     );
   }
   const java = checkJava();
-  if ((await portAnswers(host, spec.port)) || (await portAnswers(host, spec.port + 1))) {
+  if ((await portAnswers(host, spec.port)) || (await portAnswers(host, controllerPortOf(spec)))) {
     throw new ServiceError(
-      `Port ${spec.port} or ${spec.port + 1} on ${host} is taken by another process. Free it${envHint} or point KAFKA_BROKERS at a running broker.`,
+      `Port ${spec.port} or ${controllerPortOf(spec)} on ${host} is taken by another process. Free it${envHint} or point KAFKA_BROKERS at a running broker.`,
     );
   }
   ensureJars();
   const config = writeConfig(spec);
   const cp = `${libDir}/*`;
   if (!existsSync(join(dataDir, 'meta.properties'))) {
-    const id = run(java, ['-cp', cp, 'kafka.tools.StorageTool', 'random-uuid']);
-    const clusterId = id.stdout.trim().split('\n').pop()?.trim();
-    if (!id.ok || !clusterId) throw new ServiceError(`kafka-storage random-uuid failed:\n${id.stderr || id.stdout}`);
+    const clusterId = spec.clusterId ?? newClusterId();
     const scram = Object.entries(spec.sasl?.users ?? {}).flatMap(([name, password]) =>
       ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${name},password=${password}]`]),
     );

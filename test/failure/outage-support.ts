@@ -18,6 +18,7 @@ import { captureLogger } from './support.js';
 
 export interface LedgerRun {
   worker: Worker<Knex.Transaction>;
+  reader: KafkajsPartitionReader;
   store: PostgresStore;
   logs: string[];
   group: string;
@@ -38,9 +39,10 @@ export async function startLedger(o: {
   await createLedgerTables(store.knex, ledger);
   const group = randomName('ledger-group');
   const logger = captureLogger();
+  const reader = new KafkajsPartitionReader({ brokers: o.brokers, logger });
   const worker = createWorker(createLedgerApp({ topic: o.topic, group, schema: ledger }) as never, {
     store,
-    reader: new KafkajsPartitionReader({ brokers: o.brokers, logger }),
+    reader,
     logger,
     // Short leases, so they expire during the outage and must be taken again afterwards.
     leaseMs: 3000,
@@ -52,10 +54,11 @@ export async function startLedger(o: {
   }) as Worker<Knex.Transaction>;
   cleanup(async () => {
     await worker.abort().catch(() => {});
+    await reader.close().catch(() => {});
     await store.close().catch(() => {});
   });
   await worker.start();
-  return { worker, store, logs: logger.lines, group, ledger, schema: o.schema };
+  return { worker, reader, store, logs: logger.lines, group, ledger, schema: o.schema };
 }
 
 /** Starts a paced stream of payments (so the outage lands mid-stream); resolves with what was sent. */

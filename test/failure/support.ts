@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '@oncely/core';
-import { type BrokerSpec, startBroker, stopBroker } from '../../scripts/services/kafka.js';
+import { type BrokerSpec, clusterSpecs, startBroker, stopBroker } from '../../scripts/services/kafka.js';
 import { runuserBinary } from '../../scripts/services/util.js';
 import { cleanup } from '../support/cleanup.js';
 import { freePort, freePortPair } from '../support/ports.js';
@@ -157,6 +157,69 @@ export async function privateBroker(
     },
     start: async () => {
       await startBroker(spec);
+    },
+  };
+}
+
+/** One node of a {@link PrivateCluster}. */
+export interface ClusterNode {
+  nodeId: number;
+  address: string;
+}
+
+/** A private multi-node KRaft cluster (combined broker+controller nodes), owned by the file that makes it. */
+export interface PrivateCluster {
+  /** Every node's address (bootstrap list). */
+  brokers: string[];
+  nodes: ClusterNode[];
+  /** SIGKILLs a node (a crash: its data stays, the quorum keeps the others going). */
+  kill(nodeId: number): Promise<void>;
+  /** Starts a killed node again on its data. */
+  start(nodeId: number): Promise<void>;
+}
+
+/**
+ * Starts an n-node cluster on ports from the OS, state in a temp dir; every node is stopped and
+ * the dir removed after the file, whatever happened. Timeouts are short so that a killed node is
+ * fenced (its partitions lose their leader or fail over) within seconds.
+ */
+export async function privateCluster(
+  n = 3,
+  config: Readonly<Record<string, string | number | boolean>> = {},
+): Promise<PrivateCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'oncely-cluster-'));
+  const nodes: Array<{ port: number; controllerPort: number; dir: string }> = [];
+  for (let i = 0; i < n; i++) {
+    nodes.push({ port: await freePort(), controllerPort: await freePort(), dir: join(dir, `node-${i + 1}`) });
+  }
+  const specs: BrokerSpec[] = clusterSpecs(nodes, {
+    heapMb: 448,
+    config: {
+      'broker.heartbeat.interval.ms': 500,
+      'broker.session.timeout.ms': 3000,
+      'replica.lag.time.max.ms': 5000,
+      ...config,
+    },
+  });
+  cleanup(async () => {
+    await Promise.all(specs.map((spec) => stopBroker(spec, { kill: true, purge: true }).catch(() => {})));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // Together: a node answers only once a quorum of controllers is up.
+  const started = await Promise.all(specs.map((spec) => startBroker(spec)));
+  const spec = (nodeId: number) => {
+    const found = specs.find((s) => s.nodeId === nodeId);
+    if (!found) throw new Error(`no node ${nodeId} in this cluster`);
+    return found;
+  };
+  return {
+    brokers: started.map((s) => s.brokers[0]!),
+    nodes: specs.map((s, i) => ({ nodeId: s.nodeId!, address: started[i]!.brokers[0]! })),
+    kill: async (nodeId) => {
+      await stopBroker(spec(nodeId), { kill: true });
+    },
+    start: async (nodeId) => {
+      await startBroker(spec(nodeId));
     },
   };
 }

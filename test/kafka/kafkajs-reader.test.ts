@@ -109,6 +109,18 @@ describe('KafkajsPartitionReader (kafkajs specifics)', () => {
     expect(ok?.kind === 'records' && ok.records.map((x) => x.value?.toString())).toEqual(['x']);
   });
 
+  it('knows the leader and leader epoch of every partition it reads (Metadata v7), which its fetches carry', async () => {
+    const topic = await createTopic(2);
+    const r = reader();
+    expect(r.leaderOf(topic, 0)).toBeUndefined();
+    await r.fetch([{ topic, partition: 1, offset: 0n }], { maxWaitMs: 0 });
+    for (const p of [0, 1]) {
+      const leader = r.leaderOf(topic, p);
+      expect(leader?.nodeId).toBeGreaterThanOrEqual(0);
+      expect(leader?.leaderEpoch).toBeGreaterThanOrEqual(0);
+    }
+  });
+
   it('keeps reading after a topic it read before is deleted', async () => {
     // Made here rather than by the fixture: the test deletes it itself.
     const gone = randomName('gone');

@@ -180,6 +180,72 @@ export function readerContract(name: string, makeReader: () => PartitionReader):
       expect(b?.highWatermark).toBe(1n);
     });
 
+    it('hands each result to onResult once, before the promise resolves, the same as the resolved ones', async () => {
+      const topic = await createTopic(3);
+      await produce(topic, 0, [{ value: 'a0' }]);
+      await produce(topic, 2, [{ value: 'c0' }, { value: 'c1' }]);
+      const r = await reader();
+      const events: string[] = [];
+      const delivered: FetchResult[] = [];
+      const pending = r
+        .fetch(
+          [
+            { topic, partition: 2, offset: 0n },
+            { topic, partition: 0, offset: 0n },
+            { topic, partition: 1, offset: 0n },
+          ],
+          {
+            maxWaitMs: 200,
+            onResult: (res) => {
+              events.push(`result ${res.partition}`);
+              delivered.push(res);
+            },
+            onError: (e) => events.push(`error ${e.message}`),
+          },
+        )
+        .then((res) => {
+          events.push('resolved');
+          return res;
+        });
+      const res = await pending;
+      expect(events.at(-1)).toBe('resolved');
+      expect(events.slice(0, -1).sort()).toEqual(['result 0', 'result 1', 'result 2']);
+      const byPartition = (list: FetchResult[]) => [...list].sort((a, b) => a.partition - b.partition);
+      expect(byPartition(delivered)).toEqual(byPartition(res));
+      expect(records(res[0]).records.map((x) => text(x.value))).toEqual(['c0', 'c1']);
+      // Nothing is delivered after the promise settled.
+      await new Promise((done) => setTimeout(done, 300));
+      expect(events.at(-1)).toBe('resolved');
+    });
+
+    it('fetches the partitions of one call independently: one that cannot be fetched fails alone (onError), the others arrive', async () => {
+      const topic = await createTopic(1);
+      await produce(topic, 0, [{ value: 'ok' }]);
+      const missing = randomName('missing');
+      const r = await reader();
+      const results: FetchResult[] = [];
+      const errors: Array<{ code: string; topic: string }> = [];
+      const outcome = await r
+        .fetch(
+          [
+            { topic: missing, partition: 0, offset: 0n },
+            { topic, partition: 0, offset: 0n },
+          ],
+          {
+            maxWaitMs: 100,
+            onResult: (res) => results.push(res),
+            onError: (e, req) => errors.push({ code: e.code, topic: req.topic }),
+          },
+        )
+        .then(
+          () => 'resolved',
+          (e: unknown) => e,
+        );
+      expect(outcome).toMatchObject({ code: 'TOPIC_NOT_FOUND' });
+      expect(errors).toEqual([{ code: 'TOPIC_NOT_FOUND', topic: missing }]);
+      expect(results.map((x) => [x.topic, records(x).records.map((y) => text(y.value))])).toEqual([[topic, ['ok']]]);
+    });
+
     it('returns no records and nextOffset == fetchOffset at the high watermark after the long poll', async () => {
       const topic = await createTopic(1);
       await produce(topic, 0, [{ value: 'x' }, { value: 'y' }]);

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { Kafka, type LogEntry, logLevel, type PartitionAssigner } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import { KafkaProtocolError } from './errors.js';
+import { decodeMetadataResponseV7, type MetadataResponse } from './metadata.js';
 import type { CompiledReaderOptions } from './options.js';
 import { decodeFetchResponseV11, type FetchResponse } from './wire.js';
 
@@ -41,14 +42,13 @@ export interface KjsBroker {
   versions: Record<number, { minVersion: number; maxVersion: number }> | null;
   connectionPool: {
     pool: KjsConnection[];
+    host: string;
+    port: number;
     send<T>(request: KjsProtocolRequest<T>): Promise<T>;
   };
   isConnected(): boolean;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
-  metadata(topics: string[]): Promise<{
-    topicMetadata: Array<{ topic: string; partitionMetadata: KjsPartitionMetadata[] }>;
-  }>;
   listOffsets(args: {
     replicaId?: number;
     isolationLevel: number;
@@ -58,24 +58,19 @@ export interface KjsBroker {
   }>;
 }
 
-/** A partition's entry in kafkajs's cached metadata. */
-export interface KjsPartitionMetadata {
-  partitionId: number;
-  leader: number;
-  partitionErrorCode: number;
-}
-
 /** The kafkajs Cluster: metadata, brokers by node id, shared connections. */
 export interface KjsCluster {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
+  /** Reloads the broker list (kafkajs's metadata of no topic: oncely keeps partition leaders itself). */
   refreshMetadata(): Promise<void>;
-  refreshMetadataIfNecessary(): Promise<void>;
-  addMultipleTargetTopics(topics: string[]): Promise<void>;
-  findTopicPartitionMetadata(topic: string): KjsPartitionMetadata[];
   findBroker(args: { nodeId: number }): Promise<KjsBroker>;
-  targetTopics: Set<string>;
-  brokerPool: { brokers: Record<string, KjsBroker>; seedBroker?: KjsBroker };
+  brokerPool: {
+    brokers: Record<string, KjsBroker>;
+    seedBroker?: KjsBroker;
+    /** A connected broker (connecting one, the seed broker last, when none is). */
+    findConnectedBroker(): Promise<KjsBroker>;
+  };
 }
 
 const levels: Record<string, number> = {
@@ -147,7 +142,10 @@ type FetchV11Request = (args: {
   minBytes: number;
   maxBytes: number;
   isolationLevel: number;
-  topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
+  topics: Array<{
+    topic: string;
+    partitions: Array<{ partition: number; currentLeaderEpoch: number; fetchOffset: string; maxBytes: number }>;
+  }>;
 }) => KjsProtocolRequest<FetchResponse>['request'];
 
 const fetchV11Request = require('kafkajs/src/protocol/requests/fetch/v11/request') as FetchV11Request;
@@ -159,7 +157,11 @@ export interface BrokerFetch {
   minBytes: number;
   maxBytes: number;
   requestTimeoutMs: number;
-  topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: bigint; maxBytes: number }> }>;
+  topics: Array<{
+    topic: string;
+    /** `currentLeaderEpoch` -1 skips the broker's epoch check. */
+    partitions: Array<{ partition: number; currentLeaderEpoch: number; fetchOffset: bigint; maxBytes: number }>;
+  }>;
 }
 
 /**
@@ -183,6 +185,7 @@ export async function sendFetch(broker: KjsBroker, f: BrokerFetch): Promise<Fetc
       topic: t.topic,
       partitions: t.partitions.map((p) => ({
         partition: p.partition,
+        currentLeaderEpoch: p.currentLeaderEpoch,
         fetchOffset: p.fetchOffset.toString(),
         maxBytes: p.maxBytes,
       })),
@@ -199,6 +202,39 @@ export async function sendFetch(broker: KjsBroker, f: BrokerFetch): Promise<Fetc
     if (e instanceof Error && e.name === 'KafkaJSConnectionClosedError') await broker.disconnect().catch(() => {});
     throw e;
   }
+}
+
+const METADATA_API_KEY = 3;
+const METADATA_VERSION = 7;
+
+type MetadataV4Request = (args: { topics: string[]; allowAutoTopicCreation: boolean }) => KjsProtocolRequest<unknown>['request'];
+
+// v5..v7 requests are encoded as v4 (kafkajs does the same for its v5 and v6); v7's response adds leader_epoch.
+const metadataV4Request = require('kafkajs/src/protocol/requests/metadata/v4/request') as MetadataV4Request;
+
+/**
+ * Sends one Metadata v7 request for these topics (never creating one) on the broker's general
+ * connection. Topic and partition errors are in the response, not thrown.
+ */
+export async function sendMetadata(broker: KjsBroker, topics: string[], requestTimeoutMs: number): Promise<MetadataResponse> {
+  const v = broker.versions?.[METADATA_API_KEY];
+  if (!v || v.maxVersion < METADATA_VERSION || v.minVersion > METADATA_VERSION) {
+    throw new KafkaProtocolError(
+      `Broker ${broker.nodeId} does not support Metadata v${METADATA_VERSION} (it offers v${v?.minVersion}..v${v?.maxVersion}); oncely needs Kafka 2.3 or newer.`,
+    );
+  }
+  const request = Object.assign(metadataV4Request({ topics, allowAutoTopicCreation: false }), { apiVersion: METADATA_VERSION });
+  return broker.connectionPool
+    .send<MetadataResponse>({
+      request,
+      response: { decode: async (payload) => decodeMetadataResponseV7(payload), parse: async (d) => d },
+      requestTimeout: requestTimeoutMs,
+    })
+    .catch(async (e: unknown) => {
+      // As kafkajs's Broker does: a closed connection is dropped so the next request reconnects.
+      if (e instanceof Error && e.name === 'KafkaJSConnectionClosedError') await broker.disconnect().catch(() => {});
+      throw e;
+    });
 }
 
 /** Every broker object the cluster holds, seed included. */

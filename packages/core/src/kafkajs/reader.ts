@@ -4,6 +4,7 @@ import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionRead
 import { backoff, sleep } from '../time.js';
 import { registerCompressionCodecs } from './compression.js';
 import { CorruptRecordBatchError, KafkaAuthenticationError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
+import { FetchLane } from './fetch-lane.js';
 import {
   allBrokers,
   createCluster,
@@ -13,7 +14,9 @@ import {
   type KjsCluster,
   protocolError,
   sendFetch,
+  sendMetadata,
 } from './internals.js';
+import { LeaderCache, type MetadataResponse, type PartitionLeadership } from './metadata.js';
 import { type CompiledReaderOptions, compileReaderOptions, type KafkajsReaderOptions } from './options.js';
 import { decodePartitionRecords, type FetchPartitionResponse } from './wire.js';
 
@@ -23,6 +26,7 @@ export type ReaderState = 'idle' | 'connecting' | 'connected' | 'closed';
 const READ_UNCOMMITTED = 0;
 const READ_COMMITTED = 1;
 const OFFSET_OUT_OF_RANGE = 1;
+const UNKNOWN_TOPIC_OR_PARTITION = 3;
 const EARLIEST = -2n;
 const LATEST = -1n;
 
@@ -139,6 +143,16 @@ function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** What the partitions of one fetch call share. */
+interface FetchCall {
+  maxWaitMs: number;
+  signal: AbortSignal;
+  /** Brokers with a fetch of this call in flight, counted: an abort drops their fetch connections. */
+  inflight: Map<KjsBroker, number>;
+  /** Some partition of the call returned records. */
+  anyData: boolean;
+}
+
 function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
   const m = new Map<K, T[]>();
   for (const it of items) {
@@ -174,12 +188,28 @@ export class KafkajsPartitionReader implements PartitionReader {
   private stateValue: ReaderState = 'idle';
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly leaders: LeaderCache;
+  private readonly lanes = new WeakMap<KjsBroker, FetchLane>();
 
   constructor(options: KafkajsReaderOptions) {
     this.options = compileReaderOptions(options);
     this.log = this.options.logger.child({ component: 'kafka-reader' });
     registerCompressionCodecs();
     this.cluster = createCluster(this.options, this.log);
+    this.leaders = new LeaderCache(
+      (topics) => this.loadMetadata(topics),
+      (topic, code) => (code === UNKNOWN_TOPIC_OR_PARTITION || code === -1 ? new TopicNotFoundError(topic) : protocolError(code)),
+      this.options.metadataMaxAgeMs,
+    );
+  }
+
+  /**
+   * The leader this reader fetches a partition from and its leader epoch, as its metadata has them
+   * (undefined before the partition's topic was first read). For diagnostics and tests.
+   */
+  leaderOf(topic: string, partition: number): { nodeId: number; leaderEpoch: number } | undefined {
+    const l = this.leaders.get(topic, partition);
+    return l && l.leader >= 0 ? { nodeId: l.leader, leaderEpoch: l.leaderEpoch } : undefined;
   }
 
   /** Where the reader is in its lifecycle. */
@@ -191,7 +221,11 @@ export class KafkajsPartitionReader implements PartitionReader {
     if (this.stateValue === 'closed') return Promise.reject(this.closedError());
     if (!this.connecting) {
       this.stateValue = 'connecting';
-      const attempt = this.retrying('connect to Kafka', this.stop.signal, () => this.cluster.connect()).then(
+      const attempt = this.retrying('connect to Kafka', this.stop.signal, async () => {
+        await this.cluster.connect();
+        // kafkajs learns the other brokers from a metadata request (of no topic: cheap).
+        await this.cluster.refreshMetadata();
+      }).then(
         async () => {
           // close() ran while we connected: do not leave connections behind.
           if (this.stateValue === 'closed') {
@@ -240,18 +274,12 @@ export class KafkajsPartitionReader implements PartitionReader {
 
   async partitions(topic: string): Promise<number[]> {
     await this.connect();
-    return this.retrying(`load metadata of topic ${topic}`, this.stop.signal, async () => {
-      const broker = await this.anyBroker();
-      let md: Awaited<ReturnType<KjsBroker['metadata']>>;
-      try {
-        md = await broker.metadata([topic]);
-      } catch (e) {
-        if (errorType(toError(e)) === 'UNKNOWN_TOPIC_OR_PARTITION') throw new TopicNotFoundError(topic, { cause: e });
-        throw e;
-      }
-      const t = md.topicMetadata.find((x) => x.topic === topic);
-      if (!t || t.partitionMetadata.length === 0) throw new TopicNotFoundError(topic);
-      return t.partitionMetadata.map((p) => p.partitionId).sort((a, b) => a - b);
+    const askedAt = Date.now();
+    return this.retrying(`load metadata of topic ${topic}`, this.stop.signal, async (staleSince) => {
+      await this.leaders.ensure([topic], staleSince ?? askedAt);
+      const partitions = this.leaders.partitions(topic);
+      if (!partitions || partitions.length === 0) throw new TopicNotFoundError(topic);
+      return partitions;
     });
   }
 
@@ -284,6 +312,11 @@ export class KafkajsPartitionReader implements PartitionReader {
     return this.listOffsets(topic, partitions, LATEST, this.isolation());
   }
 
+  /**
+   * Every partition is fetched on its own: it is retried alone (with a metadata reload when its
+   * leader moved or is gone) while the others' results go to `onResult` as they arrive. Partitions
+   * with the same leader share one request per broker, also across concurrent calls (see FetchLane).
+   */
   async fetch(requests: FetchRequest[], options: FetchOptions = {}): Promise<FetchResult[]> {
     const maxWaitMs = options.maxWaitMs ?? this.options.maxWaitMs;
     if (!Number.isInteger(maxWaitMs) || maxWaitMs < 0 || maxWaitMs > 2 ** 31 - 1) {
@@ -304,155 +337,201 @@ export class KafkajsPartitionReader implements PartitionReader {
     // Kafka cannot cancel a long poll, and a later fetch on the same connection would queue behind
     // it: an aborted fetch drops the fetch connections it is waiting on. Other fetches on them
     // see a connection error, which they retry on a new connection.
-    const inflight = new Set<KjsBroker>();
+    const inflight = new Map<KjsBroker, number>();
     const onAbort = () => {
       if (this.stateValue === 'closed') return; // close() drops everything itself
       const reason = Object.assign(new Error('Fetch connection dropped: a fetch on it was aborted.'), {
         name: 'KafkaJSConnectionError',
         retriable: true,
       });
-      for (const broker of inflight) {
+      for (const broker of inflight.keys()) {
         const connection = broker.connectionPool.pool[FETCH_CONNECTION];
         if (connection) cutConnection(connection, reason).catch(() => {});
       }
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await abortable(this.fetchAll(requests, maxWaitMs, signal, inflight), signal);
+      return await abortable(this.fetchEach(requests, maxWaitMs, signal, inflight, options), signal);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  private async fetchAll(
+  private async fetchEach(
     requests: FetchRequest[],
     maxWaitMs: number,
     signal: AbortSignal,
-    inflight: Set<KjsBroker>,
+    inflight: Map<KjsBroker, number>,
+    options: FetchOptions,
   ): Promise<FetchResult[]> {
-    const results: Array<FetchResult | undefined> = new Array(requests.length);
-    let pending = requests.map((_, i) => i);
-    let lastError: Error | undefined;
-    // Partitions whose batch failed its CRC-32C, with how many fetches in a row it did.
-    const damaged = new Map<number, { error: CorruptRecordBatchError; fetches: number }>();
-    for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) throw new AbortedError();
-      const retry: number[] = [];
-      let refresh = false;
-      const outOfRange: number[] = [];
-      const fail = (idx: number[], e: Error) => {
-        retry.push(...idx);
-        lastError = e;
-        refresh ||= needsRefresh(e);
-      };
-
+    const results: FetchResult[] = new Array(requests.length);
+    const call: FetchCall = { maxWaitMs, signal, inflight, anyData: false };
+    const errors: OncelyError[] = [];
+    const notify = (what: string, fn: () => void) => {
+      if (signal.aborted) return; // the promise has settled: nothing is delivered after it
       try {
-        await this.ensureTopics([...new Set(pending.map((i) => requests[i]!.topic))]);
+        fn();
+      } catch (e) {
+        this.log.warn(`a fetch ${what} listener threw; it must not`, { error: toError(e).message });
+      }
+    };
+    await Promise.all(
+      requests.map(async (r, i) => {
+        let result: FetchResult;
+        try {
+          result = await this.fetchPartition(r, call);
+        } catch (e) {
+          const err = this.classify(toError(e), `fetch ${r.topic}/${r.partition} at ${r.offset}`);
+          errors.push(err);
+          if (!OncelyError.is(err, 'ABORTED')) notify('onError', () => options.onError?.(err, r));
+          return;
+        }
+        results[i] = result;
+        if (result.kind === 'records' && result.records.length > 0) call.anyData = true;
+        notify('onResult', () => options.onResult?.(result));
+      }),
+    );
+    if (errors.length > 0) throw errors[0];
+    return results;
+  }
+
+  /** One partition of a fetch call, retried alone within the retry budget. */
+  private async fetchPartition(r: FetchRequest, call: FetchCall): Promise<FetchResult> {
+    const key = `${r.topic}/${r.partition}`;
+    let lastError: Error | undefined;
+    let staleSince: number | undefined;
+    // A batch that failed its CRC-32C, with how many fetches in a row returned it damaged.
+    let damaged: { error: CorruptRecordBatchError; fetches: number } | undefined;
+    for (let attempt = 0; ; attempt++) {
+      if (call.signal.aborted) throw new AbortedError();
+      let refresh = false;
+      try {
+        // Once some partition of the call has data, a retried one must not hold it back with a long poll.
+        const outcome = await this.fetchOnce(r, call, attempt > 0 && call.anyData ? 0 : call.maxWaitMs, staleSince);
+        if (!(outcome instanceof Error)) return outcome;
+        lastError = outcome;
+        refresh = needsRefresh(outcome);
       } catch (e) {
         const err = toError(e);
-        if (err instanceof OncelyError || !isRetriableKafka(err)) throw this.classify(err, 'load metadata');
-        fail(pending, err);
-        pending = [];
-      }
-
-      const byLeader = new Map<number, number[]>();
-      for (const i of pending) {
-        const r = requests[i]!;
-        const meta = this.cluster.findTopicPartitionMetadata(r.topic).find((p) => p.partitionId === r.partition);
-        if (!meta || meta.leader === undefined || meta.leader === null || meta.leader < 0) {
-          fail([i], new Glitch(`No leader known for ${r.topic}/${r.partition}${meta ? '' : ' (partition not in metadata)'}.`));
-          continue;
+        if (call.signal.aborted) throw new AbortedError();
+        if (err instanceof CorruptRecordBatchError) {
+          // Damaged in transit or in the broker's cache: a refetch may come back intact.
+          damaged = { error: err, fetches: (damaged?.fetches ?? 0) + 1 };
+          lastError = err;
+        } else if (err instanceof OncelyError || !isRetriableKafka(err) || authenticationFailure(err, this.options)) {
+          throw this.classify(err, `fetch ${key} at ${r.offset}`);
+        } else {
+          lastError = err;
+          refresh = needsRefresh(err);
         }
-        const list = byLeader.get(meta.leader);
-        if (list) list.push(i);
-        else byLeader.set(meta.leader, [i]);
       }
-
-      // Once some partition has data, retried partitions must not hold it back with a long poll.
-      const wait = results.some((r) => r?.kind === 'records' && r.records.length > 0) ? 0 : maxWaitMs;
-      await Promise.all(
-        [...byLeader].map(async ([leader, idx]) => {
-          try {
-            const broker = await this.cluster.findBroker({ nodeId: leader });
-            const topics = [...groupBy(idx, (i) => requests[i]!.topic)].map(([topic, is]) => ({
-              topic,
-              partitions: is.map((i) => ({
-                partition: requests[i]!.partition,
-                fetchOffset: requests[i]!.offset,
-                maxBytes: requests[i]!.maxBytes ?? this.options.maxBytesPerPartition,
-              })),
-            }));
-            inflight.add(broker);
-            const response = await sendFetch(broker, {
-              isolationLevel: this.isolation(),
-              maxWaitMs: wait,
-              minBytes: this.options.minBytes,
-              maxBytes: this.options.maxBytes,
-              requestTimeoutMs: this.options.requestTimeoutMs,
-              topics,
-            }).finally(() => inflight.delete(broker));
-            if (response.errorCode !== 0) {
-              const err = protocolError(response.errorCode);
-              if (!err.retriable) throw this.classify(err, `fetch from broker ${leader}`);
-              return fail(idx, err);
-            }
-            const byKey = new Map<string, FetchPartitionResponse>();
-            for (const t of response.topics) for (const p of t.partitions) byKey.set(`${t.topic}/${p.partition}`, p);
-            for (const i of idx) {
-              const r = requests[i]!;
-              const p = byKey.get(`${r.topic}/${r.partition}`);
-              if (!p) {
-                fail([i], new Glitch(`Broker ${leader} left ${r.topic}/${r.partition} out of its fetch response.`));
-              } else if (p.errorCode === OFFSET_OUT_OF_RANGE) {
-                outOfRange.push(i);
-              } else if (p.errorCode !== 0) {
-                const err = protocolError(p.errorCode);
-                if (!err.retriable && !STALE_METADATA.has(err.type)) {
-                  throw this.classify(err, `fetch ${r.topic}/${r.partition} at ${r.offset}`);
-                }
-                fail([i], err);
-              } else {
-                try {
-                  results[i] = await this.toResult(r, p);
-                  damaged.delete(i);
-                } catch (e) {
-                  if (!(e instanceof CorruptRecordBatchError)) throw e;
-                  // Damaged in transit or in the broker's cache: a refetch may come back intact.
-                  damaged.set(i, { error: e, fetches: (damaged.get(i)?.fetches ?? 0) + 1 });
-                  fail([i], e);
-                }
-              }
-            }
-          } catch (e) {
-            const err = toError(e);
-            if (err instanceof OncelyError || !isRetriableKafka(err)) throw this.classify(err, `fetch from broker ${leader}`);
-            fail(idx, err);
-          }
-        }),
-      );
-
-      if (outOfRange.length > 0) {
-        for (const i of await this.confirmOutOfRange(requests, outOfRange, results)) retry.push(i);
-      }
-
-      pending = retry;
-      if (pending.length === 0) return results as FetchResult[];
       if (attempt >= this.options.retries) {
-        const still = pending.map((i) => damaged.get(i)).find((d) => d !== undefined);
-        if (still) {
-          const e = still.error;
-          throw new CorruptRecordBatchError(e.topic, e.partition, e.offset, e.storedCrc, e.computedCrc, still.fetches);
+        if (damaged) {
+          const e = damaged.error;
+          throw new CorruptRecordBatchError(e.topic, e.partition, e.offset, e.storedCrc, e.computedCrc, damaged.fetches);
         }
-        const which = pending.map((i) => `${requests[i]!.topic}/${requests[i]!.partition}`).join(', ');
         throw new KafkaUnavailableError(
-          `Fetching ${which} failed ${attempt + 1} times (last: ${lastError?.message ?? 'unknown'}); check that the brokers ${this.options.brokers.join(',')} are up and lead these partitions.`,
+          `Fetching ${key} failed ${attempt + 1} times (last: ${lastError?.message ?? 'unknown'}); check that the brokers ${this.options.brokers.join(',')} are up and lead it.`,
           { cause: lastError },
         );
       }
-      this.log.debug('fetch retry', { attempt: attempt + 1, partitions: pending.length, error: lastError?.message });
-      await pause(this.backoff(attempt), signal);
-      if (refresh) await this.cluster.refreshMetadata().catch(() => {});
+      this.log.debug('fetch retry', { partition: key, attempt: attempt + 1, error: lastError?.message });
+      const failedAt = Date.now();
+      await pause(this.backoff(attempt), call.signal);
+      staleSince = refresh ? failedAt : undefined;
     }
+  }
+
+  /**
+   * One try at one partition: its result, or the retriable error that this try met (thrown errors
+   * are retriable kafkajs errors or final ones).
+   */
+  private async fetchOnce(
+    r: FetchRequest,
+    call: FetchCall,
+    maxWaitMs: number,
+    staleSince: number | undefined,
+  ): Promise<FetchResult | Error> {
+    const key = `${r.topic}/${r.partition}`;
+    await this.leaders.ensure([r.topic], staleSince);
+    const lead = this.leaders.get(r.topic, r.partition);
+    if (!lead || lead.leader < 0) return new Glitch(`No leader known for ${key}${lead ? '' : ' (partition not in metadata)'}.`);
+    const broker = await this.cluster.findBroker({ nodeId: lead.leader });
+    call.inflight.set(broker, (call.inflight.get(broker) ?? 0) + 1);
+    let p: FetchPartitionResponse | undefined;
+    try {
+      p = await this.laneOf(broker).fetch({
+        topic: r.topic,
+        partition: r.partition,
+        fetchOffset: r.offset,
+        maxBytes: r.maxBytes ?? this.options.maxBytesPerPartition,
+        // A broker that is no longer the leader of this epoch says so (FENCED_LEADER_EPOCH) instead
+        // of answering as a follower, which Fetch v11 allows: that is how a leader move is noticed.
+        currentLeaderEpoch: lead.leaderEpoch,
+        maxWaitMs,
+        signal: call.signal,
+      });
+    } finally {
+      const n = (call.inflight.get(broker) ?? 1) - 1;
+      if (n > 0) call.inflight.set(broker, n);
+      else call.inflight.delete(broker);
+    }
+    if (!p) return new Glitch(`Broker ${lead.leader} left ${key} out of its fetch response.`);
+    if (p.errorCode === OFFSET_OUT_OF_RANGE) return this.confirmOutOfRange(r);
+    if (p.errorCode !== 0) {
+      const err = protocolError(p.errorCode);
+      if (!err.retriable && !STALE_METADATA.has(err.type)) throw this.classify(err, `fetch ${key} at ${r.offset}`);
+      return err;
+    }
+    return this.toResult(r, p);
+  }
+
+  private laneOf(broker: KjsBroker): FetchLane {
+    let lane = this.lanes.get(broker);
+    if (!lane) {
+      lane = new FetchLane((topics, maxWaitMs) =>
+        sendFetch(broker, {
+          isolationLevel: this.isolation(),
+          maxWaitMs,
+          minBytes: this.options.minBytes,
+          maxBytes: this.options.maxBytes,
+          requestTimeoutMs: this.options.requestTimeoutMs,
+          topics,
+        }),
+      );
+      this.lanes.set(broker, lane);
+    }
+    return lane;
+  }
+
+  /** Loads partition leaders (Metadata v7, for the leader epochs) from any broker that answers. */
+  private async loadMetadata(topics: string[]): Promise<MetadataResponse> {
+    const before = new Map(topics.map((t) => [t, this.leaders.partitions(t)?.map((p) => this.leaders.get(t, p)!)]));
+    const broker = await this.cluster.brokerPool.findConnectedBroker();
+    const md = await sendMetadata(broker, topics, this.options.requestTimeoutMs);
+    // A broker kafkajs does not know yet (or at a new address): kafkajs learns it from its own metadata.
+    const known = this.cluster.brokerPool.brokers;
+    if (
+      md.brokers.some((b) => {
+        const k = known[b.nodeId];
+        return !k || k.connectionPool.host !== b.host || k.connectionPool.port !== b.port;
+      })
+    ) {
+      await this.cluster.refreshMetadata();
+    }
+    // One line per leader move: operators see why a partition paused.
+    const moves: string[] = [];
+    for (const t of md.topics) {
+      const old = before.get(t.topic);
+      if (!old) continue;
+      for (const p of t.partitions) {
+        const was = old.find((o: PartitionLeadership) => o.partition === p.partition);
+        if (was && was.leader !== p.leader)
+          moves.push(`${t.topic}/${p.partition}: ${was.leader} → ${p.leader} (epoch ${p.leaderEpoch})`);
+      }
+    }
+    if (moves.length > 0) this.log.info('partition leaders moved', { moves: moves.join(', ') });
+    return md;
   }
 
   private async toResult(r: FetchRequest, p: FetchPartitionResponse): Promise<FetchResult> {
@@ -481,47 +560,29 @@ export class KafkajsPartitionReader implements PartitionReader {
   }
 
   /**
-   * Looks up the log's bounds for partitions the broker called out of range. An offset that is
+   * Looks up the log's bounds of a partition the broker called out of range. An offset that is
    * inside them after all (a new leader whose high watermark had not caught up yet) is retried
-   * instead; the others get kind 'out-of-range'. Returns the indexes to retry.
+   * instead (a Glitch is returned); else the result is kind 'out-of-range'.
    */
-  private async confirmOutOfRange(
-    requests: FetchRequest[],
-    idx: number[],
-    results: Array<FetchResult | undefined>,
-  ): Promise<number[]> {
-    const retry: number[] = [];
-    for (const [topic, is] of groupBy(idx, (i) => requests[i]!.topic)) {
-      const parts = is.map((i) => requests[i]!.partition);
-      // Bounds of the whole log (read_uncommitted: the real high watermark), best effort.
-      const [starts, ends] = await Promise.all([
-        this.listOffsets(topic, parts, EARLIEST, READ_UNCOMMITTED).catch(() => undefined),
-        this.listOffsets(topic, parts, LATEST, READ_UNCOMMITTED).catch(() => undefined),
-      ]);
-      for (const i of is) {
-        const r = requests[i]!;
-        const logStartOffset = starts?.get(r.partition);
-        const highWatermark = ends?.get(r.partition);
-        if (
-          logStartOffset !== undefined &&
-          highWatermark !== undefined &&
-          r.offset >= logStartOffset &&
-          r.offset <= highWatermark
-        ) {
-          retry.push(i);
-          continue;
-        }
-        results[i] = {
-          kind: 'out-of-range',
-          topic,
-          partition: r.partition,
-          fetchOffset: r.offset,
-          ...(logStartOffset !== undefined ? { logStartOffset } : {}),
-          ...(highWatermark !== undefined ? { highWatermark } : {}),
-        };
-      }
+  private async confirmOutOfRange(r: FetchRequest): Promise<FetchResult | Error> {
+    // Bounds of the whole log (read_uncommitted: the real high watermark), best effort.
+    const [starts, ends] = await Promise.all([
+      this.listOffsets(r.topic, [r.partition], EARLIEST, READ_UNCOMMITTED).catch(() => undefined),
+      this.listOffsets(r.topic, [r.partition], LATEST, READ_UNCOMMITTED).catch(() => undefined),
+    ]);
+    const logStartOffset = starts?.get(r.partition);
+    const highWatermark = ends?.get(r.partition);
+    if (logStartOffset !== undefined && highWatermark !== undefined && r.offset >= logStartOffset && r.offset <= highWatermark) {
+      return new Glitch(`${r.topic}/${r.partition} was out of range at ${r.offset}, which is inside its log after all.`);
     }
-    return retry;
+    return {
+      kind: 'out-of-range',
+      topic: r.topic,
+      partition: r.partition,
+      fetchOffset: r.offset,
+      ...(logStartOffset !== undefined ? { logStartOffset } : {}),
+      ...(highWatermark !== undefined ? { highWatermark } : {}),
+    };
   }
 
   private async listOffsets(
@@ -532,12 +593,11 @@ export class KafkajsPartitionReader implements PartitionReader {
   ): Promise<Map<number, bigint>> {
     await this.connect();
     if (partitions.length === 0) return new Map();
-    return this.retrying(`list offsets of ${topic}`, this.stop.signal, async () => {
-      await this.ensureTopics([topic]);
-      const metadata = this.cluster.findTopicPartitionMetadata(topic);
+    return this.retrying(`list offsets of ${topic}`, this.stop.signal, async (staleSince) => {
+      await this.leaders.ensure([topic], staleSince);
       const byLeader = groupBy(partitions, (p) => {
-        const leader = metadata.find((m) => m.partitionId === p)?.leader;
-        if (leader === undefined || leader === null || leader < 0) throw new Glitch(`No leader known for ${topic}/${p}.`);
+        const leader = this.leaders.get(topic, p)?.leader;
+        if (leader === undefined || leader < 0) throw new Glitch(`No leader known for ${topic}/${p}.`);
         return leader;
       });
       const out = new Map<number, bigint>();
@@ -557,35 +617,13 @@ export class KafkajsPartitionReader implements PartitionReader {
     });
   }
 
-  /** Makes sure kafkajs's metadata covers these topics (leaders known), loading it if needed. */
-  private async ensureTopics(topics: string[]): Promise<void> {
-    const missing = topics.filter((t) => !this.cluster.targetTopics.has(t));
-    try {
-      if (missing.length > 0) await this.cluster.addMultipleTargetTopics(missing);
-      else await this.cluster.refreshMetadataIfNecessary();
-    } catch (e) {
-      if (errorType(toError(e)) !== 'UNKNOWN_TOPIC_OR_PARTITION') throw e;
-      // kafkajs loads metadata for all topics it ever read and fails when one is gone: find out
-      // whether one of ours is missing, else forget the others.
-      for (const t of topics) await this.partitions(t);
-      this.cluster.targetTopics = new Set(topics);
-      await this.cluster.refreshMetadata();
-    }
-  }
-
-  private async anyBroker(): Promise<KjsBroker> {
-    const broker = this.cluster.brokerPool.seedBroker ?? Object.values(this.cluster.brokerPool.brokers)[0];
-    if (!broker) throw new Glitch('No broker connected.');
-    if (!broker.isConnected()) await broker.connect();
-    return broker;
-  }
-
   /** Runs op, retrying retriable Kafka failures with back-off (and a metadata reload when stale) within the budget. */
-  private async retrying<T>(what: string, signal: AbortSignal, op: () => Promise<T>): Promise<T> {
+  private async retrying<T>(what: string, signal: AbortSignal, op: (staleSince?: number) => Promise<T>): Promise<T> {
+    let staleSince: number | undefined;
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw new AbortedError();
       try {
-        return await op();
+        return await op(staleSince);
       } catch (e) {
         const err = toError(e);
         if (signal.aborted) throw new AbortedError();
@@ -599,8 +637,9 @@ export class KafkajsPartitionReader implements PartitionReader {
           );
         }
         this.log.debug('retrying', { what, attempt: attempt + 1, error: err.message });
+        const failedAt = Date.now();
         await pause(this.backoff(attempt), signal);
-        if (needsRefresh(err) && this.stateValue === 'connected') await this.cluster.refreshMetadata().catch(() => {});
+        staleSince = needsRefresh(err) ? failedAt : undefined;
       }
     }
   }

@@ -13,7 +13,8 @@ import { codecName, decompressorFor } from './compression.js';
 import { crc32c } from './crc32c.js';
 import { CorruptRecordBatchError, KafkaProtocolError, UnsupportedMessageFormatError } from './errors.js';
 
-class BufReader {
+/** A cursor over a Kafka protocol buffer (big-endian ints, int16-length strings, int32-length arrays). */
+export class BufReader {
   constructor(
     readonly buf: Buffer,
     public pos = 0,

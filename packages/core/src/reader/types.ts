@@ -1,3 +1,5 @@
+import type { OncelyError } from '../errors.js';
+
 /** A topic and a partition. */
 export interface TopicPartition {
   topic: string;
@@ -70,6 +72,17 @@ export interface FetchOptions {
   maxWaitMs?: number;
   /** Aborts the wait: the promise rejects with AbortedError or resolves early with what arrived. */
   signal?: AbortSignal;
+  /**
+   * Receives each partition's result as soon as it is known, before the promise settles, so that
+   * a partition whose leader is down or slow does not hold back the others. Called at most once
+   * per request and never after the promise settled (nor after an abort).
+   */
+  onResult?: (result: FetchResult) => void;
+  /**
+   * Receives the error of each partition that could not be fetched (instead of a result); the
+   * promise then rejects with the first of them, once every partition has settled.
+   */
+  onError?: (error: OncelyError, request: FetchRequest) => void;
 }
 
 /**
@@ -97,9 +110,13 @@ export interface PartitionReader {
   /** The high watermark per partition (what "caught up" means). */
   highWatermarks(topic: string, partitions: number[]): Promise<Map<number, bigint>>;
   /**
-   * Fetches every requested partition at its offset, grouping partitions by leader into one
-   * request per broker. Returns one result per request, in request order. A partition without
-   * new data returns kind 'records' with no records after at most maxWaitMs.
+   * Fetches every requested partition at its offset. Partitions are independent: each is retried
+   * alone (a partition without a leader backs off without delaying the others) and its result
+   * goes to `onResult` as soon as it is known. Partitions led by the same broker share requests,
+   * also across concurrent calls. Resolves with one result per request, in request order, once
+   * every partition has one; rejects, once every partition has settled, when one could not be
+   * fetched (`onError` tells which). A partition without new data returns kind 'records' with no
+   * records after at most maxWaitMs.
    */
   fetch(requests: FetchRequest[], options?: FetchOptions): Promise<FetchResult[]>;
 }

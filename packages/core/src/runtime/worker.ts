@@ -1,13 +1,13 @@
 import type { App } from '../app/define-app.js';
 import type { DefaultTx } from '../app/types.js';
-import { OncelyError, PartitionReadError, StateError, toError } from '../errors.js';
+import { StateError, toError } from '../errors.js';
 import { StaticMembership } from '../membership/static.js';
 import type { Membership } from '../membership/types.js';
 import { SuspectGate } from '../policy/crash-budget.js';
-import type { FetchRequest } from '../reader/types.js';
 import type { Claim } from '../store/types.js';
-import { backoff, sleep } from '../time.js';
+import { sleep } from '../time.js';
 import { type WorkerEvent, WorkerEvents, type WorkerListener } from './events.js';
+import { Fetcher } from './fetcher.js';
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
 import { PartitionRunner } from './partition-runner.js';
 import { StartWait } from './start-wait.js';
@@ -39,7 +39,7 @@ export class Worker<Tx = DefaultTx> {
   readonly #startAbort = new AbortController();
   #fetchLoop: Promise<void> | undefined;
   readonly #membership: Membership;
-  #fetcherWake: (() => void) | undefined;
+  readonly #fetcher: Fetcher;
   #finished!: { resolve: () => void; reject: (e: Error) => void };
   readonly #done: Promise<void>;
 
@@ -53,6 +53,10 @@ export class Worker<Tx = DefaultTx> {
     this.#membership = new StaticMembership(
       { group: app.group, topics: app.topics, reader, store, workerId, leaseMs, initialOffset, logger },
       { selection, split },
+    );
+    this.#fetcher = new Fetcher(
+      { reader, logger, maxWaitMs: this.options.fetchMaxWaitMs, maxBytesPerPartition: this.options.fetchMaxBytesPerPartition },
+      this.#runners,
     );
     this.#done = new Promise<void>((resolve, reject) => {
       this.#finished = { resolve, reject };
@@ -155,7 +159,7 @@ export class Worker<Tx = DefaultTx> {
           : undefined;
       for (const claim of claims) this.#addRunner(claim, targets?.get(`${claim.topic}:${claim.partition}`));
       if (this.#stopSignal.signal.aborted) return;
-      this.#fetchLoop = this.#fetchForever();
+      this.#fetchLoop = this.#fetcher.run(this.#fetchAbort.signal);
       this.#membership.keep(
         () => [...this.#runners.values()].map((r) => r.claim),
         (lost) => {
@@ -208,7 +212,7 @@ export class Worker<Tx = DefaultTx> {
       this.app,
       this.options,
       claim,
-      () => this.#fetcherWake?.(),
+      () => this.#fetcher.wake(),
       this.#events,
       this.#suspectGate,
     );
@@ -230,47 +234,6 @@ export class Worker<Tx = DefaultTx> {
     this.#runnerDone.set(key, done);
   }
 
-  /** One fetch loop for all partitions: one request per leader carries every partition that wants data. */
-  async #fetchForever(): Promise<void> {
-    const { reader, logger, fetchMaxWaitMs, fetchMaxBytesPerPartition } = this.options;
-    let failures = 0;
-    while (!this.#fetchAbort.signal.aborted) {
-      const wanting = [...this.#runners.values()].filter((r) => r.wantsData());
-      if (wanting.length === 0) {
-        // stop() aborts #fetchAbort and also calls the wake function, so no abort listener is
-        // needed here (one per idle wait would pile up on a long-running worker).
-        await new Promise<void>((resolve) => {
-          this.#fetcherWake = resolve;
-        });
-        this.#fetcherWake = undefined;
-        continue;
-      }
-      const requests: FetchRequest[] = wanting.map((r) => ({
-        topic: r.topic,
-        partition: r.partition,
-        offset: r.fetchPosition!,
-        maxBytes: fetchMaxBytesPerPartition,
-      }));
-      try {
-        const results = await reader.fetch(requests, { maxWaitMs: fetchMaxWaitMs, signal: this.#fetchAbort.signal });
-        failures = 0;
-        for (const result of results) this.#runners.get(`${result.topic}:${result.partition}`)?.deliver(result);
-      } catch (e) {
-        if (this.#fetchAbort.signal.aborted || OncelyError.is(e, 'ABORTED')) break;
-        // One partition cannot be read (no retry of ours can fix it): stop it, fetch the others.
-        const unreadable = e instanceof PartitionReadError ? this.#runners.get(`${e.topic}:${e.partition}`) : undefined;
-        if (unreadable && e instanceof PartitionReadError) {
-          unreadable.unreadable(e);
-          continue;
-        }
-        failures++;
-        const delay = backoff(failures, 200, 10_000);
-        logger.warn('fetch failed; retrying', { attempt: failures, retryInMs: delay, error: toError(e).message });
-        await sleep(delay, this.#fetchAbort.signal);
-      }
-    }
-  }
-
   async #fail(error: Error): Promise<void> {
     if (this.#stopping) return;
     this.options.logger.error('worker failed', { error: error.message, code: (error as { code?: string }).code });
@@ -286,7 +249,7 @@ export class Worker<Tx = DefaultTx> {
     if (this.#state !== 'stopped' && this.#state !== 'failed') this.#setState('draining');
     this.#stopSignal.abort();
     this.#fetchAbort.abort();
-    this.#fetcherWake?.();
+    this.#fetcher.wake();
     for (const r of this.#runners.values()) error ? r.abort() : r.stop();
     const step = async (name: string, fn: () => Promise<unknown> | undefined) => {
       try {

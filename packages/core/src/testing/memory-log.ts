@@ -119,7 +119,10 @@ export class MemoryLog implements PartitionReader {
       const results = requests.map((r) => this.#read(r));
       const any = results.some((r) => r.kind === 'out-of-range' || r.records.length > 0 || r.nextOffset !== r.fetchOffset);
       const left = deadline - Date.now();
-      if (any || left <= 0) return results;
+      if (any || left <= 0) {
+        for (const r of results) options.onResult?.(r);
+        return results;
+      }
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);

@@ -1,0 +1,197 @@
+import { OncelyError, PartitionReadError, toError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { FetchedRecords, FetchOutOfRange, FetchRequest, PartitionReader } from '../reader/types.js';
+import { backoff } from '../time.js';
+
+/** What the fetcher needs of a partition runner. */
+export interface FetchTarget {
+  readonly topic: string;
+  readonly partition: number;
+  /** Where to fetch next; undefined while the runner must decide. */
+  readonly fetchPosition: bigint | undefined;
+  /** Whether the runner has room for a fetched batch now. */
+  wantsData(): boolean;
+  deliver(result: FetchedRecords | FetchOutOfRange): void;
+  /** The partition cannot be read at fetchPosition (no retry can fix it). */
+  unreadable(error: PartitionReadError): void;
+}
+
+/** Options of a {@link Fetcher}. */
+export interface FetcherOptions {
+  reader: PartitionReader;
+  maxWaitMs: number;
+  maxBytesPerPartition: number;
+  logger: Logger;
+  /** First back-off of a partition whose fetch failed; it doubles up to retryMaxMs. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+}
+
+/** A partition whose fetches fail: it waits alone, the others go on. */
+interface Trouble {
+  failures: number;
+  retryAt: number;
+  since: number;
+}
+
+const key = (t: { topic: string; partition: number }) => `${t.topic}:${t.partition}`;
+
+/**
+ * The worker's fetch loop. Every partition that wants data is fetched as soon as it does, unless
+ * a fetch of it is in flight or it is backing off: a fetch that waits for one partition (its
+ * leader is down, its broker slow) never holds back another. The reader delivers each partition's
+ * result as soon as it has it (`onResult`) and merges the partitions of one broker into one
+ * request, so the loop fires a call whenever partitions are ready without flooding the brokers.
+ *
+ * A partition whose fetch fails backs off alone (200 ms doubling to 10 s by default), with one
+ * warning when it starts failing and one line when it reads again.
+ */
+export class Fetcher {
+  /** Partitions with a fetch in flight, and which call it is (a settled call must not clear a later one's). */
+  readonly #inflight = new Map<string, object>();
+  readonly #trouble = new Map<string, Trouble>();
+  readonly #calls = new Set<Promise<void>>();
+  #woken = false;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    private readonly options: FetcherOptions,
+    /** The partitions to fetch, by `topic:partition`; read on every round, so it may change. */
+    private readonly targets: ReadonlyMap<string, FetchTarget>,
+  ) {}
+
+  /** Makes the loop look again (a runner has room, a result came, the worker stops). */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Fetches until `signal` aborts (call wake() after aborting); resolves once every call settled. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      this.#woken = false;
+      const now = Date.now();
+      let nextRetry = Number.POSITIVE_INFINITY;
+      const ready: FetchTarget[] = [];
+      for (const [k, t] of this.targets) {
+        if (this.#inflight.has(k) || !t.wantsData()) continue;
+        const trouble = this.#trouble.get(k);
+        if (trouble && trouble.retryAt > now) {
+          nextRetry = Math.min(nextRetry, trouble.retryAt);
+          continue;
+        }
+        ready.push(t);
+      }
+      if (ready.length > 0) this.#launch(ready, signal);
+      if (!this.#woken) await this.#idle(nextRetry - now);
+    }
+    await Promise.allSettled([...this.#calls]);
+  }
+
+  /**
+   * Waits for wake() or until a backing-off partition may retry. No abort listener: stop aborts
+   * the signal and calls wake() (one listener per wait would pile up on a long-running worker).
+   */
+  #idle(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(() => done(), Math.max(1, ms)) : undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+      this.#wake = done;
+    });
+  }
+
+  #launch(targets: FetchTarget[], signal: AbortSignal): void {
+    const { reader, maxWaitMs, maxBytesPerPartition } = this.options;
+    const requests: FetchRequest[] = targets.map((t) => ({
+      topic: t.topic,
+      partition: t.partition,
+      offset: t.fetchPosition!,
+      maxBytes: maxBytesPerPartition,
+    }));
+    const keys = targets.map(key);
+    const id = {};
+    for (const k of keys) this.#inflight.set(k, id);
+    const settled = new Set<string>();
+    const release = (k: string) => {
+      if (this.#inflight.get(k) === id) this.#inflight.delete(k);
+    };
+    const onResult = (result: FetchedRecords | FetchOutOfRange) => {
+      const k = key(result);
+      if (settled.has(k)) return;
+      settled.add(k);
+      release(k);
+      this.#recovered(k);
+      this.targets.get(k)?.deliver(result);
+      this.wake();
+    };
+    const failed: Array<{ k: string; error: Error }> = [];
+    const onError = (error: OncelyError, r: FetchRequest) => {
+      const k = key(r);
+      if (settled.has(k)) return;
+      settled.add(k);
+      failed.push({ k, error });
+    };
+    const call = reader
+      .fetch(requests, { maxWaitMs, signal, onResult, onError })
+      .then(
+        // An adapter that does not call onResult still answers with every result.
+        (results) => {
+          for (const r of results) onResult(r);
+        },
+        (e: unknown) => {
+          if (signal.aborted || OncelyError.is(e, 'ABORTED')) return;
+          // Partitions the adapter said nothing about share the call's error.
+          const error = toError(e);
+          for (const k of keys) if (!settled.has(k)) failed.push({ k, error });
+          this.#failed(failed);
+        },
+      )
+      .finally(() => {
+        for (const k of keys) release(k);
+        this.#calls.delete(call);
+        this.wake();
+      });
+    this.#calls.add(call);
+  }
+
+  #failed(failed: Array<{ k: string; error: Error }>): void {
+    const { logger, retryInitialMs = 200, retryMaxMs = 10_000 } = this.options;
+    const now = Date.now();
+    const started: Array<{ k: string; error: Error; delay: number }> = [];
+    for (const { k, error } of failed) {
+      const target = this.targets.get(k);
+      if (error instanceof PartitionReadError && target && key(error) === k) {
+        // No retry of ours can fix it: the runner stops this partition, the others go on.
+        target.unreadable(error);
+        continue;
+      }
+      const trouble = this.#trouble.get(k) ?? { failures: 0, retryAt: 0, since: now };
+      trouble.failures++;
+      const delay = backoff(trouble.failures, retryInitialMs, retryMaxMs);
+      trouble.retryAt = now + delay;
+      this.#trouble.set(k, trouble);
+      if (trouble.failures === 1) started.push({ k, error, delay });
+      else
+        logger.debug('fetch failed again', { partition: k, attempt: trouble.failures, retryInMs: delay, error: error.message });
+    }
+    // One line per change of state (the partitions that just started failing), not one per retry.
+    if (started.length > 0) {
+      logger.warn('fetch failed; retrying', {
+        partitions: started.map((s) => s.k).join(','),
+        retryInMs: Math.max(...started.map((s) => s.delay)),
+        error: started[0]!.error.message,
+      });
+    }
+  }
+
+  #recovered(k: string): void {
+    const trouble = this.#trouble.get(k);
+    if (!trouble) return;
+    this.#trouble.delete(k);
+    this.options.logger.info('fetch recovered', { partition: k, failures: trouble.failures, downMs: Date.now() - trouble.since });
+  }
+}
