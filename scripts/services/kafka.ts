@@ -43,6 +43,8 @@ export interface BrokerSpec {
   voters?: ReadonlyArray<{ nodeId: number; controllerPort: number }>;
   /** The id the storage is formatted with; the nodes of one cluster share it. Default: a new one. */
   clusterId?: string;
+  /** How long a start waits for the broker to answer before it gives up (and kills it). Default 90 000. */
+  startTimeoutMs?: number;
   /** server.properties entries on top of the defaults (tests shorten timeouts). */
   config?: Readonly<Record<string, string | number | boolean>>;
 }
@@ -53,7 +55,7 @@ export interface BrokerSpec {
  */
 export function clusterSpecs(
   nodes: ReadonlyArray<{ port: number; controllerPort: number; dir: string }>,
-  opts: { heapMb?: number; config?: Readonly<Record<string, string | number | boolean>> } = {},
+  opts: Pick<BrokerSpec, 'heapMb' | 'startTimeoutMs' | 'config'> = {},
 ): BrokerSpec[] {
   const voters = nodes.map((n, i) => ({ nodeId: i + 1, controllerPort: n.controllerPort }));
   const clusterId = newClusterId();
@@ -329,11 +331,12 @@ export async function startBroker(spec: BrokerSpec): Promise<{ brokers: string[]
   const pid = child.pid;
   if (pid === undefined) throw new ServiceError('Could not start java for the Kafka broker.');
   writeFileSync(pidFile, String(pid));
-  if (!(await waitForKafka(brokers, 90_000, pid))) {
+  const startTimeoutMs = spec.startTimeoutMs ?? 90_000;
+  if (!(await waitForKafka(brokers, startTimeoutMs, pid))) {
     const alive = processAlive(pid);
     if (alive) process.kill(pid, 'SIGKILL');
     throw new ServiceError(
-      `The Kafka broker ${alive ? 'did not answer within 90 s' : 'exited during start'}. Output:\n${tail(stdoutLog, 15)}\nBroker log (${brokerLog}):\n${tail(brokerLog)}`,
+      `The Kafka broker ${alive ? `did not answer within ${startTimeoutMs / 1000} s` : 'exited during start'}. Output:\n${tail(stdoutLog, 15)}\nBroker log (${brokerLog}):\n${tail(brokerLog)}`,
     );
   }
   return { brokers, pid, started: true };

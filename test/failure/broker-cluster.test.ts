@@ -29,7 +29,7 @@ beforeAll(async () => {
   admin = kafka(cluster.brokers).admin();
   await admin.connect();
   observer = new KafkajsPartitionReader({ brokers: cluster.brokers, logger: silentLogger, metadataMaxAgeMs: 0 });
-}, 240_000);
+}, 300_000);
 
 afterAll(async () => {
   await admin?.disconnect().catch(() => {});

@@ -1,6 +1,6 @@
 import type { App } from '../app/define-app.js';
 import type { DefaultTx } from '../app/types.js';
-import { StateError, toError } from '../errors.js';
+import { OncelyError, StateError, toError } from '../errors.js';
 import { StaticMembership } from '../membership/static.js';
 import type { Membership } from '../membership/types.js';
 import { SuspectGate } from '../policy/crash-budget.js';
