@@ -168,9 +168,9 @@ function groupBy<T, K>(items: T[], key: (t: T) => K): Map<K, T[]> {
  * The kafkajs adapter of {@link PartitionReader}: fetches partitions at explicit offsets over
  * kafkajs's broker connections, without a consumer group and without committing anything to Kafka.
  *
- * Concurrent calls are safe: `fetch` calls to the same broker share its fetch connection and are
- * answered in order (Kafka serves one connection's requests one at a time), so a runtime should
- * fetch all its partitions in one call rather than one call per partition.
+ * Concurrent calls are safe and independent: each partition is fetched and retried on its own, and
+ * the partitions that wait for the same broker, from any call, go in one request per broker at a
+ * time (Kafka serves one connection's requests one at a time, so more would only queue).
  *
  * @example
  * const reader = new KafkajsPartitionReader({ brokers: ['127.0.0.1:9092'] });

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { OncelyError, PartitionReadError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FetchedRecords, FetchOutOfRange, FetchRequest, PartitionReader } from '../reader/types.js';
@@ -68,6 +69,8 @@ export class Fetcher {
 
   /** Fetches until `signal` aborts (call wake() after aborting); resolves once every call settled. */
   async run(signal: AbortSignal): Promise<void> {
+    // Each call in flight listens to the signal, and up to one call per partition may be in flight.
+    setMaxListeners(0, signal);
     while (!signal.aborted) {
       this.#woken = false;
       const now = Date.now();
