@@ -48,6 +48,9 @@ describe('crash test', () => {
       // again; the crash budget (dead-lettering a record that keeps killing the process) is for
       // poison records and has its own test. Here every record must be applied.
       LEDGER_CRASH_BUDGET: '1000000',
+      // One identity across restarts (a StatefulSet pod, a systemd unit): a restarted worker takes
+      // its own partitions back at once instead of waiting for the lease of its dead self.
+      LEDGER_WORKER_ID: `${group}-worker`,
     };
     const stopProducing = new AbortController();
     const production = producePayments({

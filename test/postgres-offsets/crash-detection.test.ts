@@ -18,7 +18,7 @@ describe('crash detection and plain transactions', () => {
     const first = await store.claim(input);
     expect(first.suspect).toBe(false);
     // The holder "dies": no release. The next claim is suspect.
-    const second = await store.claim({ ...input, workerId: 'worker-b' });
+    const second = await store.claim({ ...input, workerId: 'worker-b', force: true });
     expect(second.suspect).toBe(true);
     // A re-claim by the same live worker (after a rewind) keeps the flag as it is.
     const again = await store.claim({ ...input, workerId: 'worker-b', reclaim: true });
@@ -38,7 +38,7 @@ describe('crash detection and plain transactions', () => {
     expect(await store.recordAttempt(claim, 6n)).toBe(2);
     // Pending attempts make the next claim suspect even after a release.
     await store.release(claim);
-    const next = await store.claim({ ...input, workerId: 'worker-b' });
+    const next = await store.claim({ ...input, workerId: 'worker-b', force: true });
     expect(next.suspect).toBe(true);
     expect(await rejection(store.recordAttempt(claim, 6n))).toBeInstanceOf(FencedError);
     expect(await store.recordAttempt(next, 6n)).toBe(3);

@@ -54,9 +54,9 @@ describe('claim', () => {
   it('bumps the epoch on every later claim and keeps the stored position', async () => {
     const input = claimInput({ initialOffset: 7n });
     await store.claim(input);
-    const second = await other.claim({ ...input, workerId: 'worker-b', initialOffset: 1000n });
+    const second = await other.claim({ ...input, workerId: 'worker-b', initialOffset: 1000n, force: true });
     expect(second).toMatchObject({ epoch: 2n, nextOffset: 7n, workerId: 'worker-b' });
-    const third = await store.claim(input);
+    const third = await store.claim({ ...input, force: true });
     expect(third.epoch).toBe(3n);
     expect(await partitionRow(pool, schema, third)).toMatchObject({ epoch: '3', owner: 'worker-a', next_offset: '7' });
   });
@@ -115,7 +115,7 @@ describe('runBatch', () => {
   it('fences a claim whose epoch was bumped by another worker, before running the handler', async () => {
     const input = claimInput();
     const stale = await store.claim(input);
-    await other.claim({ ...input, workerId: 'worker-b' });
+    await other.claim({ ...input, workerId: 'worker-b', force: true });
     let ran = false;
     const e = await rejection(
       store.runBatch(stale, { fetchedFrom: 0n, nextOffset: 5n, recordCount: 5 }, async (tx) => {
@@ -158,7 +158,7 @@ describe('runBatch', () => {
         await write('mid-1', 'mid-2')(tx);
         // Another worker claims the partition on its own connection while this batch is in flight;
         // it does not wait for the batch (no row lock is held across the handler).
-        await other.claim({ ...input, workerId: 'worker-b' });
+        await other.claim({ ...input, workerId: 'worker-b', force: true });
       }),
     );
     expect(e).toBeInstanceOf(FencedError);
@@ -335,7 +335,7 @@ describe('runBatch', () => {
         { deadLetters },
       ),
     );
-    await other.claim({ ...input, workerId: 'worker-b' });
+    await other.claim({ ...input, workerId: 'worker-b', force: true });
     expect(await rejection(store.runBatch(claim, range, async () => {}, { deadLetters }))).toBeInstanceOf(FencedError);
     const { rows } = await pool.query(`select count(*)::int as n from ${schema}.dead_letters where group_id = $1`, [input.group]);
     expect(rows[0].n).toBe(0);
@@ -381,7 +381,7 @@ describe('renew and release', () => {
     const topic = claimInput().topic;
     const a0 = await store.claim(claimInput({ group, topic, partition: 0, leaseMs: 1000 }));
     const a1 = await store.claim(claimInput({ group, topic, partition: 1, leaseMs: 1000 }));
-    await other.claim(claimInput({ group, topic, partition: 1, workerId: 'worker-b' }));
+    await other.claim(claimInput({ group, topic, partition: 1, workerId: 'worker-b', force: true }));
     const lost = await store.renew([a0, a1], 60_000);
     expect(lost).toEqual([a1]);
     expect(await partitionRow(pool, schema, a0)).toMatchObject({ lease_ms: 60_000, owner: 'worker-a' });
@@ -409,7 +409,7 @@ describe('renew and release', () => {
   it('does not release a successor claim with a stale one', async () => {
     const input = claimInput();
     const stale = await store.claim(input);
-    await other.claim({ ...input, workerId: 'worker-b' });
+    await other.claim({ ...input, workerId: 'worker-b', force: true });
     await store.release(stale);
     expect(await partitionRow(pool, schema, stale)).toMatchObject({ owner: 'worker-b', lease_in_future: true });
   });

@@ -21,7 +21,7 @@ describe('unsafeUnfencedCommitsForBenchmarks', () => {
   it('commits a stale claim (epoch and position ignored), which the default store fences', async () => {
     const input = claimInput();
     const stale = await fenced.claim(input);
-    await fenced.claim({ ...input, workerId: 'worker-b' }); // epoch 2: `stale` is fenced
+    await fenced.claim({ ...input, workerId: 'worker-b', force: true }); // epoch 2: `stale` is fenced
 
     expect(
       await rejection(fenced.runBatch(stale, { fetchedFrom: 0n, nextOffset: 5n, recordCount: 5 }, async () => 0)),

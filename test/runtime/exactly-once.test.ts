@@ -93,12 +93,20 @@ describe('exactly-once runtime against Kafka and PostgreSQL', () => {
     const table = await makeTable(schema);
     const group = randomName('g');
     const store = await pgStore(schema);
-    // A commits once, then B claims; A's next commit (a stale epoch) must be rejected.
+    // A commits once, then B takes over; A's next commit (a stale epoch) must be rejected.
     const claimA = await store.claim({ group, topic, partition: 0, workerId: 'A', initialOffset: 0n, leaseMs: 30_000 });
     await store.runBatch(claimA, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, (tx) =>
       tx(table).insert({ partition: 0, offset: 0, i: 0 }),
     );
-    const claimB = await store.claim({ group, topic, partition: 0, workerId: 'B', initialOffset: 0n, leaseMs: 30_000 });
+    const claimB = await store.claim({
+      group,
+      topic,
+      partition: 0,
+      workerId: 'B',
+      initialOffset: 0n,
+      leaseMs: 30_000,
+      force: true,
+    });
     expect(claimB.epoch).toBe(claimA.epoch + 1n);
     const attempt = store.runBatch({ ...claimA, nextOffset: 1n }, { fetchedFrom: 1n, nextOffset: 2n, recordCount: 1 }, (tx) =>
       tx(table).insert({ partition: 0, offset: 1, i: 1 }),
@@ -134,7 +142,8 @@ describe('exactly-once runtime against Kafka and PostgreSQL', () => {
     const appB = defineApp<Knex.Transaction>({ group }).handle({ topic: t2, codec: json<Item>() }, async (m, ctx) => {
       await ctx.tx(table).insert({ partition: 200, offset: m.offset.toString(), i: m.value.i });
     });
-    const b = await realWorker(appB, schema, { workerId: 'wb' });
+    // A live holder is only ever taken from deliberately: B takes over with force.
+    const b = await realWorker(appB, schema, { workerId: 'wb', force: true });
     const bStarted = b.start();
     await new Promise((r) => setTimeout(r, 300));
     gate();

@@ -44,37 +44,49 @@ export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUn
       const a = await store.claim(input());
       expect(a.nextOffset).toBe(5n);
       expect(a.highestCommitted).toBeNull();
-      const b = await store.claim({ ...input({ topic: a.topic, workerId: 'worker-b', initialOffset: 0n }) });
+      expect(a.takenFrom).toBeUndefined();
+      // The same worker claims again (a restart under its id, a rewind): allowed, and fences its old claim.
+      const again = await store.claim(input({ topic: a.topic, initialOffset: 0n }));
+      expect(again.nextOffset).toBe(5n);
+      expect(again.epoch).toBeGreaterThan(a.epoch);
+      await store.release(again);
+      const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b', initialOffset: 0n }));
       expect(b.nextOffset).toBe(5n);
-      expect(b.epoch).toBeGreaterThan(a.epoch);
+      expect(b.epoch).toBeGreaterThan(again.epoch);
+      expect(b.takenFrom).toBeUndefined(); // released: nobody was taken from
     });
 
-    it('appliedRanges: merged ranges of batches committed with records; moves without records (dead letters, skips) are not applied', async () => {
+    it('a claim respects a live lease: held unless forced; an expired lease is taken', async () => {
       const { store } = await fresh();
-      expect(store.appliedRanges).toBeDefined();
-      const a = await store.claim(input());
-      const commits: Array<[bigint, bigint, number]> = [
-        [5n, 8n, 3],
-        [8n, 9n, 0], // a dead letter
-        [9n, 12n, 2], // a gap inside: still applied as a range
-        [12n, 14n, 2],
-        [14n, 20n, 0], // out of range, moved on
-        [20n, 22n, 1],
-      ];
-      for (const [from, to, recordCount] of commits) {
-        await store.runBatch(a, { fetchedFrom: from, nextOffset: to, recordCount }, async () => undefined);
+      const a = await store.claim(input({ leaseMs: 1_000 }));
+      const held = await store.claim(input({ topic: a.topic, workerId: 'worker-b' })).catch((e: unknown) => e);
+      expect(OncelyError.is(held, 'PARTITION_HELD')).toBe(true);
+      expect(held).toMatchObject({ owner: 'worker-a', topic: a.topic, partition: 0 });
+      expect((held as { leaseLeftMs: number }).leaseLeftMs).toBeGreaterThan(0);
+      expect((await store.position?.(a))?.owner).toBe('worker-a');
+      const forced = await store.claim(input({ topic: a.topic, workerId: 'worker-b', force: true }));
+      expect(forced.takenFrom).toEqual({ owner: 'worker-a', leaseLive: true });
+      expect(forced.epoch).toBeGreaterThan(a.epoch);
+      expect(await store.renew([a], 1_000)).toEqual([a]);
+      // worker-b stops renewing: once its lease has expired by the store's clock, worker-c takes it.
+      await store.renew([forced], 1_000);
+      await new Promise((r) => setTimeout(r, 1_200));
+      const c = await store.claim(input({ topic: a.topic, workerId: 'worker-c' }));
+      expect(c.takenFrom).toEqual({ owner: 'worker-b', leaseLive: false });
+    });
+
+    it('of two concurrent claims of a free partition exactly one succeeds', async () => {
+      const { store } = await fresh();
+      for (let round = 0; round < 5; round++) {
+        const topic = input().topic;
+        const results = await Promise.allSettled(
+          ['worker-a', 'worker-b', 'worker-c'].map((workerId) => store.claim(input({ topic, workerId }))),
+        );
+        const won = results.filter((r) => r.status === 'fulfilled');
+        expect(won).toHaveLength(1);
+        for (const r of results) if (r.status === 'rejected') expect(OncelyError.is(r.reason, 'PARTITION_HELD')).toBe(true);
+        expect((await store.position?.({ group: 'contract', topic, partition: 0 }))?.epoch).toBe(1n);
       }
-      expect(await store.appliedRanges!(a, 5n, 22n)).toEqual([
-        { from: 5n, to: 8n },
-        { from: 9n, to: 14n },
-        { from: 20n, to: 22n },
-      ]);
-      expect(await store.appliedRanges!(a, 10n, 21n)).toEqual([
-        { from: 10n, to: 14n },
-        { from: 20n, to: 21n },
-      ]);
-      expect(await store.appliedRanges!(a, 14n, 20n)).toEqual([]);
-      expect(await store.appliedRanges!({ ...a, partition: 1 }, 0n, 22n)).toEqual([]);
     });
 
     it('runBatch commits the work and the new position together; a stale claim or position is fenced and writes nothing', async () => {
@@ -88,8 +100,8 @@ export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUn
       // The position moved: a batch fetched from 5 again is fenced.
       const again = store.runBatch(a, { fetchedFrom: 5n, nextOffset: 8n, recordCount: 3 }, (tx) => write(tx, key, 'twice'));
       await expect(again).rejects.toSatisfy((e) => OncelyError.is(e, 'FENCED'));
-      // Another worker claimed it: the old claim is fenced, even at the right position.
-      await store.claim(input({ topic: a.topic, workerId: 'worker-b' }));
+      // Another worker took it over: the old claim is fenced, even at the right position.
+      await store.claim(input({ topic: a.topic, workerId: 'worker-b', force: true }));
       const stale = store.runBatch(a, { fetchedFrom: 8n, nextOffset: 9n, recordCount: 1 }, (tx) => write(tx, key, 'stale'));
       await expect(stale).rejects.toSatisfy((e) => OncelyError.is(e, 'FENCED'));
       expect(await read(key)).toBe('first');
@@ -118,7 +130,7 @@ export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUn
       const a = await store.claim(input());
       const other = await store.claim(input());
       expect(await store.renew([a, other], 30_000)).toEqual([]);
-      const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b' }));
+      const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b', force: true }));
       const lost = await store.renew([a, other], 30_000);
       expect(lost.map((c) => c.topic)).toEqual([a.topic]);
       await store.release(a); // stale: must leave worker-b's claim alone
@@ -134,7 +146,7 @@ export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUn
       expect(a.suspect ?? false).toBe(false);
       expect(await store.recordAttempt(a, 5n)).toBe(1);
       // worker-a "died" without releasing: the next claim is suspect and sees the pending attempt.
-      const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b' }));
+      const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b', force: true }));
       expect(b.suspect).toBe(true);
       expect(b.pendingAttempts).toBe(1);
       expect(await store.recordAttempt(b, 5n)).toBe(2);

@@ -24,6 +24,7 @@ export type OncelyErrorCode =
   | 'STORE_FAILED'
   | 'SCHEMA_TOO_NEW'
   | 'TRANSACTION_ENDED'
+  | 'PARTITION_HELD'
   | 'ABORTED';
 
 export interface OncelyErrorOptions {
@@ -110,6 +111,30 @@ export class FencedError extends OncelyError {
     message = `Fenced on ${topic}/${partition}: epoch ${epoch} is no longer current (another worker claimed the partition or it was rewound); the batch was rolled back.`,
   ) {
     super('FENCED', message);
+  }
+}
+
+/**
+ * A claim found the partition held by another worker whose lease is still live: claims take only
+ * what is free, released or expired. Retriable: the lease ends when its holder releases it or stops
+ * renewing it. An operator who means to take it anyway claims with `force`.
+ */
+export class PartitionHeldError extends OncelyError {
+  override readonly name = 'PartitionHeldError';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    /** The live holder, or null when the row was created by a concurrent claim this one lost to. */
+    readonly owner: string | null,
+    /** What is left of the holder's lease by the store's clock, in ms. */
+    readonly leaseLeftMs: number,
+  ) {
+    super(
+      'PARTITION_HELD',
+      `${topic}/${partition} is held by ${owner === null ? 'another worker' : `worker ${owner}`} ` +
+        `(lease left ${(leaseLeftMs / 1000).toFixed(1)} s); a claim takes only a free, released or expired partition.`,
+      { retriable: true },
+    );
   }
 }
 

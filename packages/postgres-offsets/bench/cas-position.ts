@@ -107,7 +107,7 @@ async function claimWait(v: Variant): Promise<number> {
     const started = performance.now();
     // Another worker claims the partition while this handler runs. cas-first: the claim waits for
     // this batch's COMMIT; cas-last: it returns at once and this batch is fenced at its CAS.
-    pending = store.claim({ ...input, workerId: 'other' }).then(() => performance.now() - started);
+    pending = store.claim({ ...input, workerId: 'other', force: true }).then(() => performance.now() - started);
     await new Promise((r) => setTimeout(r, HANDLER_MS));
   }).catch(() => {});
   return pending!;

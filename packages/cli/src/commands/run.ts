@@ -29,6 +29,13 @@ export interface RunFlags extends ConnectionFlags, KafkaFlags {
   app?: string;
   partitions?: string;
   worker?: string;
+  membership?: 'static' | 'elastic';
+  force?: boolean;
+  onHeld?: 'wait' | 'fail';
+  maxPartitions?: string;
+  heartbeatInterval?: string;
+  sessionTimeout?: string;
+  partitionRefresh?: string;
   workerId?: string;
   initialOffset?: string;
   offsetOutOfRange?: 'fail' | 'earliest' | 'latest';
@@ -88,6 +95,13 @@ const WORKER_FLAG_NAMES: Readonly<Record<string, string>> = {
   'Bad partition selector': '--partitions',
   split: '--worker',
   'Bad worker split': '--worker',
+  membership: '--membership',
+  force: '--force',
+  onHeld: '--on-held',
+  maxPartitions: '--max-partitions',
+  heartbeatIntervalMs: '--heartbeat-interval',
+  sessionTimeoutMs: '--session-timeout',
+  partitionRefreshMs: '--partition-refresh',
   initialOffset: '--initial-offset',
   offsetOutOfRange: '--offset-out-of-range',
   batchMaxRecords: '--batch-max-records',
@@ -114,6 +128,13 @@ export function workerOptionsFromFlags(flags: RunFlags): TuningOptions {
     workerId: flags.workerId,
     partitions: flags.partitions,
     split: flags.worker,
+    membership: flags.membership,
+    ...(flags.force ? { force: true } : {}),
+    onHeld: flags.onHeld,
+    maxPartitions: intFlag('--max-partitions', flags.maxPartitions),
+    heartbeatIntervalMs: intFlag('--heartbeat-interval', flags.heartbeatInterval),
+    sessionTimeoutMs: intFlag('--session-timeout', flags.sessionTimeout),
+    partitionRefreshMs: intFlag('--partition-refresh', flags.partitionRefresh),
     initialOffset: parseInitialOffset(flags.initialOffset),
     offsetOutOfRange: flags.offsetOutOfRange,
     batchMaxRecords: intFlag('--batch-max-records', flags.batchMaxRecords),
@@ -229,6 +250,25 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
 export const RUN_FLAGS: readonly FlagSpec[] = [
   { flags: '--partitions <selector>', description: 'static assignment, e.g. "payments:0-3,orders:*" (default: all)' },
   { flags: '--worker <i/n>', description: 'deterministic split: this is worker i of n' },
+  {
+    flags: '--membership <kind>',
+    description: 'static: the partitions listed (or all); elastic: shared with the live workers of the group',
+    choices: ['static', 'elastic'],
+  },
+  {
+    flags: '--force',
+    description: 'static: take the listed partitions even from live workers (logged, audited): always typed',
+    env: false,
+  },
+  {
+    flags: '--on-held <what>',
+    description: 'static: a listed partition that a live worker holds at start',
+    choices: ['wait', 'fail'],
+  },
+  { flags: '--max-partitions <n>', description: 'elastic: the most partitions this worker takes' },
+  { flags: '--heartbeat-interval <ms>', description: 'lease renewal, heartbeat and re-balance interval (default 3000)' },
+  { flags: '--session-timeout <ms>', description: 'elastic: a worker silent this long is dead (default 15000)' },
+  { flags: '--partition-refresh <ms>', description: 'how often the topics are listed again for new partitions (default 30000)' },
   { flags: '--worker-id <id>', description: 'identity in claims and the offset log (default: host-pid-random)' },
   {
     flags: '--initial-offset <where>',
@@ -246,10 +286,10 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { flags: '--batch-linger <ms>', description: 'longest wait for more records when a batch is not full (default 0)' },
   { flags: '--fetch-max-wait <ms>', description: 'broker long-poll wait when no partition has data (default 500)' },
   { flags: '--fetch-max-bytes-per-partition <n>', description: 'bytes per partition per fetch (default 262144)' },
-  { flags: '--lease <ms>', description: 'lease of a claim; commits and a timer renew it (default 30000)' },
+  { flags: '--lease <ms>', description: "lease of a claim: how long a dead worker's partitions wait (default 15000)" },
   { flags: '--pool-size <n>', description: 'PostgreSQL connections of the pool (default 10)' },
   { flags: '--lock-timeout <ms>', description: 'lock_timeout of every transaction (default 5000)' },
-  { flags: '--drain-timeout <ms>', description: 'how long a stop waits for in-flight transactions (default 30000)' },
+  { flags: '--drain-timeout <ms>', description: 'how long a stop waits for in-flight transactions (default 20000)' },
   { flags: '--retry-attempts <n>', description: 'tries of a failing record before --on-exhausted (default 5)' },
   { flags: '--retry-initial-delay <ms>', description: 'first retry delay; doubles up to --retry-max-delay (default 250)' },
   { flags: '--retry-max-delay <ms>', description: 'longest retry delay (default 30000)' },

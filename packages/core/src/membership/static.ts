@@ -1,8 +1,7 @@
 import { ConfigError } from '../errors.js';
 import type { TopicPartition } from '../reader/types.js';
-import type { Claim } from '../store/types.js';
-import { claimAll, releaseAll, renewForever } from './claims.js';
-import type { Membership, MembershipContext } from './types.js';
+import { ClaimKeeper } from './claims.js';
+import type { MembershipContext } from './types.js';
 
 /** Parsed `topic:0-3,5` / `topic:*` selector: null partitions means all of the topic's. */
 export type PartitionSelection = Map<string, Set<number> | null>;
@@ -103,33 +102,41 @@ export function staticAssignment(
   return chosen;
 }
 
+/** Options of static membership. */
+export interface StaticMembershipOptions {
+  selection?: PartitionSelection;
+  split?: { index: number; count: number };
+  /** Take the listed partitions at start even from live holders (`--force`): logged and audited. */
+  force?: boolean;
+  /** A listed partition held by a live worker at start: wait for it (default), or fail the start. */
+  onHeld?: 'wait' | 'fail';
+}
+
 /**
- * Static membership: the worker owns the partitions its selector or split names, from start to
- * stop; the newest claim of a partition wins (an earlier holder is fenced).
+ * Static membership: the worker owns the partitions its selector or split names. A partition
+ * another live worker holds is waited for (its release or the end of its lease), or fails the
+ * start (`onHeld: 'fail'`), or is taken over deliberately (`force`); one lost later (a forced
+ * takeover by another worker) is taken back once free. The split and `*` follow the topics'
+ * partitions as they are listed again, so new partitions are picked up without a restart.
  */
-export class StaticMembership<Tx> implements Membership {
-  #renewal: Promise<void> | undefined;
-
-  constructor(
-    private readonly ctx: MembershipContext<Tx>,
-    private readonly options: { selection?: PartitionSelection; split?: { index: number; count: number } },
-  ) {}
-
-  async claim(): Promise<Claim[]> {
-    const { reader, topics, logger } = this.ctx;
-    const topicPartitions = new Map<string, number[]>();
-    for (const topic of topics) topicPartitions.set(topic, await reader.partitions(topic));
-    const assignment = staticAssignment(topicPartitions, this.options);
-    if (assignment.length === 0) logger.warn('this worker was assigned no partitions; it will idle', { topics });
-    return claimAll(this.ctx, assignment);
-  }
-
-  keep(held: () => readonly Claim[], lost: (claim: Claim) => void, signal: AbortSignal): void {
-    this.#renewal = renewForever(this.ctx, held, lost, signal);
-  }
-
-  async release(claims: readonly Claim[], released: (claim: Claim) => void): Promise<void> {
-    await this.#renewal;
-    await releaseAll(this.ctx, claims, released);
+export class StaticMembership<Tx> extends ClaimKeeper<Tx> {
+  constructor(ctx: MembershipContext<Tx>, options: StaticMembershipOptions) {
+    let warnedIdle = false;
+    super(
+      ctx,
+      {
+        kind: 'static',
+        maxPartitions: null,
+        target(topics) {
+          const assignment = staticAssignment(topics, options);
+          if (assignment.length === 0 && !warnedIdle) {
+            ctx.logger.warn('this worker was assigned no partitions; it will idle', { topics: ctx.topics });
+            warnedIdle = true;
+          }
+          return assignment;
+        },
+      },
+      { force: options.force ?? false, onHeld: options.onHeld ?? 'wait', quietWaitMs: 0 },
+    );
   }
 }

@@ -39,10 +39,10 @@ export interface WorkerEventMap {
   'out-of-range': { topic: string; partition: number; from: bigint; to: bigint; policy: OffsetSpec };
   /** The worker's lifecycle state changed. */
   state: WorkerState;
-  /** The worker took a partition (at start, or again after a rewind). */
+  /** The worker took a partition (at start, when it became free or targeted, or again after a rewind). */
   claim: { topic: string; partition: number; epoch: bigint; nextOffset: bigint };
-  /** The worker gave a partition up while stopping. */
-  release: { topic: string; partition: number; epoch: bigint };
+  /** The worker gave a partition up: while stopping, or handed off to the worker that targets it now. */
+  release: { topic: string; partition: number; epoch: bigint; reason: 'handoff' | 'stop' };
 }
 
 /** An event name of {@link WorkerEventMap}. */

@@ -47,8 +47,45 @@ export interface WorkerOptions<Tx> {
    * peak at ~370 MB RSS against ~235 MB, at the same throughput (`pnpm bench`).
    */
   fetchMaxBytesPerPartition?: number;
-  /** Lease length of a claim in ms; commits and a timer renew it. Default 30 000. */
+  /**
+   * How this worker decides its partitions. `'static'`: the partitions `partitions`/`split` name
+   * (all of them when neither is given). `'elastic'`: the group's live workers share the partitions
+   * among themselves, re-balancing as workers join, stop or die (needs a store with heartbeats,
+   * such as PostgresStore). Default: `'static'`.
+   */
+  membership?: 'static' | 'elastic';
+  /**
+   * How long a claim holds without a commit or renewal, in ms: after an unclean death, how long its
+   * partitions wait before another worker may take them. Renewed every heartbeatIntervalMs.
+   * Default 15 000.
+   */
   leaseMs?: number;
+  /**
+   * How often the worker renews its leases (one statement for all its partitions), writes its
+   * heartbeat and re-checks its target, in ms. At most a third of leaseMs and of sessionTimeoutMs,
+   * so that two missed heartbeats lose nothing. Default 3 000, or a third of the shorter of the
+   * two when that is less.
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * Elastic membership: a worker whose last heartbeat is older than this (by the database's clock)
+   * is dead, and the others re-balance without it. Default 15 000.
+   */
+  sessionTimeoutMs?: number;
+  /** Elastic membership: the most partitions this worker takes (the others respect it). Default: no cap. */
+  maxPartitions?: number;
+  /**
+   * Static membership: a listed partition that another live worker holds at start is waited for
+   * (`'wait'`, default: taken once released or its lease expires) or fails the start (`'fail'`).
+   */
+  onHeld?: 'wait' | 'fail';
+  /**
+   * Static membership: take the listed partitions at start even from live holders, which are fenced
+   * (an operator's deliberate takeover; logged and recorded in admin_audit). Default false.
+   */
+  force?: boolean;
+  /** How often the topics' partitions are listed again, so that new ones are picked up, in ms. Default 30 000. */
+  partitionRefreshMs?: number;
   /** Tries of a failing record before `onExhausted` (handlers may override with `retry`). Default 5. */
   retryAttempts?: number;
   /** When a record's retries are spent: dead-letter it (default) or stop its partition. */
@@ -62,7 +99,10 @@ export interface WorkerOptions<Tx> {
   retryInitialDelayMs?: number;
   /** Longest retry delay, in ms. Default 30 000. */
   retryMaxDelayMs?: number;
-  /** How long `stop()` lets in-flight batches finish before aborting them, in ms. Default 30 000. */
+  /**
+   * How long `stop()` lets in-flight batches finish before aborting them, in ms. Default 20 000:
+   * below Kubernetes' default 30 s termination grace period, leaving time to release the claims.
+   */
   drainTimeoutMs?: number;
   /** Whether `stop()` also closes the reader and the store. Default true. */
   closeOnStop?: boolean;
@@ -103,7 +143,14 @@ export interface CompiledWorkerOptions<Tx> {
   readonly batchLingerMs: number;
   readonly fetchMaxWaitMs: number;
   readonly fetchMaxBytesPerPartition: number;
+  readonly membership: 'static' | 'elastic';
   readonly leaseMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly sessionTimeoutMs: number;
+  readonly maxPartitions: number | undefined;
+  readonly onHeld: 'wait' | 'fail';
+  readonly force: boolean;
+  readonly partitionRefreshMs: number;
   /** The worker's retry policy (retryAttempts, retryInitialDelayMs, retryMaxDelayMs, onExhausted); handlers override it. */
   readonly retry: CompiledRetryPolicy;
   readonly crashBudget: number;
@@ -122,6 +169,50 @@ function int(name: string, value: unknown, def: number, min: number, max = Numbe
   }
   return value;
 }
+
+/** The membership options, checked against each other and against the store. */
+function compileMembership<Tx>(o: WorkerOptions<Tx>): {
+  kind: 'static' | 'elastic';
+  maxPartitions: number | undefined;
+  onHeld: 'wait' | 'fail';
+  force: boolean;
+} {
+  const kind = o.membership ?? DEFAULT_MEMBERSHIP;
+  if (kind !== 'static' && kind !== 'elastic') {
+    throw new ConfigError(`Worker option membership must be 'static' or 'elastic'; got ${JSON.stringify(o.membership)}`);
+  }
+  if (o.onHeld !== undefined && o.onHeld !== 'wait' && o.onHeld !== 'fail') {
+    throw new ConfigError(`Worker option onHeld must be 'wait' or 'fail'; got ${JSON.stringify(o.onHeld)}`);
+  }
+  if (o.force !== undefined && typeof o.force !== 'boolean') {
+    throw new ConfigError(`Worker option force must be a boolean; got ${JSON.stringify(o.force)}`);
+  }
+  const maxPartitions = o.maxPartitions === undefined ? undefined : int('maxPartitions', o.maxPartitions, 0, 1);
+  if (kind === 'elastic') {
+    const staticOnly = (['partitions', 'split', 'onHeld', 'force'] as const).filter((k) => o[k] !== undefined);
+    if (staticOnly.length > 0) {
+      throw new ConfigError(
+        `Worker option${staticOnly.length > 1 ? 's' : ''} ${staticOnly.join(', ')} belong${staticOnly.length > 1 ? '' : 's'} to ` +
+          "static membership; with membership: 'elastic' the live workers share the partitions among themselves",
+      );
+    }
+    if (o.until === 'caught-up') {
+      throw new ConfigError("Worker option until: 'caught-up' (a bounded run) needs membership: 'static'");
+    }
+    if (typeof o.store.heartbeat !== 'function') {
+      throw new ConfigError(
+        "membership: 'elastic' needs a store that keeps heartbeats (store.heartbeat(), as PostgresStore has); " +
+          "use membership: 'static' with this store",
+      );
+    }
+  } else if (maxPartitions !== undefined) {
+    throw new ConfigError("Worker option maxPartitions belongs to membership: 'elastic'");
+  }
+  return { kind, maxPartitions, onHeld: o.onHeld ?? 'wait', force: o.force ?? false };
+}
+
+/** The membership when none is given. */
+const DEFAULT_MEMBERSHIP: 'static' | 'elastic' = 'static';
 
 /** Validates options once into a frozen object with defaults (Temporal's compileWorkerOptions). */
 export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOptions<Tx> {
@@ -157,7 +248,27 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
       `Worker option onExhausted must be 'dead-letter' or 'stop-partition'; got ${JSON.stringify(o.onExhausted)}`,
     );
   }
-  const leaseMs = int('leaseMs', o.leaseMs, 30_000, 1_000);
+  const membership = compileMembership(o);
+  const leaseMs = int('leaseMs', o.leaseMs, 15_000, 1_000);
+  const sessionTimeoutMs = int('sessionTimeoutMs', o.sessionTimeoutMs, 15_000, 1_000);
+  // Unset, it follows a short lease or session timeout down (a third of the shorter).
+  const heartbeatIntervalMs = int(
+    'heartbeatIntervalMs',
+    o.heartbeatIntervalMs,
+    Math.max(100, Math.min(3_000, Math.floor(Math.min(leaseMs, sessionTimeoutMs) / 3))),
+    100,
+  );
+  for (const [name, value] of [
+    ['leaseMs', leaseMs],
+    ['sessionTimeoutMs', sessionTimeoutMs],
+  ] as const) {
+    if (heartbeatIntervalMs * 3 > value) {
+      throw new ConfigError(
+        `Worker option heartbeatIntervalMs (${heartbeatIntervalMs}) must be at most a third of ${name} (${value}), so that ` +
+          `two missed heartbeats lose nothing: lower heartbeatIntervalMs or raise ${name}`,
+      );
+    }
+  }
   const retryInitialDelayMs = int('retryInitialDelayMs', o.retryInitialDelayMs, 250, 0);
   const retryMaxDelayMs = int('retryMaxDelayMs', o.retryMaxDelayMs, 30_000, 0);
   if (retryMaxDelayMs < retryInitialDelayMs) {
@@ -186,7 +297,14 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     batchLingerMs: int('batchLingerMs', o.batchLingerMs, 0, 0, 60_000),
     fetchMaxWaitMs: int('fetchMaxWaitMs', o.fetchMaxWaitMs, 500, 0, 60_000),
     fetchMaxBytesPerPartition: int('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 256 * 1024, 1024),
+    membership: membership.kind,
     leaseMs,
+    heartbeatIntervalMs,
+    sessionTimeoutMs,
+    maxPartitions: membership.maxPartitions,
+    onHeld: membership.onHeld,
+    force: membership.force,
+    partitionRefreshMs: int('partitionRefreshMs', o.partitionRefreshMs, 30_000, 100),
     retry: Object.freeze({
       attempts: int('retryAttempts', o.retryAttempts, 5, 1, 1_000_000),
       maxElapsedMs: undefined,
@@ -195,7 +313,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
       onExhausted: o.onExhausted ?? 'dead-letter',
     }),
     crashBudget: int('crashBudget', o.crashBudget, 5, 1, 1_000_000),
-    drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs, 30_000, 0),
+    drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs, 20_000, 0),
     closeOnStop: o.closeOnStop ?? true,
     startTimeoutMs: int('startTimeoutMs', o.startTimeoutMs, 300_000, 0),
     prepare: o.prepare,

@@ -614,15 +614,25 @@ export class PartitionRunner<Tx> {
       this.#log.warn('could not read the partition after a fence; dropping it', { error: toError(e).message });
       return null;
     });
-    if (!state || state.owner !== workerId || this.#stopping) {
-      this.#log.warn('partition taken over by another worker; dropped', { epoch: fencedEpoch, owner: state?.owner ?? null });
+    const drop = (owner: string | null) => {
+      this.#log.warn('partition taken over by another worker; dropped (the worker takes it back once it is free and targeted)', {
+        epoch: fencedEpoch,
+        owner,
+      });
       this.events.emit('fenced', { topic: this.topic, partition: this.partition, epoch: fencedEpoch, action: 'dropped' });
       this.#stopping = true;
-      return 'dropped';
+      return 'dropped' as const;
+    };
+    if (!state || state.owner !== workerId || this.#stopping) return drop(state?.owner ?? null);
+    try {
+      this.claim = await this.#withStoreRetry(() =>
+        store.claim({ ...this.claim, workerId, initialOffset: state.nextOffset, leaseMs, reclaim: true }),
+      );
+    } catch (e) {
+      // Our lease ended and another worker claimed the partition between the read and the claim.
+      if (OncelyError.is(e, 'PARTITION_HELD')) return drop((e as { owner?: string | null }).owner ?? null);
+      throw e;
     }
-    this.claim = await this.#withStoreRetry(() =>
-      store.claim({ ...this.claim, workerId, initialOffset: state.nextOffset, leaseMs, reclaim: true }),
-    );
     if (this.claim.suspect) this.#suspectLeft = this.options.batchMaxRecords;
     this.fetchPosition = this.claim.nextOffset;
     this.events.emit('claim', {

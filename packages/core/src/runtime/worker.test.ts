@@ -18,6 +18,7 @@ const fast = {
   fetchMaxWaitMs: 20,
   retryInitialDelayMs: 1,
   retryMaxDelayMs: 5,
+  heartbeatIntervalMs: 200,
   closeOnStop: false,
 } as const;
 
@@ -160,7 +161,8 @@ describe('worker (in-memory log and store)', () => {
     const appB = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: string() }, (msg, ctx) => {
       ctx.tx.update<string[]>('writes', (v = []) => [...v, `B:${msg.offset}`]);
     });
-    const b = createWorker(appB, { ...fast, store, reader: log, workerId: 'B' });
+    // A live holder is never taken from, except deliberately (force).
+    const b = createWorker(appB, { ...fast, store, reader: log, workerId: 'B', force: true });
     await b.start();
     release();
     await until(() => fenced.length === 1, 'A fenced');
@@ -208,7 +210,9 @@ describe('worker (in-memory log and store)', () => {
     fill(log, 't', 1, 10);
     log.deleteBefore('t', 0, 5n);
     const store = new MemoryStore();
-    await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'old', initialOffset: 2n, leaseMs: 1000 });
+    await store.release(
+      await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'old', initialOffset: 2n, leaseMs: 1000 }),
+    );
     const w = createWorker(recordingApp('t'), { ...fast, store, reader: log });
     await w.start();
     await expect(w.done).rejects.toBeInstanceOf(OffsetOutOfRangeError);
@@ -221,7 +225,9 @@ describe('worker (in-memory log and store)', () => {
     fill(log, 't', 1, 10);
     log.deleteBefore('t', 0, 5n);
     const store = new MemoryStore();
-    await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'old', initialOffset: 2n, leaseMs: 1000 });
+    await store.release(
+      await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'old', initialOffset: 2n, leaseMs: 1000 }),
+    );
     const moves: Array<[bigint, bigint]> = [];
     const app = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: json<{ i: number }>() }, (msg, ctx) => {
       ctx.tx.update<number[]>('seen', (v = []) => [...v, msg.value.i]);

@@ -1,15 +1,16 @@
 import type { App } from '../app/define-app.js';
 import type { DefaultTx } from '../app/types.js';
 import { OncelyError, StateError, toError } from '../errors.js';
+import { ElasticMembership } from '../membership/elastic.js';
 import { StaticMembership } from '../membership/static.js';
-import type { Membership } from '../membership/types.js';
+import type { Membership, MembershipContext, MembershipHost, MembershipView } from '../membership/types.js';
 import { SuspectGate } from '../policy/crash-budget.js';
 import type { Claim } from '../store/types.js';
 import { sleep } from '../time.js';
 import { type WorkerEvent, WorkerEvents, type WorkerListener } from './events.js';
 import { Fetcher } from './fetcher.js';
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
-import { PartitionRunner } from './partition-runner.js';
+import { PartitionRunner, type RunnerExit } from './partition-runner.js';
 import { StartWait } from './start-wait.js';
 import type { PartitionProgress, WorkerState } from './types.js';
 
@@ -32,13 +33,13 @@ export class Worker<Tx = DefaultTx> {
   #stopping: Promise<void> | undefined;
   readonly #runners = new Map<string, PartitionRunner<Tx>>();
   readonly #suspectGate = new SuspectGate();
-  readonly #runnerDone = new Map<string, Promise<void>>();
+  readonly #runnerDone = new Map<string, Promise<RunnerExit | 'failed'>>();
   readonly #fetchAbort = new AbortController();
   readonly #stopSignal = new AbortController();
   /** Aborted by stop(): cuts a start-up wait short (the stop signal fires only after start settles). */
   readonly #startAbort = new AbortController();
   #fetchLoop: Promise<void> | undefined;
-  readonly #membership: Membership;
+  readonly #membership: Membership & { reevaluate(): void };
   readonly #fetcher: Fetcher;
   #finished!: { resolve: () => void; reject: (e: Error) => void };
   readonly #done: Promise<void>;
@@ -49,11 +50,25 @@ export class Worker<Tx = DefaultTx> {
   ) {
     this.options = compileWorkerOptions(options);
     this.#events = new WorkerEvents(this.options.logger);
-    const { reader, store, workerId, leaseMs, initialOffset, logger, selection, split } = this.options;
-    this.#membership = new StaticMembership(
-      { group: app.group, topics: app.topics, reader, store, workerId, leaseMs, initialOffset, logger },
-      { selection, split },
-    );
+    const o = this.options;
+    const ctx: MembershipContext<Tx> = {
+      group: app.group,
+      topics: app.topics,
+      reader: o.reader,
+      store: o.store,
+      workerId: o.workerId,
+      leaseMs: o.leaseMs,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      sessionTimeoutMs: o.sessionTimeoutMs,
+      partitionRefreshMs: o.partitionRefreshMs,
+      initialOffset: o.initialOffset,
+      logger: o.logger,
+    };
+    this.#membership =
+      o.membership === 'elastic'
+        ? new ElasticMembership(ctx, { maxPartitions: o.maxPartitions })
+        : new StaticMembership(ctx, { selection: o.selection, split: o.split, force: o.force, onHeld: o.onHeld });
+    const { reader, logger } = o;
     this.#fetcher = new Fetcher(
       { reader, logger, maxWaitMs: this.options.fetchMaxWaitMs, maxBytesPerPartition: this.options.fetchMaxBytesPerPartition },
       this.#runners,
@@ -91,6 +106,11 @@ export class Worker<Tx = DefaultTx> {
   /** Resolves when the worker has stopped; rejects with the cause when it failed. */
   get done(): Promise<void> {
     return this.#done;
+  }
+
+  /** What the worker's membership is doing: its target, the partitions it waits for, the live workers. */
+  membership(): MembershipView {
+    return this.#membership.view();
   }
 
   /** The partitions this worker applies, with their committed positions. */
@@ -149,32 +169,19 @@ export class Worker<Tx = DefaultTx> {
       this.app.validate();
       if (prepare) await wait.step('prepare the store', prepare);
       await wait.step('connect to Kafka', () => reader.connect());
-      const claims = await wait.step('claim partitions', () => this.#membership.claim());
-      for (const c of claims) {
-        this.#events.emit('claim', { topic: c.topic, partition: c.partition, epoch: c.epoch, nextOffset: c.nextOffset });
-      }
-      const targets =
-        this.options.until === 'caught-up'
-          ? await wait.step('read high watermarks', () => this.#highWatermarks(claims))
-          : undefined;
-      for (const claim of claims) this.#addRunner(claim, targets?.get(`${claim.topic}:${claim.partition}`));
-      if (this.#stopSignal.signal.aborted) return;
       this.#fetchLoop = this.#fetcher.run(this.#fetchAbort.signal);
-      this.#membership.keep(
-        () => [...this.#runners.values()].map((r) => r.claim),
-        (lost) => {
-          // A lost claim (another worker, or a rewind) makes its runner re-check ownership.
-          const runner = this.#runners.get(`${lost.topic}:${lost.partition}`);
-          if (runner && runner.claim.epoch === lost.epoch) runner.revalidate();
-        },
-        this.#stopSignal.signal,
-      );
+      // The first round of claims; an outage is waited out (start() of a membership may be repeated).
+      await wait.step('claim partitions', () => this.#membership.start(this.#host()));
+      if (this.#stopSignal.signal.aborted) return;
       this.#setState('running');
-      if (this.options.until === 'caught-up' && this.#runners.size === 0) void this.stop();
       logger.info('worker running', {
         group: this.app.group,
-        partitions: claims.map((c) => `${c.topic}:${c.partition}@${c.nextOffset}`).join(','),
+        membership: this.#membership.kind,
+        partitions: this.progress()
+          .map((p) => `${p.topic}:${p.partition}@${p.nextOffset}`)
+          .join(','),
       });
+      this.#maybeCaughtUp();
     } catch (e) {
       // stop() during start-up: its shutdown runs once this settles, and start() resolves stopped.
       if (this.#startAbort.signal.aborted && OncelyError.is(e, 'ABORTED')) {
@@ -195,15 +202,58 @@ export class Worker<Tx = DefaultTx> {
     }
   }
 
-  /** The high watermarks a bounded run stops at, taken once at start. */
-  async #highWatermarks(claims: Claim[]): Promise<Map<string, bigint>> {
-    const out = new Map<string, bigint>();
-    const byTopic = new Map<string, number[]>();
-    for (const c of claims) byTopic.set(c.topic, [...(byTopic.get(c.topic) ?? []), c.partition]);
-    for (const [topic, partitions] of byTopic) {
-      for (const [p, hw] of await this.options.reader.highWatermarks(topic, partitions)) out.set(`${topic}:${p}`, hw);
-    }
-    return out;
+  /** How the membership reaches the runners. */
+  #host(): MembershipHost {
+    return {
+      held: () => [...this.#runners.values()].map((r) => r.claim),
+      gained: async (claim) => {
+        this.#events.emit('claim', {
+          topic: claim.topic,
+          partition: claim.partition,
+          epoch: claim.epoch,
+          nextOffset: claim.nextOffset,
+        });
+        // A bounded run stops each partition at the high watermark of when it was claimed.
+        const stopAt =
+          this.options.until === 'caught-up'
+            ? (await this.options.reader.highWatermarks(claim.topic, [claim.partition])).get(claim.partition)
+            : undefined;
+        if (this.#stopSignal.signal.aborted) {
+          // Claimed while the worker began to stop: give it straight back.
+          await this.options.store.release(claim).catch(() => {});
+          return;
+        }
+        this.#addRunner(claim, stopAt);
+      },
+      lost: (lost) => {
+        // A lost claim (another worker, or a rewind) makes its runner re-check ownership.
+        const runner = this.#runners.get(`${lost.topic}:${lost.partition}`);
+        if (runner && runner.claim.epoch === lost.epoch) runner.revalidate();
+      },
+      handOff: async (claim) => {
+        const key = `${claim.topic}:${claim.partition}`;
+        const runner = this.#runners.get(key);
+        if (!runner || runner.claim.epoch !== claim.epoch) return undefined;
+        runner.stop();
+        const exit = await this.#runnerDone.get(key);
+        if (this.#runners.get(key) === runner) {
+          this.#runners.delete(key);
+          this.#runnerDone.delete(key);
+        }
+        return exit === 'dropped' ? undefined : runner.claim;
+      },
+      released: (c, reason) => this.#events.emit('release', { topic: c.topic, partition: c.partition, epoch: c.epoch, reason }),
+    };
+  }
+
+  /** A bounded run stops once every targeted partition is held and has applied up to its target. */
+  #maybeCaughtUp(): void {
+    if (this.options.until !== 'caught-up' || this.#state !== 'running') return;
+    const view = this.#membership.view();
+    if (view.target.some((key) => !this.#runners.has(key))) return;
+    if (![...this.#runners.values()].every((r) => r.caughtUp)) return;
+    this.options.logger.info('caught up with the high watermarks taken when the partitions were claimed; stopping');
+    void this.stop();
   }
 
   #addRunner(claim: Claim, stopAt?: bigint): void {
@@ -220,18 +270,24 @@ export class Worker<Tx = DefaultTx> {
     this.#runners.set(key, runner);
     const done = runner.run().then(
       (exit) => {
-        if (exit === 'dropped') this.#runners.delete(key);
-        if (this.options.until === 'caught-up' && [...this.#runners.values()].every((r) => r.caughtUp)) {
-          this.options.logger.info('caught up with the high watermarks taken at start; stopping');
-          void this.stop();
+        if (exit === 'dropped' && this.#runners.get(key) === runner) {
+          this.#runners.delete(key);
+          this.#runnerDone.delete(key);
+          // Lost to another worker: take it back once it is free again, if still targeted.
+          this.#membership.reevaluate();
         }
+        if (exit === 'caught-up') this.#maybeCaughtUp();
+        return exit;
       },
       (e: unknown) => {
         // A fatal partition error (e.g. offset out of range under 'fail') fails the whole worker.
         void this.#fail(toError(e));
+        return 'failed' as const;
       },
     );
     this.#runnerDone.set(key, done);
+    // The fetch loop may be waiting for a partition that wants data: this one does.
+    this.#fetcher.wake();
   }
 
   async #fail(error: Error): Promise<void> {
@@ -258,6 +314,8 @@ export class Worker<Tx = DefaultTx> {
         logger.warn(`shutdown: ${name} failed`, { error: toError(e).message });
       }
     };
+    // No more claims or hand-offs; the others re-balance now. Leases are renewed until released.
+    await step('leave the group', () => this.#membership.drain());
     const drained = Promise.all([...this.#runnerDone.values()]);
     // The timer is cancelled once drained: a pending timer would keep the process alive.
     const drainTimer = new AbortController();
@@ -275,7 +333,7 @@ export class Worker<Tx = DefaultTx> {
     await step('release claims', () =>
       this.#membership.release(
         [...this.#runners.values()].map((r) => r.claim),
-        (c) => this.#events.emit('release', { topic: c.topic, partition: c.partition, epoch: c.epoch }),
+        (c) => this.#events.emit('release', { topic: c.topic, partition: c.partition, epoch: c.epoch, reason: 'stop' }),
       ),
     );
     if (closeOnStop) {

@@ -3,9 +3,11 @@ export type {
   Claim,
   ClaimInput,
   DeadLetter,
+  LiveWorker,
   OffsetRange,
   PartitionKey,
   PartitionState,
   RunBatchOptions,
   TransactionalStore,
+  WorkerHeartbeat,
 } from './types.js';

@@ -28,6 +28,12 @@ export interface Claim extends PartitionKey {
   suspect?: boolean;
   /** Attempts counted at a record whose outcome never got committed (the process died during them). */
   pendingAttempts?: number;
+  /**
+   * The holder this claim took the partition from without a release: one whose lease had expired
+   * (it died or stalled), or, with `force`, a live one. Absent when the partition was free, released,
+   * new, or already this worker's.
+   */
+  takenFrom?: { owner: string; leaseLive: boolean };
 }
 
 export interface ClaimInput extends PartitionKey {
@@ -38,6 +44,42 @@ export interface ClaimInput extends PartitionKey {
   leaseMs: number;
   /** The same live worker claims again after a fence (a rewind): keep the suspect flag as it is. */
   reclaim?: boolean;
+  /**
+   * Take the partition even from a live holder (an operator's deliberate takeover, `--force`): the
+   * holder is fenced by the new epoch. A store that keeps an audit trail records every forced
+   * takeover of a live holder. Default false.
+   */
+  force?: boolean;
+}
+
+/** What a worker tells the store about itself on each heartbeat (elastic membership). */
+export interface WorkerHeartbeat {
+  group: string;
+  workerId: string;
+  host: string;
+  pid: number;
+  /** The first heartbeat of this process: its start time is recorded (a restart under the same id). */
+  starting?: boolean;
+  /** How the worker decides its partitions, for operators (`oncely status`). */
+  membership: 'static' | 'elastic';
+  /** How many partitions it targets (its share), for operators; null when it has no target list. */
+  target: number | null;
+  /** How many partitions it holds now, for operators. */
+  held: number;
+  /** The most partitions it takes (`maxPartitions`); null: no cap. The others respect it in their targets. */
+  maxPartitions: number | null;
+}
+
+/** A live worker of a group, as the store's clock sees it. */
+export interface LiveWorker {
+  workerId: string;
+  host: string;
+  pid: number;
+  startedAt: Date;
+  /** Time since its last heartbeat, by the store's clock, in ms. */
+  heartbeatAgeMs: number;
+  membership: 'static' | 'elastic';
+  maxPartitions: number | null;
 }
 
 /** The range a batch covers: committing it moves next_offset from fetchedFrom to nextOffset. */
@@ -91,9 +133,11 @@ export interface RunBatchOptions {
  */
 export interface TransactionalStore<Tx> {
   /**
-   * Takes the partition for this worker: creates its row at initialOffset when absent, increments
-   * its epoch (fencing every earlier holder), sets owner and lease. Always succeeds for static
-   * membership (the newest claim wins).
+   * Takes the partition for this worker when it is free, released, expired (its lease ended by the
+   * store's clock) or already this worker's: creates its row at initialOffset when absent,
+   * increments its epoch (fencing every earlier holder), sets owner and lease. A partition whose
+   * lease another worker holds is not taken: PartitionHeldError (owner, lease left), unless
+   * `input.force`. Two concurrent claims of one free partition: exactly one succeeds.
    */
   claim(input: ClaimInput): Promise<Claim>;
   /**
@@ -136,6 +180,14 @@ export interface TransactionalStore<Tx> {
    * retry budget, so an outage never dead-letters good records.
    */
   isTransientError?(e: unknown): boolean;
+  /**
+   * Registers or refreshes this worker (elastic membership) and returns the group's live workers,
+   * itself included, sorted by workerId: those whose last heartbeat is younger than
+   * `sessionTimeoutMs` by the store's clock. Optional: without it only static membership works.
+   */
+  heartbeat?(worker: WorkerHeartbeat, sessionTimeoutMs: number): Promise<LiveWorker[]>;
+  /** Removes this worker's registration (a clean stop), so the others re-balance at once. */
+  leave?(group: string, workerId: string): Promise<void>;
   /** Closes pools and connections the store opened. Idempotent. */
   close(): Promise<void>;
 }

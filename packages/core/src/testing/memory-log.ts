@@ -43,6 +43,14 @@ export class MemoryLog implements PartitionReader {
     return this;
   }
 
+  /** Adds partitions to a topic, as Kafka's CreatePartitions does (existing ones keep their records). */
+  addPartitions(topic: string, count: number): this {
+    const parts = this.#topics.get(topic);
+    if (!parts) throw new Error(`no topic ${topic}`);
+    for (let i = 0; i < count; i++) parts.push({ entries: [], logStart: 0n });
+    return this;
+  }
+
   /** Appends records; returns their offsets. */
   append(topic: string, partition: number, records: MemoryLogRecord[]): bigint[] {
     const p = this.#partition(topic, partition);

@@ -1,14 +1,16 @@
-import { AbortedError, FencedError, StoreUnavailableError } from '../errors.js';
+import { AbortedError, FencedError, PartitionHeldError, StoreUnavailableError } from '../errors.js';
 import type {
   BatchRange,
   Claim,
   ClaimInput,
   DeadLetter,
+  LiveWorker,
   OffsetRange,
   PartitionKey,
   PartitionState,
   RunBatchOptions,
   TransactionalStore,
+  WorkerHeartbeat,
 } from '../store/types.js';
 
 /**
@@ -44,6 +46,7 @@ export class MemoryTx {
 
 interface Row extends PartitionState {
   leaseUntil: number;
+  leaseMs: number;
   suspect: boolean;
   crashOffset: bigint | null;
   crashAttempts: number;
@@ -71,6 +74,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
   readonly log: MemoryLogEntry[] = [];
   readonly deadLetters: Array<DeadLetter & PartitionKey> = [];
   readonly #rows = new Map<string, Row>();
+  readonly #workers = new Map<string, WorkerHeartbeat & { startedAt: number; heartbeatAt: number }>();
   #closed = false;
   #serial: Promise<void> = Promise.resolve();
 
@@ -86,15 +90,24 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
       leaseExpiresAt: null,
       highestCommitted: null,
       leaseUntil: 0,
+      leaseMs: input.leaseMs,
       suspect: false,
       crashOffset: null,
       crashAttempts: 0,
     };
+    const now = Date.now();
+    const other = row.owner !== null && row.owner !== input.workerId;
+    const live = row.leaseUntil > now;
+    if (other && live && !input.force) {
+      throw new PartitionHeldError(input.topic, input.partition, row.owner, row.leaseUntil - now);
+    }
+    const takenFrom = other ? { owner: row.owner!, leaseLive: live } : undefined;
     // As in Postgres: a holder that never released (it died) makes the next claim suspect.
     if (!input.reclaim) row.suspect = row.owner !== null || row.crashAttempts > 0;
     row.epoch += 1n;
     row.owner = input.workerId;
-    row.leaseUntil = Date.now() + input.leaseMs;
+    row.leaseMs = input.leaseMs;
+    row.leaseUntil = now + input.leaseMs;
     row.leaseExpiresAt = new Date(row.leaseUntil);
     this.#rows.set(k, row);
     return {
@@ -107,7 +120,40 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
       highestCommitted: row.highestCommitted,
       suspect: row.suspect,
       pendingAttempts: row.crashAttempts,
+      ...(takenFrom ? { takenFrom } : {}),
     };
+  }
+
+  async heartbeat(worker: WorkerHeartbeat, sessionTimeoutMs: number): Promise<LiveWorker[]> {
+    const now = Date.now();
+    const k = `${worker.group}\u0000${worker.workerId}`;
+    const known = this.#workers.get(k);
+    this.#workers.set(k, {
+      ...worker,
+      startedAt: worker.starting || !known ? now : known.startedAt,
+      heartbeatAt: now,
+    });
+    return [...this.#workers.values()]
+      .filter((w) => w.group === worker.group && now - w.heartbeatAt < sessionTimeoutMs)
+      .sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0))
+      .map((w) => ({
+        workerId: w.workerId,
+        host: w.host,
+        pid: w.pid,
+        startedAt: new Date(w.startedAt),
+        heartbeatAgeMs: now - w.heartbeatAt,
+        membership: w.membership,
+        maxPartitions: w.maxPartitions,
+      }));
+  }
+
+  async leave(group: string, workerId: string): Promise<void> {
+    this.#workers.delete(`${group}\u0000${workerId}`);
+  }
+
+  /** Registered workers (live or not), as heartbeats left them. */
+  workers(): Array<WorkerHeartbeat & { startedAt: number; heartbeatAt: number }> {
+    return [...this.#workers.values()];
   }
 
   async recordAttempt(claim: Claim, offset: bigint): Promise<number> {
@@ -162,11 +208,14 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     if (options.signal?.aborted) throw new AbortedError();
     // Commit point: nothing awaits between the check and the apply, so it is atomic.
     const row = this.#rows.get(keyOf(claim));
-    if (!row || row.epoch !== claim.epoch || row.nextOffset !== range.fetchedFrom) {
+    if (!row || row.epoch !== claim.epoch || row.owner !== claim.workerId || row.nextOffset !== range.fetchedFrom) {
       throw new FencedError(claim.topic, claim.partition, claim.epoch);
     }
     for (const [k, v] of tx.writes()) this.data.set(k, v);
     row.nextOffset = range.nextOffset;
+    // A commit extends the lease, as in Postgres.
+    row.leaseUntil = Date.now() + row.leaseMs;
+    row.leaseExpiresAt = new Date(row.leaseUntil);
     row.suspect = false;
     row.crashOffset = null;
     row.crashAttempts = 0;
@@ -205,8 +254,9 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     const lost: Claim[] = [];
     for (const c of claims) {
       const row = this.#rows.get(keyOf(c));
-      if (!row || row.epoch !== c.epoch) lost.push(c);
+      if (!row || row.epoch !== c.epoch || row.owner !== c.workerId) lost.push(c);
       else {
+        row.leaseMs = leaseMs;
         row.leaseUntil = Date.now() + leaseMs;
         row.leaseExpiresAt = new Date(row.leaseUntil);
       }
@@ -216,7 +266,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
 
   async release(claim: Claim): Promise<void> {
     const row = this.#rows.get(keyOf(claim));
-    if (row && row.epoch === claim.epoch) {
+    if (row && row.epoch === claim.epoch && row.owner === claim.workerId) {
       row.owner = null;
       row.leaseUntil = 0;
       row.leaseExpiresAt = null;
@@ -226,7 +276,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
   async position(key: PartitionKey): Promise<PartitionState | null> {
     const row = this.#rows.get(keyOf(key));
     if (!row) return null;
-    const { leaseUntil: _l, suspect: _s, crashOffset: _o, crashAttempts: _a, ...state } = row;
+    const { leaseUntil: _l, leaseMs: _m, suspect: _s, crashOffset: _o, crashAttempts: _a, ...state } = row;
     return { ...state };
   }
 

@@ -76,6 +76,8 @@ const env = {
   LEDGER_SCHEMA: ledgerSchemaName,
   LEDGER_TRACE: '1' as const,
   LEDGER_BATCH: '100',
+  // One identity across restarts: each restarted worker takes its partitions back at once.
+  LEDGER_WORKER_ID: `${group}-worker`,
 };
 
 // The stream is paced (sends of up to 250, ~8 per kill at least, each followed by a pause) and the

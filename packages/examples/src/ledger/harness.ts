@@ -23,16 +23,23 @@ export interface LedgerWorkerEnv {
   LEDGER_HANDLER_DELAY_MS?: string;
   LEDGER_BATCH?: string;
   LEDGER_CRASH_BUDGET?: string;
+  LEDGER_WORKER_ID?: string;
+  LEDGER_MEMBERSHIP?: 'static' | 'elastic';
+  LEDGER_LEASE_MS?: string;
+  LEDGER_HEARTBEAT_MS?: string;
+  LEDGER_SESSION_TIMEOUT_MS?: string;
   ONCELY_LOG_LEVEL?: string;
 }
 
 /** A running worker process and the phase lines it prints. */
 export interface LedgerWorkerProcess {
   child: ChildProcess;
-  /** Resolves with the first phase line matching, or rejects when the process exits first. */
+  /** Resolves with the first phase or event line matching, or rejects when the process exits first. */
   waitFor(pattern: RegExp): Promise<string>;
   /** The last phase line seen. */
   lastPhase(): string | undefined;
+  /** Every `event …` line seen (claims, releases, fences), in order. */
+  events(): readonly string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr(): string;
 }
@@ -50,14 +57,16 @@ export function spawnLedgerWorker(env: LedgerWorkerEnv): LedgerWorkerProcess {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let last: string | undefined;
+  const events: string[] = [];
   let err = '';
   const waiters: Array<{ pattern: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }> = [];
   child.stderr!.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-20_000);
   });
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    if (!line.startsWith('phase ')) return;
-    last = line;
+    if (line.startsWith('event ')) events.push(line);
+    else if (line.startsWith('phase ')) last = line;
+    else return;
     for (let i = waiters.length - 1; i >= 0; i--) {
       if (waiters[i]!.pattern.test(line)) waiters.splice(i, 1)[0]!.resolve(line);
     }
@@ -73,6 +82,7 @@ export function spawnLedgerWorker(env: LedgerWorkerEnv): LedgerWorkerProcess {
     child,
     exited,
     lastPhase: () => last,
+    events: () => events,
     stderr: () => err,
     waitFor: (pattern) => new Promise((resolve, reject) => waiters.push({ pattern, resolve, reject })),
   };

@@ -4,7 +4,10 @@
  * LEDGER_GROUP, LEDGER_SCHEMA. With LEDGER_TRACE=1 it prints one line per phase on stdout
  * (`phase in-tx <p>:<offset>`, `phase committed <p>:<next>`) so a test can aim its kills, and
  * LEDGER_HANDLER_DELAY_MS widens the time spent inside the transaction. LEDGER_CRASH_BUDGET sets
- * the worker's crashBudget.
+ * the worker's crashBudget. Membership: LEDGER_WORKER_ID (a stable identity: a restart takes its
+ * own partitions back at once), LEDGER_MEMBERSHIP (static | elastic), LEDGER_LEASE_MS,
+ * LEDGER_HEARTBEAT_MS, LEDGER_SESSION_TIMEOUT_MS; with LEDGER_TRACE=1 it also prints
+ * `event claim|release|fenced <p> <epoch>` lines.
  */
 import { consoleLogger, createWorker, handleSignals, KafkajsPartitionReader } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
@@ -35,15 +38,25 @@ const app = createLedgerApp({
 });
 const store = new PostgresStore({ connectionString: env('DATABASE_URL'), schema: env('ONCELY_SCHEMA', 'oncely'), poolMax: 8 });
 await store.migrate();
+const num = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+const membership = process.env.LEDGER_MEMBERSHIP as 'static' | 'elastic' | undefined;
 const worker = createWorker(app, {
   store,
   reader: new KafkajsPartitionReader({ brokers: env('KAFKA_BROKERS').split(','), logger }),
   logger,
   batchMaxRecords: Number(process.env.LEDGER_BATCH ?? 200),
   ...(process.env.LEDGER_CRASH_BUDGET ? { crashBudget: Number(process.env.LEDGER_CRASH_BUDGET) } : {}),
+  ...(process.env.LEDGER_WORKER_ID ? { workerId: process.env.LEDGER_WORKER_ID } : {}),
+  ...(membership ? { membership } : {}),
+  ...(num('LEDGER_LEASE_MS') ? { leaseMs: num('LEDGER_LEASE_MS') } : {}),
+  ...(num('LEDGER_HEARTBEAT_MS') ? { heartbeatIntervalMs: num('LEDGER_HEARTBEAT_MS') } : {}),
+  ...(num('LEDGER_SESSION_TIMEOUT_MS') ? { sessionTimeoutMs: num('LEDGER_SESSION_TIMEOUT_MS') } : {}),
   fetchMaxWaitMs: 200,
 });
 worker.on('commit', (c) => say(`phase committed ${c.partition}:${c.nextOffset}`));
+worker.on('claim', (c) => say(`event claim ${c.partition} ${c.epoch}`));
+worker.on('release', (c) => say(`event release ${c.partition} ${c.epoch}`));
+worker.on('fenced', (c) => say(`event fenced ${c.partition} ${c.epoch} ${c.action}`));
 const signals = handleSignals(worker, logger);
 await worker.start();
 say('phase running');

@@ -1,15 +1,7 @@
-import { hostname as osHostname, userInfo } from 'node:os';
 import type { Knex } from 'knex';
 import type { Rows } from '../sql/rows.js';
 
-/** Who an operator action is recorded as when no actor is given: `<user>@<host>`. */
-export function defaultActor(): string {
-  try {
-    return `${userInfo().username}@${osHostname()}`;
-  } catch {
-    return `unknown@${osHostname()}`;
-  }
-}
+export { defaultActor } from '../actor.js';
 
 /**
  * Writes one admin_audit row in the transaction that makes the change; returns its id.

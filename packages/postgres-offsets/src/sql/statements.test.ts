@@ -12,6 +12,7 @@ import {
   batchStartUnfencedSql,
 } from './run-batch.js';
 import { type Statement, setLockTimeoutSql } from './statement.js';
+import { heartbeatSql, leaveSql } from './workers.js';
 
 // Rendering needs the pg dialect only; no connection is opened.
 const knex = createKnex({ client: 'pg' });
@@ -65,6 +66,8 @@ const statements = [
     owner: 'w',
     leaseMs: 1,
     reclaim: false,
+    force: false,
+    actor: 'op@host',
   }),
   sample('recordAttempt', recordAttemptSql(s), { lockTimeout: '5000', offset: '3', ...fence }),
   sample('release', releaseSql(s), { lockTimeout: '5000', ...fence }),
@@ -83,6 +86,21 @@ const statements = [
   sample('batchCommitUnfenced', batchCommitUnfencedSql(s), unfencedCommit),
   sample('appliedRanges', appliedRangesSql(s), { group: 'g', topic: 't', partition: 0, from: '0', to: '9' }),
   sample('setLockTimeout', setLockTimeoutSql, { lockTimeout: '5000' }),
+  sample('heartbeat', heartbeatSql(s), {
+    lockTimeout: '5000',
+    group: 'g',
+    workerId: 'w',
+    host: 'h',
+    pid: 1,
+    membership: 'elastic',
+    target: null,
+    held: 0,
+    maxPartitions: null,
+    sessionTimeoutMs: 15_000,
+    starting: true,
+    forgetMs: 300_000,
+  }),
+  sample('leave', leaveSql(s), { lockTimeout: '5000', group: 'g', workerId: 'w' }),
 ];
 
 describe('hot-path statements', () => {

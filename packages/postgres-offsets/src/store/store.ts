@@ -5,16 +5,20 @@ import {
   type ClaimInput,
   ConfigError,
   FencedError,
+  type LiveWorker,
   type OffsetRange,
   OncelyError,
+  PartitionHeldError,
   type PartitionKey,
   type PartitionState,
   type RunBatchOptions,
   StateError,
   type TransactionalStore,
   TransactionEndedError,
+  type WorkerHeartbeat,
 } from '@oncely/core';
 import createKnex, { type Knex } from 'knex';
+import { defaultActor } from '../actor.js';
 import {
   DEADLOCK_DETECTED,
   isConnectionError,
@@ -27,7 +31,7 @@ import { type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
 import { appliedRangesSql } from '../sql/applied-ranges.js';
-import { claimSql, recordAttemptSql } from '../sql/claim.js';
+import { type ClaimRow, claimSql, recordAttemptSql } from '../sql/claim.js';
 import { deadLettersJson } from '../sql/dead-letters-json.js';
 import { releaseSql } from '../sql/release.js';
 import { renewSql } from '../sql/renew.js';
@@ -42,6 +46,7 @@ import {
   STILL_OPEN,
 } from '../sql/run-batch.js';
 import { query } from '../sql/statement.js';
+import { heartbeatSql, leaveSql } from '../sql/workers.js';
 import { type EndingCall, guardTransaction } from './guarded-transaction.js';
 
 /**
@@ -105,7 +110,11 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     batchCommit: ReturnType<typeof batchCommitSql>;
     recordAttempt: ReturnType<typeof recordAttemptSql>;
     appliedRanges: ReturnType<typeof appliedRangesSql>;
+    heartbeat: ReturnType<typeof heartbeatSql>;
+    leave: ReturnType<typeof leaveSql>;
   };
+  /** Who a forced takeover is audited as. */
+  readonly #actor = defaultActor();
   readonly #lockTimeout: string;
   #closing: Promise<void> | undefined;
 
@@ -127,6 +136,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       appliedRanges: appliedRangesSql(s),
       renew: renewSql(s),
       release: releaseSql(s),
+      heartbeat: heartbeatSql(s),
+      leave: leaveSql(s),
       batchStart: this.options.unsafeUnfencedCommitsForBenchmarks ? batchStartUnfencedSql() : batchStartSql(s),
       batchCommit: this.options.unsafeUnfencedCommitsForBenchmarks ? batchCommitUnfencedSql(s) : batchCommitSql(s),
     };
@@ -156,6 +167,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     if (typeof input.initialOffset !== 'bigint' || input.initialOffset < 0n) {
       throw new ConfigError(`claim: initialOffset must be a non-negative bigint; got ${String(input.initialOffset)}.`);
     }
+    if (input.force !== undefined && typeof input.force !== 'boolean') throw new ConfigError('claim: force must be a boolean.');
+    let row: ClaimRow | undefined;
     try {
       const { rows } = await query(this.knex, this.#sql.claim, {
         lockTimeout: this.#lockTimeout,
@@ -166,21 +179,72 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         owner: input.workerId,
         leaseMs: input.leaseMs,
         reclaim: input.reclaim === true,
+        force: input.force === true,
+        actor: this.#actor,
       });
-      const row = rows[0]!;
-      return {
-        group: input.group,
-        topic: input.topic,
-        partition: input.partition,
-        workerId: input.workerId,
-        epoch: BigInt(row.epoch),
-        nextOffset: BigInt(row.next_offset),
-        highestCommitted: row.max_committed_offset === null ? null : BigInt(row.max_committed_offset),
-        suspect: row.suspect,
-        pendingAttempts: row.crash_attempts,
-      };
+      row = rows[0];
     } catch (e) {
       throw this.#map(e, `claim ${input.topic}/${input.partition}`);
+    }
+    // No row at all: a concurrent claim created it after this statement's snapshot and holds it.
+    if (!row?.claimed) {
+      throw new PartitionHeldError(input.topic, input.partition, row?.owner ?? null, Number(row?.lease_left_ms ?? 0));
+    }
+    return {
+      group: input.group,
+      topic: input.topic,
+      partition: input.partition,
+      workerId: input.workerId,
+      epoch: BigInt(row.epoch!),
+      nextOffset: BigInt(row.next_offset!),
+      highestCommitted: row.max_committed_offset === null ? null : BigInt(row.max_committed_offset),
+      suspect: row.suspect!,
+      pendingAttempts: row.crash_attempts!,
+      ...(row.owner !== null ? { takenFrom: { owner: row.owner, leaseLive: row.live } } : {}),
+    };
+  }
+
+  /** Registers or refreshes this worker and returns the group's live workers (by the server's clock). */
+  async heartbeat(worker: WorkerHeartbeat, sessionTimeoutMs: number): Promise<LiveWorker[]> {
+    this.#assertOpen('heartbeat');
+    checkLease('heartbeat', sessionTimeoutMs);
+    try {
+      const { rows } = await query(this.knex, this.#sql.heartbeat, {
+        lockTimeout: this.#lockTimeout,
+        group: worker.group,
+        workerId: worker.workerId,
+        host: worker.host,
+        pid: worker.pid,
+        membership: worker.membership,
+        target: worker.target,
+        held: worker.held,
+        maxPartitions: worker.maxPartitions,
+        sessionTimeoutMs,
+        starting: worker.starting === true,
+        // A dead worker stays visible to operators for ten session timeouts (at least 5 min).
+        forgetMs: Math.min(2_147_483_647, Math.max(300_000, sessionTimeoutMs * 10)),
+      });
+      return rows.map((r) => ({
+        workerId: r.worker_id,
+        host: r.host,
+        pid: r.pid,
+        startedAt: r.started_at,
+        heartbeatAgeMs: Number(r.heartbeat_age_ms),
+        membership: r.membership,
+        maxPartitions: r.max_partitions,
+      }));
+    } catch (e) {
+      throw this.#map(e, `heartbeat of worker ${worker.workerId}`);
+    }
+  }
+
+  /** Removes this worker's registration (a clean stop). */
+  async leave(group: string, workerId: string): Promise<void> {
+    this.#assertOpen('leave');
+    try {
+      await query(this.knex, this.#sql.leave, { lockTimeout: this.#lockTimeout, group, workerId });
+    } catch (e) {
+      throw this.#map(e, `unregister worker ${workerId}`);
     }
   }
 

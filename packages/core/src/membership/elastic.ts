@@ -1,0 +1,64 @@
+import type { TopicPartition } from '../reader/types.js';
+import type { LiveWorker } from '../store/types.js';
+import { ClaimKeeper } from './claims.js';
+import { assignPartitions } from './rendezvous.js';
+import type { MembershipContext } from './types.js';
+
+/** Options of elastic membership. */
+export interface ElasticMembershipOptions {
+  /** The most partitions this worker takes; the others respect it in their targets. Default: no cap. */
+  maxPartitions?: number;
+}
+
+/**
+ * Elastic membership: the group's live workers (heartbeats in the store, judged by the store's
+ * clock) each compute the same target from the sorted live list and the topics' partitions
+ * (assignPartitions: rendezvous hashing with bounded loads), claim what they target once it is
+ * free, and hand off what they no longer target. A worker that joins takes about its share from
+ * the others; one that stops cleanly unregisters, so the others re-balance at their next round; one
+ * that dies is left out once its heartbeat is older than the session timeout, and its partitions
+ * are claimed when their leases expire.
+ */
+export class ElasticMembership<Tx> extends ClaimKeeper<Tx> {
+  constructor(ctx: MembershipContext<Tx>, options: ElasticMembershipOptions = {}) {
+    let memo: { key: string; mine: TopicPartition[] } | undefined;
+    let warnedShort = '';
+    super(
+      ctx,
+      {
+        kind: 'elastic',
+        maxPartitions: options.maxPartitions ?? null,
+        target(topics, live: readonly LiveWorker[] | undefined) {
+          const workers = (live ?? [])
+            .filter((w) => w.membership === 'elastic')
+            .map((w) => ({ workerId: w.workerId, maxPartitions: w.maxPartitions ?? undefined }));
+          // The heartbeat's answer always holds this worker; its own cap is known best here.
+          if (!workers.some((w) => w.workerId === ctx.workerId)) {
+            workers.push({ workerId: ctx.workerId, maxPartitions: options.maxPartitions });
+          }
+          const partitions: TopicPartition[] = [];
+          for (const [topic, ps] of topics) for (const partition of ps) partitions.push({ topic, partition });
+          const key = `${workers.map((w) => `${w.workerId}/${w.maxPartitions ?? ''}`).join('\n')}\n\n${partitions
+            .map((tp) => `${tp.topic}:${tp.partition}`)
+            .join(',')}`;
+          if (memo?.key === key) return memo.mine;
+          const assignment = assignPartitions(workers, partitions);
+          const unassigned = partitions.length - assignment.size;
+          if (unassigned > 0 && warnedShort !== key) {
+            ctx.logger.warn(
+              `${unassigned} partition(s) have no target: the live workers' maxPartitions caps add up to less than the ` +
+                `${partitions.length} partitions; start more workers or raise maxPartitions`,
+            );
+            warnedShort = key;
+          }
+          const mine = partitions.filter((tp) => assignment.get(`${tp.topic}:${tp.partition}`) === ctx.workerId);
+          memo = { key, mine };
+          return mine;
+        },
+      },
+      // A hand-off takes up to a round plus the holder's in-flight batch: waits shorter than two
+      // rounds plus a lease are expected and logged at debug only.
+      { force: false, onHeld: 'wait', quietWaitMs: 2 * ctx.heartbeatIntervalMs + ctx.leaseMs + ctx.sessionTimeoutMs },
+    );
+  }
+}
