@@ -7,6 +7,29 @@ import type { AuditOptions, CheckpointEntry, CheckpointSummary } from './types.j
 
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 
+/** The checkpoints columns both readers select (creating returns them), from `<schema>.checkpoints c`. */
+const CHECKPOINT_COLUMNS = 'c.name, c.group_id, c.topic, c.partition, c.next_offset::text as next_offset, c.created_at';
+
+interface CheckpointRow {
+  name: string;
+  group_id: string;
+  topic: string;
+  partition: number;
+  next_offset: string;
+  created_at: Date;
+}
+
+function decodeCheckpoint(r: CheckpointRow): CheckpointEntry {
+  return {
+    name: r.name,
+    group: r.group_id,
+    topic: r.topic,
+    partition: r.partition,
+    nextOffset: BigInt(r.next_offset),
+    createdAt: r.created_at,
+  };
+}
+
 /** Saves the group's current positions (optionally some topics) under a name. */
 export async function createCheckpoint(
   ctx: AdminContext,
@@ -22,13 +45,14 @@ export async function createCheckpoint(
   nonEmpty('group', group);
   try {
     return await transaction(ctx, async (trx) => {
-      const { rows } = await trx.raw<Rows<{ topic: string; partition: number; next_offset: string; created_at: Date }>>(
-        `insert into ${ctx.s}.checkpoints (name, group_id, topic, partition, next_offset)
+      const { rows: created } = await trx.raw<Rows<CheckpointRow>>(
+        `insert into ${ctx.s}.checkpoints as c (name, group_id, topic, partition, next_offset)
          select :name, group_id, topic, partition, next_offset from ${ctx.s}.partitions
           where group_id = :group and (:topics::text[] is null or topic = any(:topics::text[]))
-         returning topic, partition, next_offset::text, created_at`,
+         returning ${CHECKPOINT_COLUMNS}`,
         { name, group, topics: options.topics ?? null },
       );
+      const rows = created.map(decodeCheckpoint);
       if (rows.length === 0) {
         throw new ConfigError(
           `Group ${group} has no stored positions${options.topics ? ` for ${options.topics.join(', ')}` : ''}; nothing to checkpoint.`,
@@ -41,14 +65,14 @@ export async function createCheckpoint(
         group,
         {
           name,
-          partitions: rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset })),
+          partitions: rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.nextOffset.toString() })),
         },
         options,
       );
       return {
         name,
         group,
-        createdAt: rows[0]!.created_at,
+        createdAt: rows[0]!.createdAt,
         partitions: rows.length,
         topics: [...new Set(rows.map((r) => r.topic))].sort(),
       };
@@ -106,19 +130,12 @@ export async function checkpointRows(ctx: AdminContext, db: Db, name: string, gr
   nonEmpty('checkpoint name', name);
   nonEmpty('group', group);
   return run(ctx, `read checkpoint ${name}`, async () => {
-    const { rows } = await db.raw<Rows<{ topic: string; partition: number; next_offset: string; created_at: Date }>>(
-      `select topic, partition, next_offset::text, created_at from ${ctx.s}.checkpoints
-        where name = :name and group_id = :group order by topic, partition`,
+    const { rows } = await db.raw<Rows<CheckpointRow>>(
+      `select ${CHECKPOINT_COLUMNS} from ${ctx.s}.checkpoints c
+        where c.name = :name and c.group_id = :group order by c.topic, c.partition`,
       { name, group },
     );
-    return rows.map((r) => ({
-      name,
-      group,
-      topic: r.topic,
-      partition: r.partition,
-      nextOffset: BigInt(r.next_offset),
-      createdAt: r.created_at,
-    }));
+    return rows.map(decodeCheckpoint);
   });
 }
 

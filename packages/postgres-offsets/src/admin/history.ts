@@ -1,5 +1,5 @@
 import type { OffsetLogEntry, OffsetLogQuery } from '../read/index.js';
-import type { Rows } from '../sql/rows.js';
+import { decodeOffsetLog, OFFSET_LOG_COLUMNS, type OffsetLogRow, type Rows } from '../sql/rows.js';
 import type { AdminContext, Db } from './context.js';
 import { nonEmpty, tp } from './reset-plan.js';
 import type { PointInTimePosition } from './types.js';
@@ -16,18 +16,21 @@ export function offsetHistory(ctx: AdminContext, query: OffsetLogQuery): Promise
  */
 export async function positionsAt(ctx: AdminContext, group: string, at: Date, db: Db): Promise<PointInTimePosition[]> {
   nonEmpty('group', group);
-  const { rows: commits } = await db.raw<Rows<{ topic: string; partition: number; to_offset: string; committed_at: Date }>>(
-    `select distinct on (topic, partition) topic, partition, to_offset::text, committed_at
-       from ${ctx.s}.offset_log where group_id = :group and committed_at <= :at
-      order by topic, partition, committed_at desc, id desc`,
+  // Per partition, the last batch committed by `at` and the first one after it.
+  const { rows: lasts } = await db.raw<Rows<OffsetLogRow>>(
+    `select distinct on (o.topic, o.partition) ${OFFSET_LOG_COLUMNS}
+       from ${ctx.s}.offset_log o where o.group_id = :group and o.committed_at <= :at
+      order by o.topic, o.partition, o.committed_at desc, o.id desc`,
     { group, at },
   );
-  const { rows: firsts } = await db.raw<Rows<{ topic: string; partition: number; from_offset: string }>>(
-    `select distinct on (topic, partition) topic, partition, from_offset::text
-       from ${ctx.s}.offset_log where group_id = :group and committed_at > :at
-      order by topic, partition, committed_at asc, id asc`,
+  const { rows: nexts } = await db.raw<Rows<OffsetLogRow>>(
+    `select distinct on (o.topic, o.partition) ${OFFSET_LOG_COLUMNS}
+       from ${ctx.s}.offset_log o where o.group_id = :group and o.committed_at > :at
+      order by o.topic, o.partition, o.committed_at asc, o.id asc`,
     { group, at },
   );
+  const commits = lasts.map(decodeOffsetLog);
+  const firsts = nexts.map(decodeOffsetLog);
   const { rows: resets } = await db.raw<Rows<{ at: Date; topic: string; partition: number; to_offset: string }>>(
     `select a.at, x.topic, x.partition, x."to" as to_offset
        from ${ctx.s}.admin_audit a
@@ -41,7 +44,7 @@ export async function positionsAt(ctx: AdminContext, group: string, at: Date, db
     out.set(tp(f.topic, f.partition), {
       topic: f.topic,
       partition: f.partition,
-      nextOffset: BigInt(f.from_offset),
+      nextOffset: f.fromOffset,
       source: 'initial',
       at: null,
     });
@@ -50,9 +53,9 @@ export async function positionsAt(ctx: AdminContext, group: string, at: Date, db
     out.set(tp(c.topic, c.partition), {
       topic: c.topic,
       partition: c.partition,
-      nextOffset: BigInt(c.to_offset),
+      nextOffset: c.toOffset,
       source: 'commit',
-      at: c.committed_at,
+      at: c.committedAt,
     });
   }
   for (const r of resets) {

@@ -4,7 +4,8 @@
  * transaction with the audit row. OffsetsAdmin's reset and replay both end here.
  */
 import { ConfigError, type OffsetSpec } from '@oncely/core';
-import type { Rows } from '../sql/rows.js';
+import { readPositions } from '../read/index.js';
+import { decodePartition, PARTITION_COLUMNS, type PartitionRow, type Rows } from '../sql/rows.js';
 import { checkpointRows, getCheckpoint, noCheckpoint } from './checkpoints.js';
 import { type AdminContext, audit, type Db, run, transaction } from './context.js';
 import { positionsAt } from './history.js';
@@ -151,22 +152,15 @@ async function storedRows(
   }
   // FOR UPDATE in primary-key order: concurrent resets lock in the same order (no deadlock), and a
   // worker's in-flight CAS either finishes first or waits for us and then misses the new epoch.
-  const { rows } = await db.raw<
-    Rows<{ topic: string; partition: number; next_offset: string; epoch: string; owner: string | null }>
-  >(
-    `select p.topic, p.partition, p.next_offset::text, p.epoch::text, p.owner
+  const { rows } = await db.raw<Rows<PartitionRow>>(
+    `select ${PARTITION_COLUMNS}
        from ${ctx.s}.partitions p
        join unnest(:topics::text[], :partitions::int[]) as u(topic, partition) on u.topic = p.topic and u.partition = p.partition
       where p.group_id = :group
       order by p.topic, p.partition${lock ? ' for update of p' : ''}`,
     { topics, partitions, group },
   );
-  return new Map(
-    rows.map((r) => [
-      tp(r.topic, r.partition),
-      { topic: r.topic, partition: r.partition, nextOffset: BigInt(r.next_offset), epoch: BigInt(r.epoch), owner: r.owner },
-    ]),
-  );
+  return new Map(rows.map((r) => [tp(r.topic, r.partition), decodePartition(r)]));
 }
 
 /** Reads the positions a checkpoint, time-of-commit or group target names (on `db`), then plans. */
@@ -188,11 +182,8 @@ async function gatherAndPlan(
   } else if (to.kind === 'time-of-commit') {
     fromDb = new Map((await positionsAt(ctx, request.group, to.at, db)).map((r) => [tp(r.topic, r.partition), r.nextOffset]));
   } else if (to.kind === 'group') {
-    const { rows } = await db.raw<Rows<{ topic: string; partition: number; next_offset: string }>>(
-      `select topic, partition, next_offset::text from ${ctx.s}.partitions where group_id = :group`,
-      { group: to.group },
-    );
-    fromDb = new Map(rows.map((r) => [tp(r.topic, r.partition), BigInt(r.next_offset)]));
+    const positions = await readPositions(db, ctx.store.options.schema, to.group);
+    fromDb = new Map(positions.map((p) => [tp(p.topic, p.partition), p.nextOffset]));
   }
   return planReset(request, scope, bounds, stored, fromDb);
 }

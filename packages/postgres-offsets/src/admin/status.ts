@@ -1,4 +1,4 @@
-import type { Rows } from '../sql/rows.js';
+import { decodePartition, PARTITION_COLUMNS, type PartitionRow, type Rows } from '../sql/rows.js';
 import { type AdminContext, run } from './context.js';
 import { tp } from './reset-plan.js';
 import type { PartitionStatus } from './types.js';
@@ -20,25 +20,13 @@ export async function groups(ctx: AdminContext): Promise<string[]> {
 export async function status(ctx: AdminContext, query: { group?: string; topic?: string }): Promise<PartitionStatus[]> {
   const rows = await run(ctx, 'read status', async () => {
     const { rows } = await ctx.knex.raw<
-      Rows<{
-        group_id: string;
-        topic: string;
-        partition: number;
-        next_offset: string;
-        epoch: string;
-        owner: string | null;
-        lease_left_ms: string | null;
-        last_commit_at: Date | null;
-        last_commit_age_ms: string | null;
-        max_committed_offset: string | null;
-      }>
+      Rows<PartitionRow & { lease_left_ms: string | null; last_commit_at: Date | null; last_commit_age_ms: string | null }>
     >(
-      `select p.group_id, p.topic, p.partition, p.next_offset::text, p.epoch::text, p.owner,
+      `select ${PARTITION_COLUMNS},
               case when p.lease_expires_at is null then null
                    else greatest(0, floor(extract(epoch from (p.lease_expires_at - now())) * 1000))::bigint::text end as lease_left_ms,
               l.committed_at as last_commit_at,
-              floor(extract(epoch from (now() - l.committed_at)) * 1000)::bigint::text as last_commit_age_ms,
-              p.max_committed_offset::text
+              floor(extract(epoch from (now() - l.committed_at)) * 1000)::bigint::text as last_commit_age_ms
          from ${ctx.s}.partitions p
          left join lateral (
            select o.committed_at from ${ctx.s}.offset_log o
@@ -67,21 +55,21 @@ export async function status(ctx: AdminContext, query: { group?: string; topic?:
     }
   }
   return rows.map((r) => {
-    const nextOffset = BigInt(r.next_offset);
-    const h = hw.get(tp(r.topic, r.partition)) ?? null;
+    const p = decodePartition(r);
+    const h = hw.get(tp(p.topic, p.partition)) ?? null;
     return {
-      group: r.group_id,
-      topic: r.topic,
-      partition: r.partition,
-      nextOffset,
+      group: p.group,
+      topic: p.topic,
+      partition: p.partition,
+      nextOffset: p.nextOffset,
       highWatermark: h,
-      lag: h === null ? null : h > nextOffset ? h - nextOffset : 0n,
-      owner: r.owner,
-      epoch: BigInt(r.epoch),
+      lag: h === null ? null : h > p.nextOffset ? h - p.nextOffset : 0n,
+      owner: p.owner,
+      epoch: p.epoch,
       leaseLeftMs: r.lease_left_ms === null ? null : Number(r.lease_left_ms),
       lastCommitAt: r.last_commit_at,
       lastCommitAgeMs: r.last_commit_age_ms === null ? null : Number(r.last_commit_age_ms),
-      highestCommitted: r.max_committed_offset === null ? null : BigInt(r.max_committed_offset),
+      highestCommitted: p.highestCommitted,
     };
   });
 }
