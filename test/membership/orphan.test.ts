@@ -37,8 +37,9 @@ describe('a third static worker among two', () => {
       signal: stopProducing.signal,
     });
 
-    // C without a split wants every partition, but all four are held by live workers: it waits.
-    const c = startRun(setup, ['--worker-id', 'C', ...timing]);
+    // C without a split wants every partition (elastic by default: it is the group's only elastic
+    // worker), but all four are held by live workers: it waits.
+    const c = startRun(setup, ['--worker-id', 'C', '--log-level', 'debug', ...timing]);
     await waitFor(() => (c.stderr().match(/partition held by another live worker/g) ?? []).length >= 4, 'C waiting', GUARD_MS);
     await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
     expect((await ownership(setup)).map((r) => `${r.owner}:${r.live}`)).toEqual(['A:true', 'B:true', 'A:true', 'B:true']);

@@ -68,6 +68,7 @@ export interface RunProcess {
 }
 
 export function startRun(setup: LedgerSetup, args: string[]): RunProcess {
+  // A later --log-level in args wins over this one.
   const { child, result } = startOncely(['run', LEDGER_APP, '--log-level', 'info', ...args], { ...setup.env });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -121,3 +122,63 @@ export const ownedBy =
   (...live: string[]) =>
   (rows: Ownership[]) =>
     rows.every((r) => r.owner !== null && r.live && live.includes(r.owner));
+
+/** Timings short enough for tests: a dead worker's partitions move within ~3 s plus a round. */
+export const ELASTIC_ENV = {
+  LEDGER_MEMBERSHIP: 'elastic',
+  LEDGER_LEASE_MS: '3000',
+  LEDGER_HEARTBEAT_MS: '500',
+  LEDGER_SESSION_TIMEOUT_MS: '3000',
+  LEDGER_BATCH: '20',
+} as const;
+
+/** A running elastic ledger worker and what it believes it holds (from its claim/release/fenced lines). */
+export interface GroupMember {
+  id: string;
+  proc: LedgerWorkerProcess;
+  /** Partitions this worker holds by its own account. */
+  held(): Set<number>;
+}
+
+export function startMember(setup: LedgerSetup, id: string, env: Partial<LedgerWorkerEnv> = {}): GroupMember {
+  const proc = startLedgerWorker(setup, { ...ELASTIC_ENV, LEDGER_WORKER_ID: id, ...env });
+  return {
+    id,
+    proc,
+    held: () => {
+      const held = new Set<number>();
+      for (const line of proc.events()) {
+        const [, kind, p, , action] = line.split(' ');
+        const partition = Number(p);
+        if (kind === 'claim') held.add(partition);
+        else if (kind === 'release' || (kind === 'fenced' && action === 'dropped')) held.delete(partition);
+      }
+      return held;
+    },
+  };
+}
+
+/**
+ * The group has converged on `live`: every partition is owned in the database by one of them with
+ * a live lease, each owns its even share, and the workers' own accounts agree (no partition held
+ * by two of them).
+ */
+export function converged(setup: LedgerSetup, live: readonly GroupMember[]) {
+  return (rows: Ownership[]): boolean => {
+    if (!ownedBy(...live.map((m) => m.id))(rows)) return false;
+    const share = setup.partitions / live.length;
+    for (const m of live) {
+      const owned = rows.filter((r) => r.owner === m.id).map((r) => r.partition);
+      if (owned.length < Math.floor(share) || owned.length > Math.ceil(share)) return false;
+      const held = m.held();
+      if (held.size !== owned.length || owned.some((p) => !held.has(p))) return false;
+    }
+    return true;
+  };
+}
+
+/** Stops a member: SIGTERM (a drain) or SIGKILL; resolves once the process has exited. */
+export async function stopMember(m: GroupMember, signal: 'SIGTERM' | 'SIGKILL'): Promise<{ code: number | null }> {
+  m.proc.child.kill(signal);
+  return m.proc.exited;
+}

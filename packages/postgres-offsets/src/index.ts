@@ -47,6 +47,7 @@ export type {
   ResetRequest,
   ResetTarget,
   TopicScope,
+  WorkerStatus,
 } from './admin/index.js';
 export { describeTarget, OffsetsAdmin } from './admin/index.js';
 export { copyRows } from './bulk/copy-rows.js';

@@ -1,5 +1,5 @@
 import { ConfigError } from '@oncely/core';
-import type { OffsetsAdmin, PartitionStatus } from '@oncely/postgres-offsets';
+import type { OffsetsAdmin, PartitionStatus, WorkerStatus } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
 import type { ConnectionFlags } from '../config.js';
 import { ExitCode } from '../config.js';
@@ -14,12 +14,20 @@ export interface StatusFlags extends ConnectionFlags, KafkaFlags {
   topic?: string;
   watch?: boolean;
   interval?: string;
+  workers?: boolean;
   json?: boolean;
 }
 
-function render(rows: PartitionStatus[]): string {
+/** Who holds a partition, for people: "no owner" rather than a dash, since that is what matters. */
+function ownerCell(r: PartitionStatus): string {
+  if (r.owner === null) return r.nextOffset === null ? 'no owner (never claimed)' : 'no owner';
+  return r.leaseLeftMs === 0 ? `${r.owner} (lease expired)` : r.owner;
+}
+
+function renderPartitions(rows: PartitionStatus[]): string {
   if (rows.length === 0) return 'no stored positions (has a worker run against this schema?)';
   const totalLag = rows.reduce((a, r) => a + (r.lag ?? 0n), 0n);
+  const orphans = rows.filter((r) => r.owner === null || r.leaseLeftMs === 0).length;
   return `${table(
     ['GROUP', 'TOPIC', 'PARTITION', 'NEXT-OFFSET', 'HIGH-WATERMARK', 'LAG', 'OWNER', 'EPOCH', 'LEASE-LEFT', 'LAST-COMMIT'],
     rows.map((r) => [
@@ -29,27 +37,52 @@ function render(rows: PartitionStatus[]): string {
       r.nextOffset,
       r.highWatermark,
       r.lag,
-      r.owner,
+      ownerCell(r),
       r.epoch,
       r.owner === null ? null : r.leaseLeftMs === 0 ? 'expired' : human(r.leaseLeftMs),
       r.lastCommitAgeMs === null ? 'never' : `${human(r.lastCommitAgeMs)} ago`,
     ]),
-  )}\n\n${rows.length} partition(s), total lag ${totalLag}`;
+  )}\n\n${rows.length} partition(s), total lag ${totalLag}${orphans > 0 ? `, ${orphans} without a live owner` : ''}`;
+}
+
+function renderWorkers(rows: WorkerStatus[]): string {
+  if (rows.length === 0) return 'no registered workers';
+  return table(
+    ['GROUP', 'WORKER', 'HOST', 'PID', 'MEMBERSHIP', 'STATE', 'HEARTBEAT', 'OWNED', 'HELD', 'TARGET'],
+    rows.map((w) => [
+      w.group,
+      w.workerId,
+      w.host,
+      w.pid,
+      w.membership,
+      w.live === null ? null : w.live ? 'live' : 'dead',
+      `${human(w.heartbeatAgeMs)} ago`,
+      w.owned,
+      w.held,
+      w.target,
+    ]),
+  );
 }
 
 async function once(admin: OffsetsAdmin, flags: StatusFlags, watching: boolean): Promise<void> {
-  const rows = await admin.status({ group: flags.group, topic: flags.topic });
+  const workers = await admin.workers({ group: flags.group });
+  const rows = flags.workers && flags.json ? [] : await admin.status({ group: flags.group, topic: flags.topic });
   if (flags.json) {
-    // One JSON document; under --watch one per line (NDJSON) so a script can read them as they come.
-    if (watching) process.stdout.write(`${toJsonLine(rows)}\n`);
-    else printJson(rows);
+    // One JSON document (the partitions, or with --workers the workers); under --watch one per
+    // line (NDJSON) so a script can read them as they come.
+    const doc = flags.workers ? workers : rows;
+    if (watching) process.stdout.write(`${toJsonLine(doc)}\n`);
+    else printJson(doc);
     return;
   }
+  const text = flags.workers
+    ? renderWorkers(workers)
+    : `${workers.length > 0 ? `${renderWorkers(workers)}\n\n` : ''}${renderPartitions(rows)}`;
   if (watching && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
-  process.stdout.write(`${watching ? `${new Date().toISOString()}\n` : ''}${render(rows)}\n${watching ? '\n' : ''}`);
+  process.stdout.write(`${watching ? `${new Date().toISOString()}\n` : ''}${text}\n${watching ? '\n' : ''}`);
 }
 
-/** `oncely status`: positions, lag, owners and leases per group/topic/partition. */
+/** `oncely status`: the registered workers, then positions, lag, owners and leases per group/topic/partition. */
 export async function statusCommand(flags: StatusFlags): Promise<number> {
   const seconds = Number(flags.interval ?? 2);
   if (!Number.isFinite(seconds) || seconds < 0.2 || flags.interval?.trim() === '') {
@@ -95,11 +128,14 @@ export function registerStatus(program: Command, setCode: (code: number) => void
     addFlags(
       program
         .command('status')
-        .description('Positions, high watermark, lag, owner, epoch, lease left and last commit age per partition'),
+        .description(
+          'The workers (heartbeat, owned, target), then per partition: position, high watermark, lag, owner, epoch, lease left, last commit',
+        ),
       [
         { flags: '--group <group>', description: 'only this group (default: every group)' },
         { flags: '--topic <topic>', description: 'only this topic' },
         { flags: '--watch', description: 'redraw until interrupted' },
+        { flags: '--workers', description: 'only the workers (with --json: the workers as JSON)' },
         { flags: '--interval <seconds>', description: 'redraw interval of --watch', default: '2' },
         { ...JSON_FLAG, description: 'JSON for scripts (NDJSON under --watch)' },
       ],

@@ -75,8 +75,8 @@ interface Pending {
   since: number;
   attempt: number;
   nextTryAt: number;
-  /** The holder last logged, so a wait is logged once per holder. */
-  logged: string | null | undefined;
+  /** The holder (and loudness) last logged, so a wait is logged once per holder. */
+  logged: string | undefined;
   owner: string | null;
 }
 
@@ -396,7 +396,9 @@ export class ClaimKeeper<Tx> implements Membership {
       if (first && this.#options.onHeld === 'fail') return held.message.replace(/; a claim takes.*$/, '');
       const waited = performance.now() - p.since;
       const loud = this.kind === 'static' || waited > this.#options.quietWaitMs;
-      if (p.logged !== held.owner && (loud || p.logged === undefined)) {
+      // Once per holder, and once more when an expected wait (a hand-off) turns into a long one.
+      const state = `${held.owner}|${loud}`;
+      if (p.logged !== state) {
         (loud ? logger.warn : logger.debug)(
           'partition held by another live worker; waiting for it to be released or its lease to expire',
           {
@@ -404,9 +406,10 @@ export class ClaimKeeper<Tx> implements Membership {
             partition: p.tp.partition,
             owner: held.owner,
             leaseLeftMs: held.leaseLeftMs,
+            waitedMs: Math.round(waited),
           },
         );
-        p.logged = loud ? held.owner : undefined;
+        p.logged = state;
       }
       return undefined;
     }

@@ -49,13 +49,14 @@ async function owners(store: MemoryStore, partitions: number) {
 }
 
 describe('static membership keeps partitions on the rule: only free, released or expired ones are claimed', () => {
+  const statik = { ...quick, membership: 'static' as const };
   it('a worker whose list overlaps a live one waits, logging once, and takes over when the holder stops', async () => {
     const log = new MemoryLog().createTopic('t', 2);
     const store = new MemoryStore();
-    const a = createWorker(app(), { ...quick, store, reader: log, workerId: 'A', logger: recordingLogger() });
+    const a = createWorker(app(), { ...statik, store, reader: log, workerId: 'A', logger: recordingLogger() });
     await a.start();
     const lines: string[] = [];
-    const c = createWorker(app(), { ...quick, store, reader: log, workerId: 'C', logger: recordingLogger(lines) });
+    const c = createWorker(app(), { ...statik, store, reader: log, workerId: 'C', logger: recordingLogger(lines) });
     await c.start();
     expect(owned(c)).toEqual([]);
     // Several rounds pass: C keeps waiting and logs each wait once per holder.
@@ -75,9 +76,9 @@ describe('static membership keeps partitions on the rule: only free, released or
   it("fails the start with a clear message under onHeld: 'fail'", async () => {
     const log = new MemoryLog().createTopic('t', 2);
     const store = new MemoryStore();
-    const a = createWorker(app(), { ...quick, store, reader: log, workerId: 'A', partitions: 't:1' });
+    const a = createWorker(app(), { ...statik, store, reader: log, workerId: 'A', partitions: 't:1' });
     await a.start();
-    const c = createWorker(app(), { ...quick, store, reader: log, workerId: 'C', onHeld: 'fail' });
+    const c = createWorker(app(), { ...statik, store, reader: log, workerId: 'C', onHeld: 'fail' });
     const failed = await c.start().catch((e: unknown) => e);
     expect(OncelyError.is(failed, 'CONFIG_INVALID')).toBe(true);
     expect((failed as Error).message).toMatch(/t\/1 is held by worker A .*overlaps a live worker's.*--force/);
@@ -91,11 +92,11 @@ describe('static membership keeps partitions on the rule: only free, released or
     const log = new MemoryLog().createTopic('t', 4);
     for (let p = 0; p < 4; p++) log.append('t', p, [{ value: 'a' }]);
     const store = new MemoryStore();
-    const a = createWorker(app(), { ...quick, store, reader: log, workerId: 'A', split: '1/2' });
-    const b = createWorker(app(), { ...quick, store, reader: log, workerId: 'B', split: '2/2' });
+    const a = createWorker(app(), { ...statik, store, reader: log, workerId: 'A', split: '1/2' });
+    const b = createWorker(app(), { ...statik, store, reader: log, workerId: 'B', split: '2/2' });
     await Promise.all([a.start(), b.start()]);
     await until(async () => (await owners(store, 4)).join() === 'A,B,A,B', 'A and B hold their halves');
-    const c = createWorker(app(), { ...quick, store, reader: log, workerId: 'C', force: true });
+    const c = createWorker(app(), { ...statik, store, reader: log, workerId: 'C', force: true });
     await c.start();
     expect(owned(c)).toEqual(['t:0', 't:1', 't:2', 't:3']);
     for (let p = 0; p < 4; p++) log.append('t', p, [{ value: 'b' }]);
@@ -115,7 +116,7 @@ describe('static membership keeps partitions on the rule: only free, released or
     // A holder that never renews nor releases: a process that was SIGKILLed.
     await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'dead', initialOffset: 0n, leaseMs: 1_000 });
     const lines: string[] = [];
-    const w = createWorker(app(), { ...quick, store, reader: log, workerId: 'W', logger: recordingLogger(lines) });
+    const w = createWorker(app(), { ...statik, store, reader: log, workerId: 'W', logger: recordingLogger(lines) });
     await w.start();
     expect(owned(w)).toEqual([]);
     await until(() => owned(w).length === 1, 'claimed after the lease expired', 5_000);
@@ -127,7 +128,7 @@ describe('static membership keeps partitions on the rule: only free, released or
   it('picks up partitions added to a topic without a restart', async () => {
     const log = new MemoryLog().createTopic('t', 1);
     const store = new MemoryStore();
-    const w = createWorker(app(), { ...quick, store, reader: log, partitionRefreshMs: 100 });
+    const w = createWorker(app(), { ...statik, store, reader: log, partitionRefreshMs: 100 });
     await w.start();
     expect(owned(w)).toEqual(['t:0']);
     log.addPartitions('t', 2);
@@ -146,7 +147,7 @@ describe('static membership keeps partitions on the rule: only free, released or
       renewals.push(claims.length);
       return renew(claims, leaseMs);
     };
-    const w = createWorker(app(), { ...quick, store, reader: log });
+    const w = createWorker(app(), { ...statik, store, reader: log });
     await w.start();
     await until(() => renewals.length >= 3, 'three rounds');
     await w.stop();

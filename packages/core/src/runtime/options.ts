@@ -170,6 +170,9 @@ function int(name: string, value: unknown, def: number, min: number, max = Numbe
   return value;
 }
 
+/** Whether a worker without `membership` (and without static options) is elastic. */
+const ELASTIC_BY_DEFAULT = false;
+
 /** The membership options, checked against each other and against the store. */
 function compileMembership<Tx>(o: WorkerOptions<Tx>): {
   kind: 'static' | 'elastic';
@@ -177,7 +180,13 @@ function compileMembership<Tx>(o: WorkerOptions<Tx>): {
   onHeld: 'wait' | 'fail';
   force: boolean;
 } {
-  const kind = o.membership ?? DEFAULT_MEMBERSHIP;
+  const staticOnly = (['partitions', 'split', 'onHeld', 'force'] as const).filter((k) => o[k] !== undefined);
+  // Unset: elastic, unless an option or the store says static (a list, a bounded run, no heartbeats).
+  const kind =
+    o.membership ??
+    (!ELASTIC_BY_DEFAULT || staticOnly.length > 0 || o.until === 'caught-up' || typeof o.store.heartbeat !== 'function'
+      ? 'static'
+      : 'elastic');
   if (kind !== 'static' && kind !== 'elastic') {
     throw new ConfigError(`Worker option membership must be 'static' or 'elastic'; got ${JSON.stringify(o.membership)}`);
   }
@@ -189,7 +198,6 @@ function compileMembership<Tx>(o: WorkerOptions<Tx>): {
   }
   const maxPartitions = o.maxPartitions === undefined ? undefined : int('maxPartitions', o.maxPartitions, 0, 1);
   if (kind === 'elastic') {
-    const staticOnly = (['partitions', 'split', 'onHeld', 'force'] as const).filter((k) => o[k] !== undefined);
     if (staticOnly.length > 0) {
       throw new ConfigError(
         `Worker option${staticOnly.length > 1 ? 's' : ''} ${staticOnly.join(', ')} belong${staticOnly.length > 1 ? '' : 's'} to ` +
@@ -210,9 +218,6 @@ function compileMembership<Tx>(o: WorkerOptions<Tx>): {
   }
   return { kind, maxPartitions, onHeld: o.onHeld ?? 'wait', force: o.force ?? false };
 }
-
-/** The membership when none is given. */
-const DEFAULT_MEMBERSHIP: 'static' | 'elastic' = 'static';
 
 /** Validates options once into a frozen object with defaults (Temporal's compileWorkerOptions). */
 export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOptions<Tx> {

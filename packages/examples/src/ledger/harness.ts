@@ -28,6 +28,7 @@ export interface LedgerWorkerEnv {
   LEDGER_LEASE_MS?: string;
   LEDGER_HEARTBEAT_MS?: string;
   LEDGER_SESSION_TIMEOUT_MS?: string;
+  LEDGER_PARTITION_REFRESH_MS?: string;
   ONCELY_LOG_LEVEL?: string;
 }
 

@@ -6,7 +6,7 @@
  * LEDGER_HANDLER_DELAY_MS widens the time spent inside the transaction. LEDGER_CRASH_BUDGET sets
  * the worker's crashBudget. Membership: LEDGER_WORKER_ID (a stable identity: a restart takes its
  * own partitions back at once), LEDGER_MEMBERSHIP (static | elastic), LEDGER_LEASE_MS,
- * LEDGER_HEARTBEAT_MS, LEDGER_SESSION_TIMEOUT_MS; with LEDGER_TRACE=1 it also prints
+ * LEDGER_HEARTBEAT_MS, LEDGER_SESSION_TIMEOUT_MS, LEDGER_PARTITION_REFRESH_MS; with LEDGER_TRACE=1 it also prints
  * `event claim|release|fenced <p> <epoch>` lines.
  */
 import { consoleLogger, createWorker, handleSignals, KafkajsPartitionReader } from '@oncely/core';
@@ -51,6 +51,7 @@ const worker = createWorker(app, {
   ...(num('LEDGER_LEASE_MS') ? { leaseMs: num('LEDGER_LEASE_MS') } : {}),
   ...(num('LEDGER_HEARTBEAT_MS') ? { heartbeatIntervalMs: num('LEDGER_HEARTBEAT_MS') } : {}),
   ...(num('LEDGER_SESSION_TIMEOUT_MS') ? { sessionTimeoutMs: num('LEDGER_SESSION_TIMEOUT_MS') } : {}),
+  ...(num('LEDGER_PARTITION_REFRESH_MS') ? { partitionRefreshMs: num('LEDGER_PARTITION_REFRESH_MS') } : {}),
   fetchMaxWaitMs: 200,
 });
 worker.on('commit', (c) => say(`phase committed ${c.partition}:${c.nextOffset}`));

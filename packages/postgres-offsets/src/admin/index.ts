@@ -14,4 +14,5 @@ export type {
   ResetRequest,
   ResetTarget,
   TopicScope,
+  WorkerStatus,
 } from './types.js';

@@ -6,7 +6,7 @@ import { type AdminContext, type Db, run } from './context.js';
 import { offsetHistory, positionsAt } from './history.js';
 import { replayIntoGroup } from './replay.js';
 import { executeReset, previewReset } from './reset.js';
-import { groups, status } from './status.js';
+import { groups, status, workers } from './status.js';
 import type {
   AuditOptions,
   CheckpointEntry,
@@ -17,6 +17,7 @@ import type {
   ReplayRequest,
   ResetPlan,
   ResetRequest,
+  WorkerStatus,
 } from './types.js';
 
 /**
@@ -64,6 +65,15 @@ export class OffsetsAdmin {
    */
   async status(query: { group?: string; topic?: string } = {}): Promise<PartitionStatus[]> {
     return status(this.#ctx, query);
+  }
+
+  /**
+   * The group's workers (every group's when none is given) as their heartbeats left them: id,
+   * host, pid, heartbeat age, live or dead by the database's clock, partitions owned, held and
+   * targeted. A dead worker is listed until ten session timeouts (at least 5 min) have passed.
+   */
+  async workers(query: { group?: string } = {}): Promise<WorkerStatus[]> {
+    return workers(this.#ctx, query);
   }
 
   /** What a reset would do, per partition; changes nothing. */

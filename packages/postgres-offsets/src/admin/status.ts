@@ -1,7 +1,15 @@
-import { decodePartition, PARTITION_COLUMNS, type PartitionRow, type Rows } from '../sql/rows.js';
+import {
+  decodePartition,
+  decodeWorker,
+  PARTITION_COLUMNS,
+  type PartitionRow,
+  type Rows,
+  WORKER_COLUMNS,
+  type WorkerRow,
+} from '../sql/rows.js';
 import { type AdminContext, run } from './context.js';
 import { tp } from './reset-plan.js';
-import type { PartitionStatus } from './types.js';
+import type { PartitionStatus, WorkerStatus } from './types.js';
 
 /** Groups with stored positions, sorted. */
 export async function groups(ctx: AdminContext): Promise<string[]> {
@@ -16,6 +24,8 @@ export async function groups(ctx: AdminContext): Promise<string[]> {
 /**
  * Per group/topic/partition: position, high watermark and lag (when Kafka is configured), owner,
  * epoch, lease left and last commit age (both by the database's clock). Every group when none is given.
+ * With Kafka, a partition of a topic the group reads that no worker has claimed yet (one just added
+ * to the topic) is listed too, with no position and no owner.
  */
 export async function status(ctx: AdminContext, query: { group?: string; topic?: string }): Promise<PartitionStatus[]> {
   const rows = await run(ctx, 'read status', async () => {
@@ -40,9 +50,38 @@ export async function status(ctx: AdminContext, query: { group?: string; topic?:
     return rows;
   });
   const hw = new Map<string, bigint>();
+  const unclaimed: PartitionStatus[] = [];
   if (ctx.kafka) {
     const byTopic = new Map<string, Set<number>>();
-    for (const r of rows) byTopic.set(r.topic, (byTopic.get(r.topic) ?? new Set()).add(r.partition));
+    const groupsOf = new Map<string, Set<string>>();
+    for (const r of rows) {
+      byTopic.set(r.topic, (byTopic.get(r.topic) ?? new Set()).add(r.partition));
+      groupsOf.set(r.topic, (groupsOf.get(r.topic) ?? new Set()).add(r.group_id));
+    }
+    for (const [topic, parts] of byTopic) {
+      const all = await ctx.kafka.partitions(topic).catch(() => [...parts]);
+      for (const p of all) parts.add(p);
+      for (const group of groupsOf.get(topic)!) {
+        const known = new Set(rows.filter((r) => r.group_id === group && r.topic === topic).map((r) => r.partition));
+        for (const partition of all) {
+          if (known.has(partition)) continue;
+          unclaimed.push({
+            group,
+            topic,
+            partition,
+            nextOffset: null,
+            highWatermark: null,
+            lag: null,
+            owner: null,
+            epoch: null,
+            leaseLeftMs: null,
+            lastCommitAt: null,
+            lastCommitAgeMs: null,
+            highestCommitted: null,
+          });
+        }
+      }
+    }
     for (const [topic, parts] of byTopic) {
       // A deleted topic shows without a high watermark instead of failing the whole status.
       const marks = await ctx.kafka
@@ -54,7 +93,7 @@ export async function status(ctx: AdminContext, query: { group?: string; topic?:
       for (const [p, o] of marks) hw.set(tp(topic, p), o);
     }
   }
-  return rows.map((r) => {
+  const claimed: PartitionStatus[] = rows.map((r) => {
     const p = decodePartition(r);
     const h = hw.get(tp(p.topic, p.partition)) ?? null;
     return {
@@ -71,5 +110,32 @@ export async function status(ctx: AdminContext, query: { group?: string; topic?:
       lastCommitAgeMs: r.last_commit_age_ms === null ? null : Number(r.last_commit_age_ms),
       highestCommitted: p.highestCommitted,
     };
+  });
+  for (const u of unclaimed) u.highWatermark = hw.get(tp(u.topic, u.partition)) ?? null;
+  const order = (a: PartitionStatus, b: PartitionStatus) =>
+    a.group < b.group ? -1 : a.group > b.group ? 1 : a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition;
+  return [...claimed, ...unclaimed].sort(order);
+}
+
+/**
+ * The workers registered in the workers table (their heartbeats), every group's when none is
+ * given: identity, heartbeat age and liveness by the database's clock, what each reports (target,
+ * held) and how many partitions the database says it owns (a live lease).
+ */
+export async function workers(ctx: AdminContext, query: { group?: string }): Promise<WorkerStatus[]> {
+  return run(ctx, 'read workers', async () => {
+    const { rows } = await ctx.knex.raw<Rows<WorkerRow & { owned: number }>>(
+      `select ${WORKER_COLUMNS},
+              (select count(*)::int from ${ctx.s}.partitions p
+                where p.group_id = w.group_id and p.owner = w.worker_id and p.lease_expires_at > now()) as owned
+         from ${ctx.s}.workers w
+        where :group::text is null or w.group_id = :group::text
+        order by w.group_id, w.worker_id`,
+      { group: query.group ?? null },
+    );
+    return rows.map((r) => {
+      const { sessionTimeoutMs, ...w } = decodeWorker(r);
+      return { ...w, live: sessionTimeoutMs === null ? null : w.heartbeatAgeMs < sessionTimeoutMs, owned: r.owned };
+    });
   });
 }

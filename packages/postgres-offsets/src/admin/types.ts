@@ -86,13 +86,16 @@ export interface PartitionStatus {
   group: string;
   topic: string;
   partition: number;
-  nextOffset: bigint;
+  /** Null for a partition Kafka has but no worker of the group claimed yet (no row). */
+  nextOffset: bigint | null;
   /** From Kafka; null when Kafka was not asked or the topic is gone. */
   highWatermark: bigint | null;
   /** highWatermark − nextOffset (never negative), or null without a high watermark. */
   lag: bigint | null;
+  /** The worker holding the claim; null: released, never claimed, or (lease expired) see leaseLeftMs. */
   owner: string | null;
-  epoch: bigint;
+  /** Null for a partition never claimed. */
+  epoch: bigint | null;
   /** Milliseconds the lease has left by the database's clock; 0 when expired, null when there is none. */
   leaseLeftMs: number | null;
   lastCommitAt: Date | null;
@@ -100,6 +103,27 @@ export interface PartitionStatus {
   lastCommitAgeMs: number | null;
   /** The highest position ever committed (records below it are replays). */
   highestCommitted: bigint | null;
+}
+
+/** A worker as its heartbeats left it in the workers table (`oncely status`). */
+export interface WorkerStatus {
+  group: string;
+  workerId: string;
+  host: string;
+  pid: number;
+  startedAt: Date;
+  membership: 'static' | 'elastic';
+  /** Milliseconds since its last heartbeat, by the database's clock. */
+  heartbeatAgeMs: number;
+  /** Its heartbeat is younger than its session timeout (null when it did not report one). */
+  live: boolean | null;
+  /** Partitions it owns with a live lease, by the database. */
+  owned: number;
+  /** Partitions it holds, as it reported at its last heartbeat. */
+  held: number;
+  /** Partitions it targets (its share), as it reported; null before its first full round. */
+  target: number | null;
+  maxPartitions: number | null;
 }
 
 /** A checkpoint's summary. */

@@ -115,3 +115,63 @@ export function decodeOffsetLog(r: OffsetLogRow): OffsetLogEntry {
     committedAt: r.committed_at,
   };
 }
+
+// workers -------------------------------------------------------------------------------------
+
+/** A row of the workers table: a worker as its last heartbeat left it. */
+export interface WorkerEntry {
+  group: string;
+  workerId: string;
+  host: string;
+  pid: number;
+  startedAt: Date;
+  membership: 'static' | 'elastic';
+  /** Its share as it reported it; null before its first full round. */
+  target: number | null;
+  /** What it held at its last heartbeat. */
+  held: number;
+  maxPartitions: number | null;
+  sessionTimeoutMs: number | null;
+  /** Milliseconds since its last heartbeat, by the database's clock. */
+  heartbeatAgeMs: number;
+}
+
+/**
+ * The workers columns every reader selects, from `<schema>.workers w` (an upsert's `returning`
+ * included: its fresh heartbeat is 0 ms old).
+ */
+export const WORKER_COLUMNS = `w.group_id, w.worker_id, w.host, w.pid, w.started_at, w.membership, w.target, w.held,
+  w.max_partitions, w.session_timeout_ms,
+  greatest(0, floor(extract(epoch from (now() - w.heartbeat_at)) * 1000))::bigint::text as heartbeat_age_ms`;
+
+/** A row as {@link WORKER_COLUMNS} selects it. */
+export interface WorkerRow {
+  group_id: string;
+  worker_id: string;
+  host: string;
+  pid: number;
+  started_at: Date;
+  membership: 'static' | 'elastic';
+  target: number | null;
+  held: number;
+  max_partitions: number | null;
+  session_timeout_ms: number | null;
+  heartbeat_age_ms: string;
+}
+
+/** The row as the API returns it. */
+export function decodeWorker(r: WorkerRow): WorkerEntry {
+  return {
+    group: r.group_id,
+    workerId: r.worker_id,
+    host: r.host,
+    pid: r.pid,
+    startedAt: r.started_at,
+    membership: r.membership,
+    target: r.target,
+    held: r.held,
+    maxPartitions: r.max_partitions,
+    sessionTimeoutMs: r.session_timeout_ms,
+    heartbeatAgeMs: Number(r.heartbeat_age_ms),
+  };
+}

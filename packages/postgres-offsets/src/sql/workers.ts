@@ -1,3 +1,4 @@
+import { WORKER_COLUMNS, type WorkerRow } from './rows.js';
 import type { Statement } from './statement.js';
 
 /** The values {@link heartbeatSql} binds. */
@@ -18,17 +19,6 @@ export interface HeartbeatParams {
   forgetMs: number;
 }
 
-/** A live worker of the group. started_at arrives as a Date; the age as text (int8). */
-export interface LiveWorkerRow {
-  worker_id: string;
-  host: string;
-  pid: number;
-  started_at: Date;
-  membership: 'static' | 'elastic';
-  max_partitions: number | null;
-  heartbeat_age_ms: string;
-}
-
 /**
  * A worker's heartbeat: one statement per round registers or refreshes the worker and returns the
  * group's live workers, the worker itself included. Live means a heartbeat younger than the
@@ -40,7 +30,7 @@ export interface LiveWorkerRow {
  * per pod otherwise); `oncely status` shows a dead worker until then. The index workers_heartbeat
  * (0001) keeps both the delete and the live list a range scan.
  */
-export function heartbeatSql(schema: string): Statement<HeartbeatParams, LiveWorkerRow> {
+export function heartbeatSql(schema: string): Statement<HeartbeatParams, WorkerRow> {
   return `
 with settings as (select set_config('lock_timeout', :lockTimeout, true) as lock_timeout),
 beat as (
@@ -54,19 +44,18 @@ beat as (
         held = excluded.held, max_partitions = excluded.max_partitions,
         session_timeout_ms = excluded.session_timeout_ms, heartbeat_at = now(),
         started_at = case when :starting::boolean then now() else w.started_at end
-  returning w.worker_id, w.host, w.pid, w.started_at, w.membership, w.max_partitions
+  returning ${WORKER_COLUMNS}
 ),
 forgotten as (
   delete from ${schema}.workers
    where group_id = :group and heartbeat_at < now() - :forgetMs::int * interval '1 millisecond' and worker_id <> :workerId
 )
-select worker_id, host, pid, started_at, membership, max_partitions,
-       floor(extract(epoch from (now() - heartbeat_at)) * 1000)::bigint::text as heartbeat_age_ms
-  from ${schema}.workers
- where group_id = :group and heartbeat_at > now() - :sessionTimeoutMs::int * interval '1 millisecond'
-   and worker_id <> :workerId
+select ${WORKER_COLUMNS}
+  from ${schema}.workers w
+ where w.group_id = :group and w.heartbeat_at > now() - :sessionTimeoutMs::int * interval '1 millisecond'
+   and w.worker_id <> :workerId
 union all
-select worker_id, host, pid, started_at, membership, max_partitions, '0' from beat`;
+select * from beat`;
 }
 
 /**

@@ -35,7 +35,7 @@ import { type ClaimRow, claimSql, recordAttemptSql } from '../sql/claim.js';
 import { deadLettersJson } from '../sql/dead-letters-json.js';
 import { releaseSql } from '../sql/release.js';
 import { renewSql } from '../sql/renew.js';
-import type { Rows } from '../sql/rows.js';
+import { decodeWorker, type Rows } from '../sql/rows.js';
 import {
   BATCH_OPEN,
   type BatchCommitParams,
@@ -224,14 +224,14 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         // A dead worker stays visible to operators for ten session timeouts (at least 5 min).
         forgetMs: Math.min(2_147_483_647, Math.max(300_000, sessionTimeoutMs * 10)),
       });
-      return rows.map((r) => ({
-        workerId: r.worker_id,
-        host: r.host,
-        pid: r.pid,
-        startedAt: r.started_at,
-        heartbeatAgeMs: Number(r.heartbeat_age_ms),
-        membership: r.membership,
-        maxPartitions: r.max_partitions,
+      return rows.map(decodeWorker).map((w) => ({
+        workerId: w.workerId,
+        host: w.host,
+        pid: w.pid,
+        startedAt: w.startedAt,
+        heartbeatAgeMs: w.heartbeatAgeMs,
+        membership: w.membership,
+        maxPartitions: w.maxPartitions,
       }));
     } catch (e) {
       throw this.#map(e, `heartbeat of worker ${worker.workerId}`);
