@@ -28,7 +28,7 @@ describe('PostgreSQL outage mid-stream (private cluster)', () => {
     await expectLeasesHeld(run, topic, run.worker.options.workerId);
 
     // The retries were logged, bounded (no delay over the 10 s cap) and name the cause.
-    const retries = run.logs.filter((l) => /store unavailable; retrying|lease renewal failed|fetch failed; retrying/.test(l));
+    const retries = run.logs.filter((l) => /store unavailable; retrying|membership round failed|fetch failed; retrying/.test(l));
     expect(retries.length).toBeGreaterThan(0);
     for (const l of run.logs.filter((x) => x.includes('retryInMs'))) {
       expect(Number(/"retryInMs":(\d+)/.exec(l)?.[1])).toBeLessThanOrEqual(10_000);
