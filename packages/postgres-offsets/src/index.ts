@@ -64,9 +64,7 @@ export {
   INVALID_SCHEMA_NAME,
   isConnectionError,
   LOCK_NOT_AVAILABLE,
-  mapStoreError,
   QUERY_CANCELED,
-  redact,
   SchemaTooNewError,
   SERIALIZATION_FAILURE,
   StoreError,
@@ -74,9 +72,9 @@ export {
   UNDEFINED_TABLE,
   UNIQUE_VIOLATION,
 } from './errors.js';
+export { SCHEMA_PATTERN } from './identifiers.js';
 export type { MigrateResult, Migration } from './migrations/index.js';
-export { loadMigrations, MIGRATIONS_DIR } from './migrations/index.js';
+export { loadMigrations } from './migrations/index.js';
 export type { CompiledStoreOptions, PostgresStoreConnection, PostgresStoreOptions } from './options.js';
-export { compileStoreOptions, SCHEMA_PATTERN } from './options.js';
 export type { OffsetLogEntry, OffsetLogQuery, PartitionPosition } from './read/index.js';
 export { PostgresStore } from './store/index.js';

@@ -1,6 +1,7 @@
 import { ConfigError } from '@oncely/core';
 import type { Knex } from 'knex';
 import { redact } from './errors.js';
+import { validateSchema } from './identifiers.js';
 
 /** Where the store connects: a connection string (the store owns the pool) or a knex instance (the caller does). */
 export type PostgresStoreConnection =
@@ -54,18 +55,6 @@ export interface CompiledStoreOptions {
   readonly ownsPool: boolean;
   /** Benchmark only: commits are not fenced (see PostgresStoreOptions). */
   readonly unsafeUnfencedCommitsForBenchmarks: boolean;
-}
-
-export const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
-
-/** Validates a schema name once; every SQL text that names the schema uses the result. */
-export function validateSchema(schema: unknown): string {
-  if (typeof schema !== 'string' || !SCHEMA_PATTERN.test(schema)) {
-    throw new ConfigError(
-      `schema must match ${SCHEMA_PATTERN} (lower-case letters, digits and _, at most 63 characters); got ${JSON.stringify(schema)}.`,
-    );
-  }
-  return schema;
 }
 
 function positiveInt(name: string, value: unknown, fallback: number, max: number): number {

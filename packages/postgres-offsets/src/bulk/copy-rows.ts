@@ -3,18 +3,7 @@ import { ConfigError } from '@oncely/core';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-function quoteName(kind: string, name: string): string {
-  const parts = name.split('.');
-  if (parts.length > 2 || parts.some((p) => !IDENTIFIER.test(p))) {
-    throw new ConfigError(
-      `copyRows: ${kind} ${JSON.stringify(name)} is not a plain identifier (letters, digits, _; "schema.table" allowed).`,
-    );
-  }
-  return parts.map((p) => `"${p}"`).join('.');
-}
+import { quoteIdentifier } from '../identifiers.js';
 
 /** One value in COPY's text format: \N for null, backslash escapes, bytea as \\x hex. */
 function field(v: unknown): string {
@@ -44,9 +33,9 @@ export async function copyRows(
   columns: readonly string[],
   rows: readonly (readonly unknown[])[],
 ): Promise<number> {
-  const target = quoteName('table', table);
+  const target = quoteIdentifier('copyRows', 'table', table);
   if (columns.length === 0) throw new ConfigError('copyRows: name at least one column.');
-  const cols = columns.map((c) => quoteName('column', c)).join(', ');
+  const cols = columns.map((c) => quoteIdentifier('copyRows', 'column', c)).join(', ');
   if (rows.length === 0) return 0;
   // Checked before COPY starts: failing half-way through a COPY would break the transaction.
   const bad = rows.findIndex((r) => r.length !== columns.length);
