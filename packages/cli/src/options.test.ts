@@ -30,7 +30,15 @@ describe('cli parsing', () => {
   });
 
   it('computes bounded-run progress from worker.progress()', () => {
-    const base = { topic: 't', epoch: 1n, caughtUp: false, committedBatches: 0, committedRecords: 0, highWatermark: undefined };
+    const base = {
+      topic: 't',
+      epoch: 1n,
+      caughtUp: false,
+      committedBatches: 0,
+      committedRecords: 0,
+      deadLetteredRecords: 0,
+      highWatermark: undefined,
+    };
     const s = summarize([
       { ...base, partition: 0, startOffset: 10n, nextOffset: 60n, target: 110n },
       { ...base, partition: 1, startOffset: 0n, nextOffset: 0n, target: 100n },

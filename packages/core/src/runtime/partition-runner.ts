@@ -173,6 +173,7 @@ export class PartitionRunner<Tx> {
       ...(this.stoppedOn ? { stopped: { ...this.stoppedOn } } : {}),
       committedBatches: this.committedBatches,
       committedRecords: this.committedRecords,
+      deadLetteredRecords: this.deadLettered,
     };
   }
 

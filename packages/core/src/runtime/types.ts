@@ -19,5 +19,8 @@ export interface PartitionProgress {
   /** Set when the partition stopped on a failing record (onExhausted: 'stop-partition'). */
   stopped?: { offset: bigint; error: string };
   committedBatches: number;
+  /** Records applied by the handler in committed batches (dead-lettered records are not counted here). */
   committedRecords: number;
+  /** Records this worker wrote to the dead letters for this partition (each moved the position past it). */
+  deadLetteredRecords: number;
 }
