@@ -19,6 +19,29 @@ import { decodeFetchResponseV11, type FetchResponse } from './wire.js';
 
 const require = createRequire(import.meta.url);
 
+/**
+ * kafkajs 2.2.4 arms its request queue's throttle timer with `throttledUntil - Date.now()` even
+ * when nothing is throttled (`throttledUntil` starts at -1), a large negative delay. Node 24 warns
+ * about it on every connection (`TimeoutNegativeWarning: -1796… is a negative number`, kafkajs
+ * issue #1751, unfixed upstream) and runs the timer after 1 ms. The same timer is armed here with
+ * a delay of 0 instead: what Node did anyway, without the warning. Applied once per kafkajs copy.
+ */
+const patched = Symbol.for('oncely.kafkajs.quietNegativeThrottleTimer');
+function quietNegativeThrottleTimer(): void {
+  const { prototype } = require('kafkajs/src/network/requestQueue/index.js') as {
+    prototype: { throttledUntil: number; scheduleCheckPendingRequests(): void; [patched]?: true };
+  };
+  if (prototype[patched]) return;
+  const schedule = prototype.scheduleCheckPendingRequests;
+  prototype.scheduleCheckPendingRequests = function (this: { throttledUntil: number }) {
+    const now = Date.now();
+    if (this.throttledUntil < now) this.throttledUntil = now;
+    schedule.call(this);
+  };
+  prototype[patched] = true;
+}
+quietNegativeThrottleTimer();
+
 /** One TCP connection of a kafkajs broker. */
 export interface KjsConnection {
   isConnected(): boolean;
