@@ -45,6 +45,10 @@ export const ExitCode = {
   FAILED: 1,
   /** Bad usage or configuration: fix the command line or the environment. */
   USAGE: 2,
+  /** A bounded run (--until caught-up) ended with partitions stopped (see `oncely status`); the others caught up. */
+  STOPPED_PARTITIONS: 3,
+  /** A bounded run was stopped by a signal (drained cleanly) before it caught up. */
+  INTERRUPTED: 4,
   /** A second signal aborted the drain; in-flight transactions were rolled back. */
   ABORTED: 130,
 } as const;

@@ -48,7 +48,8 @@ export function buildProgram(setCode: (code: number) => void): Command {
 
 /**
  * Runs the CLI with these arguments (without node and script); resolves to the exit code:
- * 0 done (or stopped cleanly), 1 failed, 2 bad usage or configuration, 130 aborted by a second signal.
+ * 0 done (or stopped cleanly), 1 failed, 2 bad usage or configuration, 3 a bounded run ended with partitions
+ * stopped, 4 a bounded run interrupted by a signal before it caught up, 130 aborted by a second signal.
  */
 export async function main(argv: string[]): Promise<number> {
   let code: number = ExitCode.OK;

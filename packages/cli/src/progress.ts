@@ -15,6 +15,57 @@ export function summarize(progress: PartitionProgress[]): { done: bigint; total:
   return { done, total };
 }
 
+/** What a bounded run did, for its summary: offsets passed, records applied and dead-lettered, partitions stopped. */
+export interface BoundedOutcome {
+  done: bigint;
+  total: bigint;
+  applied: number;
+  deadLettered: number;
+  stopped: PartitionProgress[];
+  caughtUp: boolean;
+}
+
+/**
+ * Tallies a bounded run: it caught up only when every partition reached its target and none
+ * stopped. Applied and dead-lettered records are counted apart: a run that dead-lettered
+ * everything did not apply anything.
+ */
+export function outcomeOf(progress: PartitionProgress[]): BoundedOutcome {
+  const { done, total } = summarize(progress);
+  const stopped = progress.filter((p) => p.stopped !== undefined && !p.caughtUp);
+  return {
+    done,
+    total,
+    applied: progress.reduce((a, p) => a + p.committedRecords, 0),
+    deadLettered: progress.reduce((a, p) => a + p.deadLetteredRecords, 0),
+    stopped,
+    caughtUp: stopped.length === 0 && progress.every((p) => p.caughtUp),
+  };
+}
+
+/**
+ * The summary line of a bounded run, e.g. `caught up: 25 applied, 127 dead-lettered (see oncely dlq
+ * list), 0 partition(s) stopped; 152 of 152 offset(s) over 3 partition(s) of group g`. `interrupted`
+ * names the signal that stopped a run before it caught up.
+ */
+export function summaryLine(o: BoundedOutcome, partitions: number, group: string, interrupted?: string): string {
+  const head = o.caughtUp
+    ? 'caught up'
+    : interrupted
+      ? `not caught up (stopped by ${interrupted})`
+      : o.stopped.length > 0
+        ? 'not caught up (partitions stopped)'
+        : 'not caught up';
+  const dead = o.deadLettered > 0 ? `${o.deadLettered} dead-lettered (see oncely dlq list)` : '0 dead-lettered';
+  const stopped =
+    o.stopped.length === 0
+      ? '0 partition(s) stopped'
+      : `${o.stopped.length} partition(s) stopped (${o.stopped
+          .map((p) => `${p.topic}:${p.partition} at offset ${p.stopped!.offset}: ${p.stopped!.error}`)
+          .join('; ')})`;
+  return `${head}: ${o.applied} applied, ${dead}, ${stopped}; ${o.done} of ${o.total} offset(s) over ${partitions} partition(s) of group ${group}`;
+}
+
 /** One progress line: a bar on a TTY, logfmt-style fields otherwise. */
 export function progressLine(done: bigint, total: bigint, elapsedMs: number, tty: boolean): string {
   const ratio = total === 0n ? 1 : Number(done) / Number(total);

@@ -21,7 +21,7 @@ import { flags as addFlags, type FlagSpec, flag, inFlagTerms, intFlag } from '..
 import { type KafkaFlags, kafkaReaderOptions, READER_FLAG_NAMES } from '../kafka.js';
 import { connectionOptions, STORE_FLAG_NAMES } from '../options.js';
 import { printJson } from '../output.js';
-import { reportProgress, summarize } from '../progress.js';
+import { outcomeOf, reportProgress, summaryLine } from '../progress.js';
 
 /** Flags of `oncely run`. */
 export interface RunFlags extends ConnectionFlags, KafkaFlags {
@@ -214,18 +214,30 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
       stopProgress?.();
       stopProgress = undefined;
       const progress = w.progress();
-      const { done, total } = summarize(progress);
+      const outcome = outcomeOf(progress);
+      const interrupted = signals.received && !outcome.caughtUp ? signals.received : undefined;
       if (bounded && !signals.aborted) {
         if (flags.json)
-          printJson({ group: app.group, caughtUp: progress.every((p) => p.caughtUp), done, total, partitions: progress });
-        else
-          console.log(
-            `caught up: ${done} of ${total} record(s) applied over ${progress.length} partition(s) of group ${app.group}`,
-          );
+          printJson({
+            group: app.group,
+            caughtUp: outcome.caughtUp,
+            ...(interrupted ? { interruptedBy: interrupted } : {}),
+            done: outcome.done,
+            total: outcome.total,
+            applied: outcome.applied,
+            deadLettered: outcome.deadLettered,
+            stoppedPartitions: outcome.stopped.length,
+            partitions: progress,
+          });
+        else console.log(summaryLine(outcome, progress.length, app.group, interrupted));
       }
       logger.info('worker stopped');
       if (failures.error) return ExitCode.FAILED;
-      return signals.aborted ? ExitCode.ABORTED : ExitCode.OK;
+      if (signals.aborted) return ExitCode.ABORTED;
+      if (!bounded || outcome.caughtUp) return ExitCode.OK;
+      // A bounded run that did not catch up must not look like one that did.
+      if (interrupted) return ExitCode.INTERRUPTED;
+      return outcome.stopped.length > 0 ? ExitCode.STOPPED_PARTITIONS : ExitCode.INTERRUPTED;
     } catch (e) {
       // A missing topic, rejected credentials or a bad definition: the command line or the
       // environment must change, which exit 2 tells a supervisor.

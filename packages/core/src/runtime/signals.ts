@@ -12,6 +12,8 @@ export interface SignalHandling {
   dispose(): void;
   /** Whether a second signal aborted the drain. */
   readonly aborted: boolean;
+  /** The first signal received, if any: the worker was stopped from outside. */
+  readonly received: NodeJS.Signals | undefined;
 }
 
 /**
@@ -20,8 +22,10 @@ export interface SignalHandling {
  */
 export function handleSignals(worker: Stoppable, logger: Logger): SignalHandling {
   let count = 0;
+  let first: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     count++;
+    first ??= signal;
     if (count === 1) {
       logger.info(`${signal}: draining (send it again to abort now)`);
       void worker.stop();
@@ -39,6 +43,9 @@ export function handleSignals(worker: Stoppable, logger: Logger): SignalHandling
     },
     get aborted() {
       return count > 1;
+    },
+    get received() {
+      return first;
     },
   };
 }

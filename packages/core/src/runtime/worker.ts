@@ -50,6 +50,8 @@ export class Worker<Tx = DefaultTx> {
   ) {
     this.options = compileWorkerOptions(options);
     this.#events = new WorkerEvents(this.options.logger);
+    // A stopped partition can end a bounded run (it will not catch up before the worker stops).
+    this.#events.on('partition-stopped', () => queueMicrotask(() => this.#maybeCaughtUp()));
     const o = this.options;
     const ctx: MembershipContext<Tx> = {
       group: app.group,
@@ -246,13 +248,25 @@ export class Worker<Tx = DefaultTx> {
     };
   }
 
-  /** A bounded run stops once every targeted partition is held and has applied up to its target. */
+  /**
+   * A bounded run ends once every targeted partition is held and has either applied up to its
+   * target or stopped (a record that failed for good under onExhausted 'stop-partition', a batch
+   * that cannot be read): a stopped partition never catches up, so waiting for it would never end.
+   * Whether the run caught up is in progress() (caughtUp, stopped), for the caller to report.
+   */
   #maybeCaughtUp(): void {
     if (this.options.until !== 'caught-up' || this.#state !== 'running') return;
     const view = this.#membership.view();
     if (view.target.some((key) => !this.#runners.has(key))) return;
-    if (![...this.#runners.values()].every((r) => r.caughtUp)) return;
-    this.options.logger.info('caught up with the high watermarks taken when the partitions were claimed; stopping');
+    const runners = [...this.#runners.values()];
+    if (!runners.every((r) => r.caughtUp || r.stoppedOn !== undefined)) return;
+    const stopped = runners.filter((r) => r.stoppedOn !== undefined && !r.caughtUp);
+    if (stopped.length === 0)
+      this.options.logger.info('caught up with the high watermarks taken when the partitions were claimed; stopping');
+    else
+      this.options.logger.warn('bounded run ends without catching up: partitions stopped; the others are caught up', {
+        stopped: stopped.map((r) => `${r.topic}:${r.partition}@${r.stoppedOn!.offset}`).join(','),
+      });
     void this.stop();
   }
 
