@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { OncelyError } from '@oncely/core';
 import { Command } from 'commander';
 import { registerDlq } from './commands/dlq.js';
+import { registerExplain } from './commands/explain.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerOffsets } from './commands/offsets.js';
 import { registerReplay } from './commands/replay.js';
@@ -38,6 +39,7 @@ function build(setCode: (code: number) => void): { program: Command; ran: () => 
   registerOffsets(program, setCode);
   registerReplay(program, setCode);
   registerDlq(program, setCode);
+  registerExplain(program, setCode);
   return { program, ran: () => ran };
 }
 

@@ -1,3 +1,4 @@
+export type { RecordQuery } from './explain.js';
 export { OffsetsAdmin } from './offsets-admin.js';
 export { describeTarget } from './reset-plan.js';
 export type {
@@ -8,6 +9,8 @@ export type {
   OffsetsAdminOptions,
   PartitionStatus,
   PointInTimePosition,
+  RecordHistory,
+  RecordHistoryEvent,
   ReplayRequest,
   ResetPlan,
   ResetPlanEntry,

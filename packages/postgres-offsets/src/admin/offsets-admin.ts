@@ -3,6 +3,7 @@ import type { OffsetLogEntry, OffsetLogQuery } from '../read/index.js';
 import { type AuditEntry, defaultActor, readAuditLog } from './audit.js';
 import { createCheckpoint, deleteCheckpoint, getCheckpoint, listCheckpoints } from './checkpoints.js';
 import { type AdminContext, type Db, run } from './context.js';
+import { explainRecord, type RecordQuery } from './explain.js';
 import { offsetHistory, positionsAt } from './history.js';
 import { replayIntoGroup } from './replay.js';
 import { executeReset, previewReset } from './reset.js';
@@ -14,6 +15,7 @@ import type {
   OffsetsAdminOptions,
   PartitionStatus,
   PointInTimePosition,
+  RecordHistory,
   ReplayRequest,
   ResetPlan,
   ResetRequest,
@@ -74,6 +76,15 @@ export class OffsetsAdmin {
    */
   async workers(query: { group?: string } = {}): Promise<WorkerStatus[]> {
     return workers(this.#ctx, query);
+  }
+
+  /**
+   * The history of one record in a group: every committed batch that covered it, its dead letters
+   * and requeues, and the resets that moved the position across it, in time order, with a verdict
+   * (applied how many times, dead-lettered, skipped, not reached). Reads Postgres only.
+   */
+  async explain(query: RecordQuery): Promise<RecordHistory> {
+    return explainRecord(this.#ctx, query);
   }
 
   /** What a reset would do, per partition; changes nothing. */

@@ -181,3 +181,47 @@ export interface OffsetsAdminOptions {
   /** Recorded in admin_audit. Default `<user>@<host>`. */
   actor?: string;
 }
+
+/** One thing that happened to a record (`oncely explain`), in time order. */
+export interface RecordHistoryEvent {
+  at: Date;
+  /**
+   * applied: a committed batch covered it; dead-lettered: its batch moved past it into the dead
+   * letters; requeued / requeue-failed: an operator's requeue of its dead letter; rewound: a reset
+   * moved the position back below it (it is applied again); skipped: a reset moved the position past
+   * it without applying it.
+   */
+  kind: 'applied' | 'dead-lettered' | 'requeued' | 'requeue-failed' | 'rewound' | 'skipped';
+  /** The offset_log row of the batch (applied, dead-lettered). */
+  batch?: { id: bigint; fromOffset: bigint; toOffset: bigint; recordCount: number };
+  epoch?: bigint | null;
+  workerId?: string | null;
+  deadLetterId?: bigint;
+  /** The admin_audit row (rewound, skipped, requeued, requeue-failed). */
+  auditId?: bigint;
+  actor?: string;
+  /** One line for people. */
+  detail: string;
+}
+
+/** What `OffsetsAdmin.explain` answers about one record in one group. */
+export interface RecordHistory {
+  group: string;
+  topic: string;
+  partition: number;
+  offset: bigint;
+  /**
+   * applied: the position is past it and it was applied at least once; dead-lettered: past it,
+   * never applied, a dead letter pending; skipped: past it and never applied (a reset moved past
+   * it, or it was never a record: see explain.ts); not-reached: the position is at or below it;
+   * unknown-partition: the group has no position for the partition.
+   */
+  state: 'applied' | 'dead-lettered' | 'skipped' | 'not-reached' | 'unknown-partition';
+  /** Committed batches that covered it plus applied requeues: more than 1 only through rewinds and replays. */
+  timesApplied: number;
+  /** Its dead letters not yet requeued. */
+  pendingDeadLetters: bigint[];
+  /** The group's stored position of the partition now. */
+  position: { nextOffset: bigint; epoch: bigint; owner: string | null; highestCommitted: bigint | null } | null;
+  events: RecordHistoryEvent[];
+}
