@@ -24,8 +24,19 @@ export interface CommitInfo {
 export interface WorkerEventMap {
   /** A batch committed (its writes and the advance of its offset). */
   commit: CommitInfo;
-  /** A commit found the claim stale: re-claimed at the stored position (a rewind) or dropped (a takeover). */
-  fenced: { topic: string; partition: number; epoch: bigint; action: 'reclaimed' | 'dropped' };
+  /**
+   * The claim was found stale: re-claimed at the stored position (a rewind) or dropped (a
+   * takeover). `detectedBy`: `commit` when a batch's transaction was refused (rolled back, nothing
+   * of it written: a late commit of a paused or slow worker), `renewal` when the lease renewal
+   * found the claim gone first.
+   */
+  fenced: {
+    topic: string;
+    partition: number;
+    epoch: bigint;
+    action: 'reclaimed' | 'dropped';
+    detectedBy: 'commit' | 'renewal';
+  };
   /** A batch or record is retried after a failure (a failing record, or the store being unavailable). */
   retry: { topic: string; partition: number; fromOffset: bigint; attempt: number; delayMs: number; error: Error };
   /** A record was written to the dead letters, in the transaction that moved the offset past it. */

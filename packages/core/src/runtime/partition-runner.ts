@@ -184,7 +184,7 @@ export class PartitionRunner<Tx> {
       const item = await this.#next();
       if (!item) break;
       if (item.kind === 'revalidate') {
-        if ((await this.#onFenced()) === 'dropped') return 'dropped';
+        if ((await this.#onFenced('renewal')) === 'dropped') return 'dropped';
         continue;
       }
       if (item.kind === 'unreadable') {
@@ -199,7 +199,7 @@ export class PartitionRunner<Tx> {
           : await this.#apply(
               await this.#mailbox.linger(item, this.options.batchLingerMs, this.options.batchMaxRecords, () => this.#stopping),
             );
-      if (outcome === 'fenced' && (await this.#onFenced()) === 'dropped') return 'dropped';
+      if (outcome === 'fenced' && (await this.#onFenced('commit')) === 'dropped') return 'dropped';
       if (outcome === 'paused') {
         // Stopped on a failing record: hold the claim, fetch nothing, wait for the worker to stop.
         while (!this.#stopping) await this.#next();
@@ -605,10 +605,19 @@ export class PartitionRunner<Tx> {
     return outcome;
   }
 
-  /** After a fence: re-claim when we are still the owner (an operator rewound), else drop. */
-  async #onFenced(): Promise<'reclaimed' | 'dropped'> {
+  /**
+   * After a fence: re-claim when we are still the owner (an operator rewound), else drop.
+   * `detectedBy`: a batch's transaction was refused (`commit`: rolled back, nothing of it written)
+   * or the lease renewal found the claim gone (`renewal`).
+   */
+  async #onFenced(detectedBy: 'commit' | 'renewal'): Promise<'reclaimed' | 'dropped'> {
     const { store, workerId, leaseMs } = this.options;
     const fencedEpoch = this.claim.epoch;
+    if (detectedBy === 'commit') {
+      this.#log.warn('commit refused: the claim is no longer current (a newer epoch); the batch was rolled back', {
+        epoch: fencedEpoch,
+      });
+    }
     this.#mailbox.clear();
     this.fetchPosition = undefined;
     const state = await store.position?.(this.claim).catch((e) => {
@@ -620,7 +629,13 @@ export class PartitionRunner<Tx> {
         epoch: fencedEpoch,
         owner,
       });
-      this.events.emit('fenced', { topic: this.topic, partition: this.partition, epoch: fencedEpoch, action: 'dropped' });
+      this.events.emit('fenced', {
+        topic: this.topic,
+        partition: this.partition,
+        epoch: fencedEpoch,
+        action: 'dropped',
+        detectedBy,
+      });
       this.#stopping = true;
       return 'dropped' as const;
     };
@@ -646,7 +661,13 @@ export class PartitionRunner<Tx> {
       epoch: this.claim.epoch,
       nextOffset: this.claim.nextOffset,
     });
-    this.events.emit('fenced', { topic: this.topic, partition: this.partition, epoch: fencedEpoch, action: 'reclaimed' });
+    this.events.emit('fenced', {
+      topic: this.topic,
+      partition: this.partition,
+      epoch: fencedEpoch,
+      action: 'reclaimed',
+      detectedBy,
+    });
     this.notifyFetcher();
     return 'reclaimed';
   }

@@ -21,6 +21,7 @@ export interface LedgerWorkerEnv {
   LEDGER_SCHEMA: string;
   LEDGER_TRACE?: '1';
   LEDGER_HANDLER_DELAY_MS?: string;
+  LEDGER_STALL_MS?: string;
   LEDGER_BATCH?: string;
   LEDGER_CRASH_BUDGET?: string;
   LEDGER_WORKER_ID?: string;

@@ -7,7 +7,8 @@
  * the worker's crashBudget. Membership: LEDGER_WORKER_ID (a stable identity: a restart takes its
  * own partitions back at once), LEDGER_MEMBERSHIP (static | elastic), LEDGER_LEASE_MS,
  * LEDGER_HEARTBEAT_MS, LEDGER_SESSION_TIMEOUT_MS, LEDGER_PARTITION_REFRESH_MS; with LEDGER_TRACE=1 it also prints
- * `event claim|release|fenced <p> <epoch>` lines.
+ * `event claim|release <p> <epoch>` and `event fenced <p> <epoch> <action> <detectedBy>` lines;
+ * LEDGER_STALL_MS makes SIGUSR2 stall the next record's transaction (see below).
  */
 import { consoleLogger, createWorker, handleSignals, KafkajsPartitionReader } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
@@ -25,6 +26,12 @@ const env = (name: string, fallback?: string): string => {
 const trace = process.env.LEDGER_TRACE === '1';
 const delayMs = Number(process.env.LEDGER_HANDLER_DELAY_MS ?? 0);
 const say = (line: string) => trace && process.stdout.write(`${line}\n`);
+// SIGUSR2 (with LEDGER_STALL_MS): the next record applied prints `phase stalled <p>:<offset>` and
+// its handler then waits LEDGER_STALL_MS inside the open transaction, so that a test can SIGSTOP
+// the process in a transaction (a zombie) and see what becomes of its late commit.
+const stallMs = Number(process.env.LEDGER_STALL_MS ?? 0);
+let stallNext = false;
+if (stallMs > 0) process.on('SIGUSR2', () => (stallNext = true));
 
 const logger = consoleLogger({ level: (process.env.ONCELY_LOG_LEVEL as 'info' | undefined) ?? 'warn' });
 const app = createLedgerApp({
@@ -34,6 +41,11 @@ const app = createLedgerApp({
   onApply: async (msg) => {
     say(`phase in-tx ${msg.partition}:${msg.offset}`);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (stallNext) {
+      stallNext = false;
+      say(`phase stalled ${msg.partition}:${msg.offset}`);
+      await new Promise((r) => setTimeout(r, stallMs));
+    }
   },
 });
 const store = new PostgresStore({ connectionString: env('DATABASE_URL'), schema: env('ONCELY_SCHEMA', 'oncely'), poolMax: 8 });
@@ -57,7 +69,7 @@ const worker = createWorker(app, {
 worker.on('commit', (c) => say(`phase committed ${c.partition}:${c.nextOffset}`));
 worker.on('claim', (c) => say(`event claim ${c.partition} ${c.epoch}`));
 worker.on('release', (c) => say(`event release ${c.partition} ${c.epoch}`));
-worker.on('fenced', (c) => say(`event fenced ${c.partition} ${c.epoch} ${c.action}`));
+worker.on('fenced', (c) => say(`event fenced ${c.partition} ${c.epoch} ${c.action} ${c.detectedBy}`));
 const signals = handleSignals(worker, logger);
 await worker.start();
 say('phase running');
