@@ -122,7 +122,7 @@ describe('the oncely binary', () => {
     const table = await oncely(['status', '--group', s.group], s.env);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(
-      /GROUP\s+TOPIC\s+PARTITION\s+NEXT-OFFSET\s+HIGH-WATERMARK\s+LAG\s+OWNER\s+EPOCH\s+LEASE-LEFT\s+LAST-COMMIT/,
+      /GROUP\s+TOPIC\s+PARTITION\s+NEXT-OFFSET\s+HIGH-WATERMARK\s+LAG\s+STATE\s+DEAD-LETTERS\s+OWNER\s+EPOCH\s+LEASE-LEFT\s+LAST-COMMIT/,
     );
     expect(table.stdout).toContain('total lag 10');
     const rows = await oncelyJson<Array<Record<string, unknown>>>(['status', '--group', s.group], s.env);

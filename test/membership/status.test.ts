@@ -37,9 +37,10 @@ describe('oncely status and membership', () => {
       new RegExp(`${group}\\s+w-dead\\s+pod-1\\s+7\\s+elastic\\s+dead\\s+2m\\d\\ds ago\\s+0\\s+1\\s+1`),
     );
     expect(text.stdout).toMatch(new RegExp(`${group}\\s+w-live\\s+pod-1\\s+7\\s+elastic\\s+live\\s+\\S+ ago\\s+1\\s+1\\s+2`));
-    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+0\\s+0\\s+0\\s+0\\s+w-live\\s`));
-    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+1\\s+0\\s+0\\s+0\\s+no owner\\s`));
-    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+2\\s+-\\s+0\\s+-\\s+no owner \\(never claimed\\)`));
+    // … LAG STATE DEAD-LETTERS OWNER
+    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+0\\s+0\\s+0\\s+0\\s+running\\s+0\\s+w-live\\s`));
+    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+1\\s+0\\s+0\\s+0\\s+idle\\s+0\\s+no owner\\s`));
+    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+2\\s+-\\s+0\\s+-\\s+idle\\s+0\\s+no owner \\(never claimed\\)`));
     expect(text.stdout).toContain('3 partition(s), total lag 0, 2 without a live owner');
 
     const json = await oncely(['status', '--group', group, '--json'], env);

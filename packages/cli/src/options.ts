@@ -1,7 +1,7 @@
 import { ConfigError, KafkajsPartitionReader, type Logger, silentLogger } from '@oncely/core';
 import { OffsetsAdmin, PostgresStore, type TopicScope } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
-import { type ConnectionFlags, resolveConnections } from './config.js';
+import { type ConnectionFlags, isConfigurationError, resolveConnections } from './config.js';
 import { type FlagSpec, flags, inFlagTerms } from './flags.js';
 import { type KafkaFlags, kafkaOptions, kafkaReaderOptions, READER_FLAG_NAMES } from './kafka.js';
 
@@ -80,25 +80,52 @@ export function parseDuration(flag: string, value: string): number {
   return ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(min ?? 0)) * 60_000 + Math.round(Number(s ?? 0) * 1000);
 }
 
-/** An admin over the configured database (and Kafka, when `kafka`); closes what it opened. */
+/** What withAdmin could reach besides the database. */
+export interface AdminReach {
+  /** Why Kafka is not used, when `kafka: 'optional'` and it could not be reached (or no brokers were given). */
+  kafkaUnavailable?: string;
+}
+
+/**
+ * An admin over the configured database (and Kafka, when `kafka`); closes what it opened. With
+ * `kafka: 'optional'` a Kafka that cannot be reached (or no brokers at all) is not an error: the
+ * admin works without it and `reach.kafkaUnavailable` says why. A configuration error (rejected
+ * credentials or certificates) still fails: waiting or going on without Kafka would hide it.
+ */
 export async function withAdmin<T>(
   flags: ConnectionFlags & KafkaFlags & { actor?: string },
-  need: { kafka: boolean },
-  fn: (admin: OffsetsAdmin, store: PostgresStore) => Promise<T>,
+  need: { kafka: boolean | 'optional' },
+  fn: (admin: OffsetsAdmin, store: PostgresStore, reach: AdminReach) => Promise<T>,
   logger: Logger = silentLogger,
 ): Promise<T> {
-  const conn = resolveConnections(flags, need);
+  const conn = resolveConnections(flags, { kafka: need.kafka === true });
+  const useKafka = need.kafka === true || (need.kafka === 'optional' && conn.brokers.length > 0);
   // Everything is validated before anything opens: a bad flag exits at once.
-  const readerOptions = need.kafka ? kafkaReaderOptions(flags, conn.brokers, 'oncely-cli') : undefined;
+  const readerOptions = useKafka ? kafkaReaderOptions(flags, conn.brokers, 'oncely-cli') : undefined;
   const store = inFlagTerms(
     STORE_FLAG_NAMES,
     () => new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax: 2 }),
   );
   let reader: KafkajsPartitionReader | undefined;
+  const reach: AdminReach = {};
+  if (need.kafka === 'optional' && !useKafka) reach.kafkaUnavailable = 'no brokers given';
   try {
-    if (readerOptions) reader = inFlagTerms(READER_FLAG_NAMES, () => new KafkajsPartitionReader({ ...readerOptions, logger }));
-    if (reader) await reader.connect();
-    return await fn(new OffsetsAdmin({ store, kafka: reader, actor: flags.actor }), store);
+    if (readerOptions) {
+      // An optional Kafka is tried briefly: the answer without it is worth more than a long wait.
+      const options = need.kafka === 'optional' ? { ...readerOptions, retries: 2 } : readerOptions;
+      reader = inFlagTerms(READER_FLAG_NAMES, () => new KafkajsPartitionReader({ ...options, logger }));
+    }
+    if (reader) {
+      try {
+        await reader.connect();
+      } catch (e) {
+        if (need.kafka !== 'optional' || isConfigurationError(e)) throw e;
+        reach.kafkaUnavailable = (e as Error).message;
+        await reader.close().catch(() => {});
+        reader = undefined;
+      }
+    }
+    return await fn(new OffsetsAdmin({ store, kafka: reader, actor: flags.actor }), store, reach);
   } finally {
     await reader?.close().catch(() => {});
     await store.close().catch(() => {});

@@ -5,7 +5,7 @@ import type { ConnectionFlags } from '../config.js';
 import { ExitCode } from '../config.js';
 import { flags as addFlags } from '../flags.js';
 import type { KafkaFlags } from '../kafka.js';
-import { connectionOptions, JSON_FLAG, withAdmin } from '../options.js';
+import { type AdminReach, connectionOptions, JSON_FLAG, withAdmin } from '../options.js';
 import { human, printJson, table, toJsonLine } from '../output.js';
 
 /** Flags of `oncely status`. */
@@ -24,25 +24,65 @@ function ownerCell(r: PartitionStatus): string {
   return r.leaseLeftMs === 0 ? `${r.owner} (lease expired)` : r.owner;
 }
 
-function renderPartitions(rows: PartitionStatus[]): string {
+/** A partition's state for people: stopped (where), else running with a live owner, else idle. */
+function stateCell(r: PartitionStatus): string {
+  if (r.stopped) return `stopped at ${r.stopped.offset}`;
+  return r.owner !== null && r.leaseLeftMs !== 0 ? 'running' : 'idle';
+}
+
+function renderPartitions(rows: PartitionStatus[], kafkaUnavailable: string | undefined): string {
   if (rows.length === 0) return 'no stored positions (has a worker run against this schema?)';
+  const unknown = kafkaUnavailable !== undefined;
   const totalLag = rows.reduce((a, r) => a + (r.lag ?? 0n), 0n);
   const orphans = rows.filter((r) => r.owner === null || r.leaseLeftMs === 0).length;
+  const stopped = rows.filter((r) => r.stopped !== null);
+  const deadLetters = rows.reduce((a, r) => a + r.deadLetters, 0);
+  const totals = [
+    `${rows.length} partition(s)`,
+    unknown ? 'total lag unknown' : `total lag ${totalLag}`,
+    ...(orphans > 0 ? [`${orphans} without a live owner`] : []),
+    ...(stopped.length > 0 ? [`${stopped.length} stopped`] : []),
+    ...(deadLetters > 0 ? [`${deadLetters} open dead letter(s) (oncely dlq list)`] : []),
+  ].join(', ');
+  const stops = stopped.map(
+    (r) =>
+      `${r.group} ${r.topic}:${r.partition} stopped at offset ${r.stopped!.offset} (${r.stopped!.at.toISOString()}): ${r.stopped!.error}`,
+  );
   return `${table(
-    ['GROUP', 'TOPIC', 'PARTITION', 'NEXT-OFFSET', 'HIGH-WATERMARK', 'LAG', 'OWNER', 'EPOCH', 'LEASE-LEFT', 'LAST-COMMIT'],
+    [
+      'GROUP',
+      'TOPIC',
+      'PARTITION',
+      'NEXT-OFFSET',
+      'HIGH-WATERMARK',
+      'LAG',
+      'STATE',
+      'DEAD-LETTERS',
+      'OWNER',
+      'EPOCH',
+      'LEASE-LEFT',
+      'LAST-COMMIT',
+    ],
     rows.map((r) => [
       r.group,
       r.topic,
       r.partition,
       r.nextOffset,
-      r.highWatermark,
-      r.lag,
+      unknown ? 'unknown' : r.highWatermark,
+      unknown ? 'unknown' : r.lag,
+      stateCell(r),
+      r.deadLetters,
       ownerCell(r),
       r.epoch,
       r.owner === null ? null : r.leaseLeftMs === 0 ? 'expired' : human(r.leaseLeftMs),
       r.lastCommitAgeMs === null ? 'never' : `${human(r.lastCommitAgeMs)} ago`,
     ]),
-  )}\n\n${rows.length} partition(s), total lag ${totalLag}${orphans > 0 ? `, ${orphans} without a live owner` : ''}`;
+  )}\n\n${totals}${stops.length > 0 ? `\n${stops.join('\n')}` : ''}${unknown ? `\n${kafkaNote(kafkaUnavailable)}` : ''}`;
+}
+
+/** The one line that says why high watermark and lag are unknown. */
+function kafkaNote(why: string): string {
+  return `Kafka not reached (${why}): high watermark and lag unknown; positions, owners and stops are from PostgreSQL`;
 }
 
 function renderWorkers(rows: WorkerStatus[]): string {
@@ -64,20 +104,21 @@ function renderWorkers(rows: WorkerStatus[]): string {
   );
 }
 
-async function once(admin: OffsetsAdmin, flags: StatusFlags, watching: boolean): Promise<void> {
+async function once(admin: OffsetsAdmin, flags: StatusFlags, watching: boolean, reach: AdminReach): Promise<void> {
   const workers = await admin.workers({ group: flags.group });
   const rows = flags.workers && flags.json ? [] : await admin.status({ group: flags.group, topic: flags.topic });
   if (flags.json) {
     // One JSON document (the partitions, or with --workers the workers); under --watch one per
     // line (NDJSON) so a script can read them as they come.
     const doc = flags.workers ? workers : rows;
+    if (reach.kafkaUnavailable !== undefined && !flags.workers) process.stderr.write(`${kafkaNote(reach.kafkaUnavailable)}\n`);
     if (watching) process.stdout.write(`${toJsonLine(doc)}\n`);
     else printJson(doc);
     return;
   }
   const text = flags.workers
     ? renderWorkers(workers)
-    : `${workers.length > 0 ? `${renderWorkers(workers)}\n\n` : ''}${renderPartitions(rows)}`;
+    : `${workers.length > 0 ? `${renderWorkers(workers)}\n\n` : ''}${renderPartitions(rows, reach.kafkaUnavailable)}`;
   if (watching && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
   process.stdout.write(`${watching ? `${new Date().toISOString()}\n` : ''}${text}\n${watching ? '\n' : ''}`);
 }
@@ -89,9 +130,10 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
     throw new ConfigError(`--interval must be a number of seconds, at least 0.2; got ${flags.interval}.`);
   }
   const intervalMs = Math.round(seconds * 1000);
-  return withAdmin(flags, { kafka: true }, async (admin) => {
+  // Positions are in PostgreSQL: without Kafka, status still shows them (lag unknown).
+  return withAdmin(flags, { kafka: 'optional' }, async (admin, _store, reach) => {
     if (!flags.watch) {
-      await once(admin, flags, false);
+      await once(admin, flags, false, reach);
       return ExitCode.OK;
     }
     // --watch redraws until SIGINT/SIGTERM, which end it cleanly (exit 0).
@@ -101,7 +143,7 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
     process.once('SIGTERM', onSignal);
     try {
       while (!stop.signal.aborted) {
-        await once(admin, flags, true);
+        await once(admin, flags, true, reach);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, intervalMs);
           stop.signal.addEventListener(
@@ -129,7 +171,7 @@ export function registerStatus(program: Command, setCode: (code: number) => void
       program
         .command('status')
         .description(
-          'The workers (heartbeat, owned, target), then per partition: position, high watermark, lag, owner, epoch, lease left, last commit',
+          'The workers (heartbeat, owned, target), then per partition: position, high watermark, lag, state (stopped where), open dead letters, owner, epoch, lease left, last commit; without Kafka, lag is unknown',
         ),
       [
         { flags: '--group <group>', description: 'only this group (default: every group)' },

@@ -188,7 +188,7 @@ export class PartitionRunner<Tx> {
         continue;
       }
       if (item.kind === 'unreadable') {
-        this.#stopUnreadable(item.error);
+        await this.#stopUnreadable(item.error);
         while (!this.#stopping) await this.#next();
         return 'stopped';
       }
@@ -209,7 +209,7 @@ export class PartitionRunner<Tx> {
     return 'stopped';
   }
 
-  #stopUnreadable(error: PartitionReadError): void {
+  async #stopUnreadable(error: PartitionReadError): Promise<void> {
     const offset = this.claim.nextOffset;
     this.stoppedOn = { offset, error: error.message };
     this.#mailbox.clear();
@@ -218,7 +218,23 @@ export class PartitionRunner<Tx> {
       code: error.code,
       error: error.message,
     });
+    await this.#recordStop();
     this.events.emit('partition-stopped', { topic: this.topic, partition: this.partition, offset, error });
+  }
+
+  /**
+   * Records the stop in the store (before the event: a bounded run may end on it and release the
+   * claim, after which the fenced update would no longer match). Only for operators to see: a
+   * failure is logged, the partition stays stopped either way.
+   */
+  async #recordStop(): Promise<void> {
+    const { store } = this.options;
+    if (!store.markStopped || !this.stoppedOn) return;
+    try {
+      await store.markStopped(this.claim, this.stoppedOn);
+    } catch (e) {
+      this.#log.warn('could not record the stop in the store (oncely status will not show it)', { error: toError(e).message });
+    }
   }
 
   #next(): Promise<MailboxItem | undefined> {
@@ -339,6 +355,7 @@ export class PartitionRunner<Tx> {
         attempts: tries,
         error: cause.message,
       });
+      await this.#recordStop();
       this.events.emit('partition-stopped', {
         topic: this.topic,
         partition: this.partition,

@@ -172,6 +172,13 @@ export interface TransactionalStore<Tx> {
    * record below highestCommitted counts as applied.
    */
   appliedRanges?(key: PartitionKey, from: bigint, to: bigint): Promise<OffsetRange[]>;
+  /**
+   * Records that this claim's runner stopped the partition at `offset` (a record that failed for
+   * good under onExhausted 'stop-partition', a batch that cannot be read), only while the claim is
+   * current, so operators see it (`oncely status`). The next claim clears it. Optional: without it
+   * only the stopping process knows (progress(), the 'partition-stopped' event).
+   */
+  markStopped?(claim: Claim, stop: { offset: bigint; error: string }): Promise<void>;
   /** A plain transaction without offset movement (dead-letter requeue). */
   transaction?<R>(work: (tx: Tx) => Promise<R>): Promise<R>;
   /**

@@ -56,7 +56,8 @@ export async function executeReset(
            select :group, u.topic, u.partition, u.next_offset, 1, clock_timestamp()
              from unnest(:topics::text[], :partitions::int[], :nextOffsets::bigint[]) as u(topic, partition, next_offset)
            on conflict (group_id, topic, partition) do update
-             set next_offset = excluded.next_offset, epoch = p.epoch + 1, updated_at = clock_timestamp()`,
+             set next_offset = excluded.next_offset, epoch = p.epoch + 1, updated_at = clock_timestamp(),
+                 stopped_offset = null, stopped_error = null, stopped_at = null`,
           {
             group: request.group,
             topics: moves.map((e) => e.topic),

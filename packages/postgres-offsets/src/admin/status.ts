@@ -30,9 +30,23 @@ export async function groups(ctx: AdminContext): Promise<string[]> {
 export async function status(ctx: AdminContext, query: { group?: string; topic?: string }): Promise<PartitionStatus[]> {
   const rows = await run(ctx, 'read status', async () => {
     const { rows } = await ctx.knex.raw<
-      Rows<PartitionRow & { lease_left_ms: string | null; last_commit_at: Date | null; last_commit_age_ms: string | null }>
+      Rows<
+        PartitionRow & {
+          lease_left_ms: string | null;
+          last_commit_at: Date | null;
+          last_commit_age_ms: string | null;
+          stopped_offset: string | null;
+          stopped_error: string | null;
+          stopped_at: Date | null;
+          dead_letters: number;
+        }
+      >
     >(
       `select ${PARTITION_COLUMNS},
+              p.stopped_offset::text as stopped_offset, p.stopped_error, p.stopped_at,
+              (select count(*)::int from ${ctx.s}.dead_letters d
+                where d.group_id = p.group_id and d.topic = p.topic and d.partition = p.partition
+                  and d.replayed_at is null) as dead_letters,
               case when p.lease_expires_at is null then null
                    else greatest(0, floor(extract(epoch from (p.lease_expires_at - now())) * 1000))::bigint::text end as lease_left_ms,
               l.committed_at as last_commit_at,
@@ -78,6 +92,8 @@ export async function status(ctx: AdminContext, query: { group?: string; topic?:
             lastCommitAt: null,
             lastCommitAgeMs: null,
             highestCommitted: null,
+            stopped: null,
+            deadLetters: 0,
           });
         }
       }
@@ -109,6 +125,11 @@ export async function status(ctx: AdminContext, query: { group?: string; topic?:
       lastCommitAt: r.last_commit_at,
       lastCommitAgeMs: r.last_commit_age_ms === null ? null : Number(r.last_commit_age_ms),
       highestCommitted: p.highestCommitted,
+      stopped:
+        r.stopped_offset === null
+          ? null
+          : { offset: BigInt(r.stopped_offset), error: r.stopped_error ?? '', at: r.stopped_at ?? new Date(0) },
+      deadLetters: r.dead_letters,
     };
   });
   for (const u of unclaimed) u.highWatermark = hw.get(tp(u.topic, u.partition)) ?? null;

@@ -103,6 +103,14 @@ export interface PartitionStatus {
   lastCommitAgeMs: number | null;
   /** The highest position ever committed (records below it are replays). */
   highestCommitted: bigint | null;
+  /**
+   * Where a runner stopped the partition (a record that failed for good under onExhausted
+   * 'stop-partition', a batch that cannot be read), or null: it stays stopped until the next claim
+   * (a restart) or an offsets reset.
+   */
+  stopped: { offset: bigint; error: string; at: Date } | null;
+  /** Dead letters of this partition not requeued yet (`oncely dlq list`). */
+  deadLetters: number;
 }
 
 /** A worker as its heartbeats left it in the workers table (`oncely status`). */

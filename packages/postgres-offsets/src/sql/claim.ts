@@ -72,6 +72,8 @@ claimed as (
         lease_ms = excluded.lease_ms,
         lease_expires_at = excluded.lease_expires_at,
         suspect = case when :reclaim::boolean then p.suspect else (p.owner is not null or p.crash_attempts > 0) end,
+        -- A new claim runs the partition again: a stop recorded by an earlier runner no longer holds.
+        stopped_offset = null, stopped_error = null, stopped_at = null,
         updated_at = now()
     where p.owner is null or p.owner = excluded.owner or p.lease_expires_at is null or p.lease_expires_at <= now()
        or :force::boolean

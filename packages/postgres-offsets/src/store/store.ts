@@ -46,6 +46,7 @@ import {
   STILL_OPEN,
 } from '../sql/run-batch.js';
 import { query } from '../sql/statement.js';
+import { markStoppedSql } from '../sql/stop.js';
 import { heartbeatSql, leaveSql } from '../sql/workers.js';
 import { type EndingCall, guardTransaction } from './guarded-transaction.js';
 
@@ -106,6 +107,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     claim: ReturnType<typeof claimSql>;
     renew: ReturnType<typeof renewSql>;
     release: ReturnType<typeof releaseSql>;
+    markStopped: ReturnType<typeof markStoppedSql>;
     batchStart: ReturnType<typeof batchStartSql>;
     batchCommit: ReturnType<typeof batchCommitSql>;
     recordAttempt: ReturnType<typeof recordAttemptSql>;
@@ -136,6 +138,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       appliedRanges: appliedRangesSql(s),
       renew: renewSql(s),
       release: releaseSql(s),
+      markStopped: markStoppedSql(s),
       heartbeat: heartbeatSql(s),
       leave: leaveSql(s),
       batchStart: this.options.unsafeUnfencedCommitsForBenchmarks ? batchStartUnfencedSql() : batchStartSql(s),
@@ -427,6 +430,25 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       await query(this.knex, this.#sql.release, { lockTimeout: this.#lockTimeout, ...fenceOf(claim) });
     } catch (e) {
       throw this.#map(e, `release ${claim.topic}/${claim.partition}`);
+    }
+  }
+
+  /** Records that this claim's runner stopped the partition at `offset` (shown by `oncely status`). */
+  async markStopped(claim: Claim, stop: { offset: bigint; error: string }): Promise<void> {
+    this.#assertOpen('markStopped');
+    try {
+      await query(this.knex, this.#sql.markStopped, {
+        lockTimeout: this.#lockTimeout,
+        ...fenceOf(claim),
+        offset: stop.offset.toString(),
+        // Text from an error message: no NUL and no lone surrogate (Postgres refuses both).
+        error: stop.error
+          .slice(0, 2000)
+          .replaceAll('\u0000', '\uFFFD')
+          .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'),
+      });
+    } catch (e) {
+      throw this.#map(e, `record the stop of ${claim.topic}/${claim.partition}`);
     }
   }
 

@@ -1,0 +1,122 @@
+/**
+ * `oncely status` through the binary: positions come from PostgreSQL, so it works with Kafka
+ * unreachable (lag unknown, one note, exit 0); a partition a runner stopped shows where, until the
+ * next claim; open dead letters are counted per partition.
+ */
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createTopic, freshSchema, pgPool, randomName } from '../support/fixtures.js';
+import { freePort } from '../support/ports.js';
+import { FIXTURES, makeProjectionTables, oncely, oncelyBounded, producePayments } from './support.js';
+
+const FAILING = resolve(FIXTURES, 'failing.ts');
+const DEADLINE_MS = 120_000;
+
+interface Row {
+  partition: number;
+  nextOffset: string | null;
+  highWatermark: string | null;
+  lag: string | null;
+  owner: string | null;
+  stopped: { offset: string; error: string; at: string } | null;
+  deadLetters: number;
+}
+
+describe('oncely status: stops, dead letters, and no Kafka', () => {
+  it('shows a stopped partition (where and why) and open dead letters per partition; a new claim clears the stop', async () => {
+    const topic = await createTopic(3);
+    const schema = freshSchema();
+    const group = randomName('g');
+    expect((await oncely(['migrate', '--schema', schema])).code).toBe(0);
+    await makeProjectionTables(schema);
+    await producePayments(topic, 3, 10);
+    const env = { ONCELY_SCHEMA: schema, APP_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group };
+
+    // Dead letters: seq 0 and 5 of partition 0 (two), with the default onExhausted.
+    const first = await oncelyBounded(
+      ['run', FAILING, '--until', 'caught-up', '--no-progress'],
+      { ...env, APP_FAIL_EVERY: '5', APP_FAIL_PARTITION: '0' },
+      DEADLINE_MS,
+    );
+    expect(first.code, first.stderr).toBe(0);
+    // One requeued dead letter is not open any more.
+    await pgPool().query(
+      `update ${schema}.dead_letters set replayed_at = now() where id = (select min(id) from ${schema}.dead_letters)`,
+    );
+    // A stop: partition 1 gets 5 more records whose first (seq 10) fails under stop-partition.
+    await producePayments(topic, 3, 5, 10);
+    const second = await oncelyBounded(
+      ['run', FAILING, '--until', 'caught-up', '--no-progress', '--on-exhausted', 'stop-partition'],
+      { ...env, APP_FAIL_EVERY: '10', APP_FAIL_PARTITION: '1' },
+      DEADLINE_MS,
+    );
+    expect(second.code, second.stderr).toBe(3);
+
+    const text = await oncely(['status', '--group', group], env);
+    expect(text.code, text.stderr).toBe(0);
+    // GROUP TOPIC PARTITION NEXT-OFFSET HIGH-WATERMARK LAG STATE DEAD-LETTERS OWNER
+    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+0\\s+15\\s+15\\s+0\\s+idle\\s+1\\s+no owner\\s`));
+    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+1\\s+10\\s+15\\s+5\\s+stopped at 10\\s+0\\s+no owner\\s`));
+    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+2\\s+15\\s+15\\s+0\\s+idle\\s+0\\s+no owner\\s`));
+    expect(text.stdout).toContain(
+      '3 partition(s), total lag 5, 3 without a live owner, 1 stopped, 1 open dead letter(s) (oncely dlq list)',
+    );
+    expect(text.stdout).toMatch(new RegExp(`${group} ${topic}:1 stopped at offset 10 \\(\\S+\\): seq 10 fails on purpose`));
+    const rows = JSON.parse((await oncely(['status', '--group', group, '--json'], env)).stdout) as Row[];
+    expect(rows.map((r) => [r.partition, r.stopped?.offset ?? null, r.stopped?.error ?? null, r.deadLetters])).toEqual([
+      [0, null, null, 1],
+      [1, '10', 'seq 10 fails on purpose', 0],
+      [2, null, null, 0],
+    ]);
+
+    // The next run claims partition 1 again: the stop no longer holds, and it catches up.
+    const third = await oncelyBounded(
+      ['run', FAILING, '--until', 'caught-up', '--no-progress'],
+      { ...env, APP_FAIL_EVERY: '10', APP_FAIL_PARTITION: '99' },
+      DEADLINE_MS,
+    );
+    expect(third.code, third.stderr).toBe(0);
+    const after = JSON.parse((await oncely(['status', '--group', group, '--json'], env)).stdout) as Row[];
+    expect(after.map((r) => [r.partition, r.nextOffset, r.stopped])).toEqual([
+      [0, '15', null],
+      [1, '15', null],
+      [2, '15', null],
+    ]);
+  });
+
+  it('with the broker unreachable: positions from PostgreSQL, lag and high watermark unknown with a note, exit 0', async () => {
+    const topic = await createTopic(2);
+    const schema = freshSchema();
+    const group = randomName('g');
+    expect((await oncely(['migrate', '--schema', schema])).code).toBe(0);
+    await makeProjectionTables(schema);
+    await producePayments(topic, 2, 4);
+    const env = { ONCELY_SCHEMA: schema, APP_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group };
+    const run = await oncelyBounded(
+      ['run', FAILING, '--until', 'caught-up', '--no-progress'],
+      { ...env, APP_FAIL_EVERY: '1000' },
+      DEADLINE_MS,
+    );
+    expect(run.code, run.stderr).toBe(0);
+
+    const closed = `127.0.0.1:${await freePort()}`;
+    const text = await oncelyBounded(['status', '--group', group, '--brokers', closed], env, DEADLINE_MS);
+    expect(text.hung).toBe(false);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+0\\s+4\\s+unknown\\s+unknown\\s+idle\\s+1\\s+no owner\\s`));
+    expect(text.stdout).toMatch(new RegExp(`${topic}\\s+1\\s+4\\s+unknown\\s+unknown\\s+idle\\s+1\\s+no owner\\s`));
+    expect(text.stdout).toContain('2 partition(s), total lag unknown');
+    const notes = text.stdout.split('\n').filter((l) => l.startsWith('Kafka not reached'));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatch(/high watermark and lag unknown; positions, owners and stops are from PostgreSQL$/);
+
+    const json = await oncelyBounded(['status', '--group', group, '--brokers', closed, '--json'], env, DEADLINE_MS);
+    expect(json.code, json.stderr).toBe(0);
+    const rows = JSON.parse(json.stdout) as Row[];
+    expect(rows.map((r) => [r.partition, r.nextOffset, r.highWatermark, r.lag, r.deadLetters])).toEqual([
+      [0, '4', null, null, 1],
+      [1, '4', null, null, 1],
+    ]);
+    expect(json.stderr).toMatch(/Kafka not reached/);
+  });
+});
