@@ -70,8 +70,25 @@ export {
 export type { Logger, LogLevel } from './logger.js';
 export { consoleLogger, silentLogger } from './logger.js';
 export type { Membership, MembershipContext } from './membership/index.js';
-export type { GroupOffsetWriter, OffsetMirror, OffsetMirrorOptions } from './observe/index.js';
-export { createOffsetMirror } from './observe/index.js';
+export type {
+  GroupOffsetWriter,
+  HealthReport,
+  ObservabilityHandlerOptions,
+  ObservabilityServer,
+  OffsetMirror,
+  OffsetMirrorOptions,
+  WorkerHealth,
+  WorkerHealthOptions,
+  WorkerMetrics,
+  WorkerMetricsOptions,
+} from './observe/index.js';
+export {
+  createOffsetMirror,
+  observabilityHandler,
+  serveObservability,
+  workerHealth,
+  workerMetrics,
+} from './observe/index.js';
 export type {
   FetchedRecords,
   FetchOptions,

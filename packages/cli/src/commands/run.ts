@@ -9,13 +9,18 @@ import {
   handleSignals,
   KafkajsPartitionReader,
   type LogLevel,
+  type ObservabilityServer,
   type OffsetMirror,
   type OffsetSpec,
+  serveObservability,
   stopOnProcessFailure,
   type WorkerOptions,
+  workerHealth,
+  workerMetrics,
 } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
+import * as promClient from 'prom-client';
 import { type ConnectionFlags, ExitCode, isConfigurationError, resolveConnections } from '../config.js';
 import { flags as addFlags, type FlagSpec, flag, inFlagTerms, intFlag } from '../flags.js';
 import { type KafkaFlags, kafkaReaderOptions, READER_FLAG_NAMES } from '../kafka.js';
@@ -59,6 +64,8 @@ export interface RunFlags extends ConnectionFlags, KafkaFlags {
   progress?: boolean;
   progressInterval?: string;
   mirrorGroupId?: string;
+  metricsPort?: string;
+  metricsHost?: string;
   json?: boolean;
   logLevel?: LogLevel;
 }
@@ -169,6 +176,10 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
   if (progressIntervalMs !== undefined && progressIntervalMs < 1) {
     throw new ConfigError(`--progress-interval must be a positive number of milliseconds; got ${flags.progressInterval}.`);
   }
+  const metricsPort = intFlag('--metrics-port', flags.metricsPort);
+  if (metricsPort !== undefined && (metricsPort < 0 || metricsPort > 65_535)) {
+    throw new ConfigError(`--metrics-port must be a port from 0 to 65535; got ${flags.metricsPort}.`);
+  }
   const poolMax = intFlag('--pool-size', flags.poolSize);
   const lockTimeoutMs = intFlag('--lock-timeout', flags.lockTimeout);
   const logger = consoleLogger({ level: flags.logLevel });
@@ -181,6 +192,7 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
   );
   let reader: KafkajsPartitionReader | undefined;
   let mirror: OffsetMirror | undefined;
+  let observability: ObservabilityServer | undefined;
   try {
     reader = inFlagTerms(READER_FLAG_NAMES, () => new KafkajsPartitionReader({ ...readerOptions, logger }));
     const { ssl, sasl } = readerOptions;
@@ -201,6 +213,23 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
       }),
     );
     if (mirror) w.on('commit', mirror.onCommit);
+    if (metricsPort !== undefined) {
+      const registry = new promClient.Registry();
+      promClient.collectDefaultMetrics({ register: registry });
+      workerMetrics(w, { registry, promClient });
+      const health = workerHealth(w);
+      w.done.finally(() => health.stop()).catch(() => {});
+      observability = await serveObservability({ registry, health, port: metricsPort, host: flags.metricsHost }).catch(
+        (e: NodeJS.ErrnoException) => {
+          health.stop();
+          throw new ConfigError(
+            `--metrics-port ${metricsPort} on ${flags.metricsHost ?? '0.0.0.0'}: ${e.code === 'EADDRINUSE' ? 'the port is in use' : e.message}`,
+            { cause: e },
+          );
+        },
+      );
+      logger.info('serving /metrics, /healthz and /readyz', { url: observability.url });
+    }
     const bounded = flags.until === 'caught-up';
     const signals = handleSignals(w, logger);
     // A floating rejected promise must not end the process with its partitions still claimed.
@@ -255,6 +284,7 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
     await store.close().catch(() => {});
     // After the worker: its last commits are mirrored before the process exits.
     await mirror?.close().catch(() => {});
+    await observability?.close().catch(() => {});
   }
 }
 
@@ -329,6 +359,11 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
     flags: '--mirror-group-id <id>',
     description: "mirror positions into this Kafka group's offsets after commits (for lag tools)",
   },
+  {
+    flags: '--metrics-port <port>',
+    description: 'serve Prometheus /metrics and the /healthz and /readyz probes on this port (0: any free port)',
+  },
+  { flags: '--metrics-host <host>', description: 'address of the --metrics-port server', default: '0.0.0.0' },
   { flags: '--json', description: 'with --until caught-up: a JSON summary on stdout' },
   { flags: '--log-level <level>', description: 'log level', choices: ['debug', 'info', 'warn', 'error'], default: 'info' },
   { flags: '--no-migrate', description: 'do not apply migrations at start' },

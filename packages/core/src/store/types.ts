@@ -195,6 +195,11 @@ export interface TransactionalStore<Tx> {
   heartbeat?(worker: WorkerHeartbeat, sessionTimeoutMs: number): Promise<LiveWorker[]>;
   /** Removes this worker's registration (a clean stop), so the others re-balance at once. */
   leave?(group: string, workerId: string): Promise<void>;
+  /**
+   * Checks the store answers (a round trip that needs its schema), for readiness probes; rejects
+   * with the store's error when it does not. Optional: without it readiness cannot see the store.
+   */
+  ping?(): Promise<void>;
   /** Closes pools and connections the store opened. Idempotent. */
   close(): Promise<void>;
 }

@@ -462,6 +462,16 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     }
   }
 
+  /** A round trip that needs oncely's schema (readiness probes): rejects with a StoreError when it fails. */
+  async ping(): Promise<void> {
+    this.#assertOpen('ping');
+    try {
+      await this.knex.raw(`select 1 from ${this.options.quotedSchema}.partitions limit 1`);
+    } catch (e) {
+      throw this.#map(e, 'check the database');
+    }
+  }
+
   /** One partition's stored row, or null: the runtime tells a rewind from a takeover with it. */
   async position(key: PartitionKey): Promise<PartitionState | null> {
     this.#assertOpen('position');
