@@ -205,6 +205,55 @@ describe('elastic membership shares the partitions among the live workers', () =
     await w.stop();
   });
 
+  it('stops and releases the partitions of a topic that disappears, with one clear line; the other topic goes on', async () => {
+    const log = new MemoryLog().createTopic('a', 2).createTopic('b', 2);
+    const store = new MemoryStore();
+    let gone = false;
+    // The broker's answer once topic b is deleted; the rest of the reader is the log itself.
+    const reader = new Proxy(log, {
+      get(target, key) {
+        if (key === 'partitions') {
+          return async (topic: string) => {
+            if (gone && topic === 'b') throw new OncelyError('TOPIC_NOT_FOUND', 'Topic "b" does not exist');
+            return target.partitions(topic);
+          };
+        }
+        const v = Reflect.get(target, key, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const two = defineApp<MemoryTx>({ group: 'g' })
+      .handle({ topic: 'a', codec: string() }, (msg, ctx) => {
+        ctx.tx.update<number>(`count:a:${msg.partition}:${msg.offset}`, (v = 0) => v + 1);
+      })
+      .handle({ topic: 'b', codec: string() }, () => {});
+    const lines: string[] = [];
+    const w = createWorker(two, {
+      ...elastic,
+      store,
+      reader,
+      workerId: 'W',
+      partitionRefreshMs: 100,
+      logger: recordingLogger(lines),
+    });
+    await w.start();
+    expect(owned(w)).toEqual(['a:0', 'a:1', 'b:0', 'b:1']);
+    gone = true;
+    await until(() => owned(w).join() === 'a:0,a:1', "b's runners stopped", 5_000);
+    await until(async () => (await store.position({ group: 'g', topic: 'b', partition: 1 }))?.owner === null, 'released');
+    expect((await store.position({ group: 'g', topic: 'b', partition: 0 }))?.owner).toBeNull();
+    // Several refreshes later the line is still there once.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(lines.filter((l) => l.includes('topic b no longer exists'))).toEqual([
+      'error topic b no longer exists: its partitions are stopped and released',
+    ]);
+    log.append('a', 1, [{ value: 'x' }]);
+    await until(() => w.progress().find((p) => p.topic === 'a' && p.partition === 1)?.nextOffset === 1n, 'a applied');
+    expect(w.state).toBe('running');
+    await w.stop();
+    expect(store.data.get('count:a:1:0')).toBe(1);
+  });
+
   it('respects maxPartitions: a capped worker takes no more, the others carry the rest', async () => {
     const log = new MemoryLog().createTopic('t', 6);
     const store = new MemoryStore();

@@ -102,6 +102,7 @@ export interface WorkerOptions<Tx> {
   /**
    * How long `stop()` lets in-flight batches finish before aborting them, in ms. Default 20 000:
    * below Kubernetes' default 30 s termination grace period, leaving time to release the claims.
+   * Above 25 000 a warning says which terminationGracePeriodSeconds the pod needs.
    */
   drainTimeoutMs?: number;
   /** Whether `stop()` also closes the reader and the store. Default true. */
@@ -169,6 +170,14 @@ function int(name: string, value: unknown, def: number, min: number, max = Numbe
   }
   return value;
 }
+
+/**
+ * Kubernetes' default terminationGracePeriodSeconds: SIGTERM, then SIGKILL 30 s later. A stop
+ * takes up to drainTimeoutMs for the in-flight batches, then releases the claims (one statement
+ * each) and closes the connections: STOP_MARGIN_MS is left for that. The default drain (20 s) fits.
+ */
+const KUBERNETES_GRACE_MS = 30_000;
+const STOP_MARGIN_MS = 5_000;
 
 /** Whether a worker without `membership` (and without static options) is elastic. */
 const ELASTIC_BY_DEFAULT = false;
@@ -289,6 +298,17 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     throw new ConfigError('Worker option prepare must be a function returning a promise, e.g. () => store.migrate()');
   }
   const logger = o.logger ?? consoleLogger();
+  const drainTimeoutMs = int('drainTimeoutMs', o.drainTimeoutMs, 20_000, 0);
+  if (drainTimeoutMs + STOP_MARGIN_MS > KUBERNETES_GRACE_MS) {
+    // Not an error: a pod may have a longer grace period. With the default one, the kubelet's
+    // SIGKILL would cut the drain short and the partitions would wait out their leases.
+    logger.warn(
+      `Worker option drainTimeoutMs (${drainTimeoutMs}) leaves less than ${STOP_MARGIN_MS / 1000} s of Kubernetes' default ` +
+        `termination grace period (30 s) to release the claims: give the pod terminationGracePeriodSeconds of at least ` +
+        `${Math.ceil((drainTimeoutMs + STOP_MARGIN_MS) / 1000)}, or lower drainTimeoutMs (--drain-timeout)`,
+      { drainTimeoutMs },
+    );
+  }
   return Object.freeze({
     store: o.store,
     reader: o.reader,
@@ -318,7 +338,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
       onExhausted: o.onExhausted ?? 'dead-letter',
     }),
     crashBudget: int('crashBudget', o.crashBudget, 5, 1, 1_000_000),
-    drainTimeoutMs: int('drainTimeoutMs', o.drainTimeoutMs, 20_000, 0),
+    drainTimeoutMs,
     closeOnStop: o.closeOnStop ?? true,
     startTimeoutMs: int('startTimeoutMs', o.startTimeoutMs, 300_000, 0),
     prepare: o.prepare,
