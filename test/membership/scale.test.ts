@@ -3,11 +3,14 @@
  * stop 1 gracefully, SIGKILL 1, add 1, then add partitions to the topic. After each step the
  * group must converge: every partition owned by exactly one live worker (the database's owner
  * with a live lease, and the workers' own accounts agreeing), each with its even share. How long
- * each step took is printed (the issue's bound is lease + 5 s); only a generous hang guard is
- * asserted. At the end the ledger audit must be exact: every payment applied once, in order.
+ * each step took and how many partitions changed owner are printed (the issue's bounds: lease +
+ * 5 s, and a join moves at most ⌈P/N⌉ partitions per newcomer, which is asserted); only a generous
+ * hang guard bounds the time. Each step must end on the assignment every worker computes. At the
+ * end the ledger audit must be exact: every payment applied once, in order.
  */
 import { auditLedger, highWatermarks, producePayments, waitCaughtUp } from '@oncely/examples';
 import { afterAll, describe, expect, it } from 'vitest';
+import { assignPartitions } from '../../packages/core/src/membership/rendezvous.js';
 import { oncely } from '../support/cli.js';
 import { brokers, kafkaClient } from '../support/fixtures.js';
 import {
@@ -15,6 +18,7 @@ import {
   converged,
   type GroupMember,
   type LedgerSetup,
+  type Ownership,
   setupLedger,
   startMember,
   stopMember,
@@ -34,9 +38,21 @@ describe('scaling an elastic group while payments flow', () => {
     const setup = await setupLedger(6, 'scale', knex);
     const env = { LEDGER_PARTITION_REFRESH_MS: '1000' };
     const figures: string[] = [];
-    const step = async (what: string, live: GroupMember[], from: number) => {
-      await waitOwnership(setup, what, converged(setup, live), GUARD_MS);
-      figures.push(`${what}: ${((performance.now() - from) / 1000).toFixed(1)} s`);
+    let owners = new Map<number, string | null>();
+    /**
+     * Waits until the group has converged on `live` with the assignment every worker computes
+     * (rendezvous over the live workers), prints how long it took and how many partitions changed
+     * owner; for a join (`joined` newcomers) at most ⌈P/N⌉ per newcomer may move.
+     */
+    const step = async (what: string, live: GroupMember[], from: number, joined = 0) => {
+      const rows = await waitOwnership(setup, what, (r) => converged(setup, live)(r) && onTarget(setup, live)(r), GUARD_MS);
+      const seconds = (performance.now() - from) / 1000;
+      const first = owners.size === 0;
+      const moved = rows.filter((r) => owners.get(r.partition) !== r.owner).length;
+      owners = new Map(rows.map((r) => [r.partition, r.owner]));
+      const share = Math.ceil(setup.partitions / live.length);
+      figures.push(`${what}: ${seconds.toFixed(1)} s${first ? '' : `, ${moved} moved (⌈P/N⌉ = ${share})`}`);
+      if (joined > 0) expect(moved, `${what}: partitions moved`).toBeLessThanOrEqual(joined * share);
     };
 
     let t = performance.now();
@@ -58,7 +74,7 @@ describe('scaling an elastic group while payments flow', () => {
     // A join is timed from when the newcomers run (process start-up is not the group's doing).
     await Promise.all([w2.proc.waitFor(/^phase running/), w3.proc.waitFor(/^phase running/)]);
     t = performance.now();
-    await step('2 joined (rebalance to 3 x 2)', [w1, w2, w3], t);
+    await step('2 joined (rebalance to 3 x 2)', [w1, w2, w3], t, 2);
     await expectStatus(setup, ['w1', 'w2', 'w3']);
 
     t = performance.now();
@@ -72,7 +88,7 @@ describe('scaling an elastic group while payments flow', () => {
     const w4 = startMember(setup, 'w4', env);
     await w4.proc.waitFor(/^phase running/);
     t = performance.now();
-    await step('1 joined (rebalance to 2 x 3)', [w1, w4], t);
+    await step('1 joined (rebalance to 2 x 3)', [w1, w4], t, 1);
 
     // New partitions are picked up without a restart.
     const admin = kafkaClient().admin();
@@ -104,6 +120,15 @@ describe('scaling an elastic group while payments flow', () => {
     expect(audit.balanceMismatches).toEqual([]);
   });
 });
+
+/** Every partition owned by the worker the shared assignment names for the live group. */
+function onTarget(setup: LedgerSetup, live: readonly GroupMember[]) {
+  const target = assignPartitions(
+    live.map((m) => ({ workerId: m.id })),
+    Array.from({ length: setup.partitions }, (_, partition) => ({ topic: setup.topic, partition })),
+  );
+  return (rows: Ownership[]) => rows.every((r) => target.get(`${setup.topic}:${r.partition}`) === r.owner);
+}
 
 /** `oncely status` shows every worker live with its share, and every partition's owner. */
 async function expectStatus(setup: LedgerSetup, live: string[]): Promise<void> {
