@@ -44,7 +44,14 @@ export function startOncely(
 ): { child: ChildProcess; result: Promise<CliResult> } {
   const child = spawnTs(
     'packages/cli/src/bin.ts',
-    { KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), ONCELY_LOG_LEVEL: 'warn', ...env },
+    // logfmt, the format the tests read; test/cli/logging.test.ts covers json and auto.
+    {
+      KAFKA_BROKERS: brokers().join(','),
+      DATABASE_URL: databaseUrl(),
+      ONCELY_LOG_LEVEL: 'warn',
+      ONCELY_LOG_FORMAT: 'logfmt',
+      ...env,
+    },
     args,
   );
   return { child, result: collect(child) };

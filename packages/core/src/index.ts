@@ -67,8 +67,8 @@ export {
   TopicNotFoundError,
   UnsupportedMessageFormatError,
 } from './kafkajs/index.js';
-export type { Logger, LogLevel } from './logger.js';
-export { consoleLogger, silentLogger } from './logger.js';
+export type { Logger, LogLevel, PinoLike } from './logger.js';
+export { consoleLogger, pinoLogger, silentLogger } from './logger.js';
 export type { Membership, MembershipContext } from './membership/index.js';
 export type {
   GroupOffsetWriter,

@@ -53,3 +53,49 @@ export const silentLogger: Logger = {
   error() {},
   child: () => silentLogger,
 };
+
+/** The part of a pino logger (or any logger with pino's call shape) that {@link pinoLogger} uses. */
+export interface PinoLike {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): PinoLike;
+}
+
+/** Fields as JSON can carry them: bigints as decimal strings, errors as their message. */
+function jsonFields(fields: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!fields) return {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    out[k] =
+      typeof v === 'bigint'
+        ? v.toString()
+        : v instanceof Error
+          ? v.message
+          : v !== null && typeof v === 'object'
+            ? JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)))
+            : v;
+  }
+  return out;
+}
+
+/**
+ * oncely's Logger over a pino logger (or anything with pino's `(fields, message)` call shape):
+ * one JSON event per line, with pino's levels, redaction and transports.
+ *
+ * ```ts
+ * import pino from 'pino';
+ * const worker = createWorker(app, { store, reader, logger: pinoLogger(pino()) });
+ * ```
+ */
+export function pinoLogger(p: PinoLike): Logger {
+  return {
+    debug: (m, f) => p.debug(jsonFields(f), m),
+    info: (m, f) => p.info(jsonFields(f), m),
+    warn: (m, f) => p.warn(jsonFields(f), m),
+    error: (m, f) => p.error(jsonFields(f), m),
+    child: (fields) => pinoLogger(p.child(jsonFields(fields))),
+  };
+}

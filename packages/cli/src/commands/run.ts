@@ -3,7 +3,6 @@ import { pathToFileURL } from 'node:url';
 import {
   type App,
   ConfigError,
-  consoleLogger,
   createOffsetMirror,
   createWorker,
   handleSignals,
@@ -24,6 +23,7 @@ import * as promClient from 'prom-client';
 import { type ConnectionFlags, ExitCode, isConfigurationError, resolveConnections } from '../config.js';
 import { flags as addFlags, type FlagSpec, flag, inFlagTerms, intFlag } from '../flags.js';
 import { type KafkaFlags, kafkaReaderOptions, READER_FLAG_NAMES } from '../kafka.js';
+import { cliLogger, LOG_FORMATS } from '../logging.js';
 import { connectionOptions, STORE_FLAG_NAMES } from '../options.js';
 import { printJson } from '../output.js';
 import { outcomeOf, reportProgress, summaryLine } from '../progress.js';
@@ -68,6 +68,7 @@ export interface RunFlags extends ConnectionFlags, KafkaFlags {
   metricsHost?: string;
   json?: boolean;
   logLevel?: LogLevel;
+  logFormat?: string;
 }
 
 /** Loads an app module: its default export or its `app` export must be an App from defineApp(). */
@@ -182,7 +183,7 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
   }
   const poolMax = intFlag('--pool-size', flags.poolSize);
   const lockTimeoutMs = intFlag('--lock-timeout', flags.lockTimeout);
-  const logger = consoleLogger({ level: flags.logLevel });
+  const logger = cliLogger({ level: flags.logLevel, format: flags.logFormat });
   const app = await loadApp(appPath);
   const readerOptions = kafkaReaderOptions(flags, conn.brokers, `oncely-${app.group}`);
 
@@ -207,7 +208,8 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
         ...tuning,
         store,
         reader: reader!,
-        logger,
+        // Every line of the worker carries its group (and, from the worker, its id).
+        logger: logger.child({ group: app.group }),
         // Inside the worker's start-up wait: a database that is still down is waited for, not fatal.
         prepare: flags.migrate !== false ? () => store.migrate() : undefined,
       }),
@@ -366,6 +368,12 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { flags: '--metrics-host <host>', description: 'address of the --metrics-port server', default: '0.0.0.0' },
   { flags: '--json', description: 'with --until caught-up: a JSON summary on stdout' },
   { flags: '--log-level <level>', description: 'log level', choices: ['debug', 'info', 'warn', 'error'], default: 'info' },
+  {
+    flags: '--log-format <format>',
+    description: 'log lines on stderr: json (one event per line), logfmt, or auto (json unless stderr is a terminal)',
+    choices: LOG_FORMATS,
+    default: 'auto',
+  },
   { flags: '--no-migrate', description: 'do not apply migrations at start' },
 ];
 
