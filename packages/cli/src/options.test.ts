@@ -37,6 +37,7 @@ describe('cli parsing', () => {
       committedBatches: 0,
       committedRecords: 0,
       deadLetteredRecords: 0,
+      transientErrors: 0,
       highWatermark: undefined,
     };
     const s = summarize([

@@ -25,7 +25,14 @@ export type OncelyErrorCode =
   | 'SCHEMA_TOO_NEW'
   | 'TRANSACTION_ENDED'
   | 'PARTITION_HELD'
+  | 'PARTITION_STOPPED'
   | 'ABORTED';
+
+/**
+ * What kind of failure an error is (see classifyError): transient (retry, count), caused by the
+ * record (retry budget, then dead letter), or systemic (stop loudly: no retry fixes it).
+ */
+export type ErrorClass = 'transient' | 'record' | 'systemic';
 
 export interface OncelyErrorOptions {
   cause?: unknown;
@@ -261,6 +268,34 @@ export class TransactionEndedError extends OncelyError {
             'so the batch will be applied again; what the handler wrote before a COMMIT, or after either, was committed on its ' +
             `own and will be there twice unless it is idempotent. ${fix} Remove the statement; the worker stops until it is fixed.`,
       { retriable: false },
+    );
+  }
+}
+
+/**
+ * A partition met an error that no retry fixes (systemic: a missing table or column, a privilege,
+ * a binding missing from the container, a stored position past the end of the log, a
+ * configuration error): it stopped at `offset` without applying anything at or after it, and the
+ * worker stops with this error (`oncely run` exits 1 with this message). `cause` is the original
+ * error; the message says what to do.
+ */
+export class PartitionStoppedError extends OncelyError {
+  override readonly name = 'PartitionStoppedError';
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    /** The stored position: nothing at or after it was applied. */
+    readonly offset: bigint,
+    /** What failed, in a few words, and what to do. */
+    what: string,
+    cause: unknown,
+  ) {
+    super(
+      'PARTITION_STOPPED',
+      `Partition ${topic}/${partition} stopped at offset ${offset}: ${what} No retry fixes this, so nothing at or after ` +
+        `offset ${offset} was applied or dead-lettered and the worker stops; once fixed, start it again and it goes on ` +
+        'from this offset.',
+      { cause, retriable: false },
     );
   }
 }

@@ -50,6 +50,7 @@ export {
   OncelyError,
   PartitionHeldError,
   PartitionReadError,
+  PartitionStoppedError,
   RecordFailedError,
   StateError,
   StoreUnavailableError,
@@ -89,6 +90,7 @@ export {
   workerHealth,
   workerMetrics,
 } from './observe/index.js';
+export { classifyError, type ErrorClass, type ErrorSource, type StoreErrorClassifier } from './policy/classify.js';
 export type {
   FetchedRecords,
   FetchOptions,
@@ -134,3 +136,4 @@ export type {
   TransactionalStore,
   WorkerHeartbeat,
 } from './store/index.js';
+export { pgText } from './text.js';

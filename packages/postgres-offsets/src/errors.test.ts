@@ -1,6 +1,15 @@
 import { OncelyError, StoreUnavailableError } from '@oncely/core';
 import { describe, expect, it } from 'vitest';
-import { ADMIN_SHUTDOWN, LOCK_NOT_AVAILABLE, mapStoreError, redact, StoreError, UNIQUE_VIOLATION } from './errors.js';
+import {
+  ADMIN_SHUTDOWN,
+  classifyPgError,
+  LOCK_NOT_AVAILABLE,
+  mapStoreError,
+  pgRemedy,
+  redact,
+  StoreError,
+  UNIQUE_VIOLATION,
+} from './errors.js';
 
 // Driver errors are plain Errors with a `code`; these are built the way pg builds them.
 function pgError(code: string, message = 'boom'): Error {
@@ -78,5 +87,50 @@ describe('redact', () => {
     ];
     for (const [text, expected] of cases) expect(redact(text), text).toBe(expected);
     for (const [text] of cases) expect(redact(text)).not.toMatch(/p4ss|p@ss|k3y|a@b|=c"/);
+  });
+});
+
+describe('classifyPgError', () => {
+  it.each([
+    ['ECONNREFUSED', 'transient'],
+    ['ECONNRESET', 'transient'],
+    ['57P01', 'transient'],
+    ['57P02', 'transient'],
+    ['57P03', 'transient'],
+    ['53300', 'transient'],
+    ['40001', 'transient'],
+    ['40P01', 'transient'],
+    ['55P03', 'transient'],
+    ['08006', 'transient'],
+    ['22P02', 'record'],
+    ['22003', 'record'],
+    ['23505', 'record'],
+    ['23503', 'record'],
+    ['P0001', 'record'],
+    ['42P01', 'systemic'],
+    ['42703', 'systemic'],
+    ['42501', 'systemic'],
+    ['42601', 'systemic'],
+    ['3F000', 'systemic'],
+    ['28P01', 'systemic'],
+    ['XX000', 'systemic'],
+  ])('%s is %s', (code, cls) => {
+    expect(classifyPgError(pgError(code))).toBe(cls);
+  });
+
+  it('knows connection loss by message, oncely errors by code, and leaves what it cannot tell undefined', () => {
+    expect(classifyPgError(new Error('Connection terminated unexpectedly'))).toBe('transient');
+    expect(classifyPgError(new Error('timeout exceeded when trying to connect'))).toBe('transient');
+    expect(classifyPgError(new StoreUnavailableError('down'))).toBe('transient');
+    expect(classifyPgError(new Error('plain'))).toBeUndefined();
+    expect(classifyPgError(pgError('57014'))).toBeUndefined();
+    expect(classifyPgError('a string')).toBeUndefined();
+  });
+
+  it('names what to do about systemic SQLSTATEs, through wrappers', () => {
+    expect(pgRemedy(pgError('42P01'))).toMatch(/run the migration that creates it/);
+    expect(pgRemedy(new Error('wrapped', { cause: pgError('42501') }))).toMatch(/grant it/);
+    expect(pgRemedy(pgError('42601'))).toMatch(/fix the code that sent it/);
+    expect(pgRemedy(pgError('23505'))).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@
  * Connection loss, lock timeouts, deadlocks and serialization failures are retriable
  * (StoreUnavailableError); anything else is a StoreError that names the operation.
  */
-import { OncelyError, type OncelyErrorOptions, StoreUnavailableError, toError } from '@oncely/core';
+import { type ErrorClass, OncelyError, type OncelyErrorOptions, StoreUnavailableError, toError } from '@oncely/core';
 
 // SQLSTATEs we act on (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 export const UNIQUE_VIOLATION = '23505';
@@ -86,7 +86,64 @@ export function isConnectionError(e: Error): boolean {
   if (code !== undefined && (NETWORK_ERRNOS.has(code) || RETRIABLE_SQLSTATES.has(code))) return true;
   if (code?.length === 5 && code.startsWith(CONNECTION_EXCEPTION_CLASS)) return true;
   if (e.name === 'KnexTimeoutError') return true; // no pool connection within acquireConnectionTimeout
-  return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(e.message);
+  return /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    e.message,
+  );
+}
+
+/**
+ * SQLSTATE classes that are the record's when a handler's own statement gets them: data exceptions
+ * (22: a value out of range, invalid text for a type), integrity constraint violations (23), a
+ * check option (44), and a handler's own RAISE (P0: a PL/pgSQL function it calls said no).
+ */
+const RECORD_CLASSES = new Set(['22', '23', '44', 'P0']);
+/**
+ * SQLSTATE classes no retry fixes: syntax or access rule violations (42: undefined table or
+ * column, insufficient privilege, syntax error), an invalid schema (3F), credentials (28), a
+ * feature not supported (0A), invalid catalog (3D), configuration file errors (F0), system and
+ * internal errors (58, XX).
+ */
+const SYSTEMIC_CLASSES = new Set(['42', '3F', '28', '0A', '3D', 'F0', '58', 'XX']);
+/** Resource classes that pass (53: out of memory, disk full, too many connections). */
+const TRANSIENT_CLASSES = new Set(['53']);
+
+/**
+ * What kind of failure a driver error is (see classifyError in @oncely/core): transient for
+ * connection loss and the SQLSTATEs a retry can pass (57P01-57P03, 53xxx, 40001, 40P01, 55P03),
+ * record for data errors (22, 23, 44, P0), systemic for code, schema and permissions (42, 3F, 28,
+ * 0A, …). Undefined when it cannot tell. A cancelled statement (57014) is left undefined: oncely's
+ * own shutdown cancels are seen as the stop they are before any class is asked for, oncely's own
+ * statements map it to StoreUnavailableError, and a handler's statement_timeout is the record's.
+ */
+export function classifyPgError(e: unknown): ErrorClass | undefined {
+  if (OncelyError.is(e, 'STORE_UNAVAILABLE')) return 'transient';
+  if (OncelyError.is(e, 'SCHEMA_TOO_NEW')) return 'systemic';
+  if (!(e instanceof Error)) return undefined;
+  if (isConnectionError(e)) return 'transient';
+  const code = sqlState(e);
+  if (code === undefined || code.length !== 5) return undefined;
+  if (code === LOCK_NOT_AVAILABLE || code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE) return 'transient';
+  const cls = code.slice(0, 2);
+  if (TRANSIENT_CLASSES.has(cls)) return 'transient';
+  if (RECORD_CLASSES.has(cls)) return 'record';
+  if (SYSTEMIC_CLASSES.has(cls)) return 'systemic';
+  return undefined;
+}
+
+/** What an operator does about a systemic SQLSTATE, for the message that stops a partition. */
+export function pgRemedy(e: unknown): string | undefined {
+  let current = e;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = sqlState(current);
+    if (code === UNDEFINED_TABLE || code === '42703' || code === INVALID_SCHEMA_NAME)
+      return "a table, column or schema does not exist: run the migration that creates it (for oncely's own tables `oncely migrate`), then start the worker again.";
+    if (code === '42501')
+      return 'the database user lacks a privilege: grant it (GRANT … TO the user in DATABASE_URL), then start the worker again.';
+    if (code === '42601' || code === '42883' || code === '42804')
+      return 'a statement is wrong (syntax, an unknown function or a type mismatch): fix the code that sent it and deploy.';
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { HANDLER_CONTEXT, TRANSACTION } from '../app/decorators.js';
-import type { Batch, HandlerContainer, HandlerContext, HandlerDefinition, Message } from '../app/types.js';
-import { CodecError, OncelyError, RecordFailedError, toError } from '../errors.js';
+import type { Batch, HandlerContainer, HandlerContext, HandlerDefinition, Message, Newable } from '../app/types.js';
+import { CodecError, ConfigError, OncelyError, RecordFailedError, toError } from '../errors.js';
 import type { RawRecord } from '../reader/types.js';
 
 /**
@@ -70,6 +70,60 @@ export function decodeRecords<Tx>(
   return out;
 }
 
+/** Marks what the placeholders of a start-up resolution throw: the class resolved, it used them early. */
+const PLACEHOLDER_USED = Symbol('oncely.placeholder-used');
+
+/** A stand-in for ctx.tx or ctx while a class is resolved at start: any use of it throws PLACEHOLDER_USED. */
+function placeholder(what: string): unknown {
+  const used = (): never => {
+    throw Object.assign(new Error(`${what} is not available while the worker starts`), { [PLACEHOLDER_USED]: true });
+  };
+  return new Proxy(() => {}, {
+    // `then` and symbols are what containers and promises probe; anything else is a use.
+    get: (_t, p) => (typeof p === 'symbol' || p === 'then' ? undefined : used()),
+    apply: used,
+    construct: used,
+  });
+}
+
+function bindingError(def: HandlerDefinition<unknown>, e: unknown): ConfigError {
+  const target = (def as { target?: { name?: string } }).target;
+  return new ConfigError(
+    `Handler class ${target?.name ?? '?'} of topic '${def.topic}' cannot be resolved from the app's container: ` +
+      `${toError(e).message}. Bind what it injects (container.bind(…)) before the worker starts.`,
+    { cause: e },
+  );
+}
+
+/** A per-batch child container with the batch's transaction and context bound, and the handler class. */
+function childContainer<Tx>(def: HandlerDefinition<Tx>, container: HandlerContainer, tx: unknown, ctx: unknown) {
+  // Made by the parent's own class: containers of two inversify copies reject each other.
+  const ContainerOfParent = container.constructor as new (options: { parent: HandlerContainer }) => HandlerContainer;
+  const child = new ContainerOfParent({ parent: container });
+  child.bind(TRANSACTION).toConstantValue(tx);
+  child.bind(HANDLER_CONTEXT).toConstantValue(ctx);
+  if (def.kind === 'message-class' || def.kind === 'batch-class') {
+    if (!child.isBound(def.target)) child.bind(def.target).toSelf();
+  }
+  return child;
+}
+
+/**
+ * Resolves a class handler once, as the worker starts, so that a binding missing from the
+ * container fails start() naming the class and the binding, not the first record. The batch's
+ * transaction and context are stand-ins: a constructor that uses them ends the check (it resolved).
+ */
+export function checkHandlerResolves<Tx>(def: HandlerDefinition<Tx>, container: HandlerContainer | undefined): void {
+  if ((def.kind !== 'message-class' && def.kind !== 'batch-class') || !container) return;
+  try {
+    const child = childContainer(def, container, placeholder('ctx.tx'), placeholder('the handler context'));
+    child.get<unknown>(def.target);
+  } catch (e) {
+    if (typeof e === 'object' && e !== null && (e as { [PLACEHOLDER_USED]?: unknown })[PLACEHOLDER_USED] === true) return;
+    throw bindingError(def as HandlerDefinition<unknown>, e);
+  }
+}
+
 /**
  * Runs the topic's handler over one batch inside the batch's transaction. Class handlers are
  * resolved from a per-batch child container in which TRANSACTION and HANDLER_CONTEXT are bound,
@@ -107,17 +161,20 @@ export async function invokeHandler<Tx>(
       return wholeBatch(() => def.fn(batch, ctx));
     case 'message-class':
     case 'batch-class': {
-      // Made by the parent's own class: containers of two inversify copies reject each other.
-      const ContainerOfParent = container!.constructor as new (options: { parent: HandlerContainer }) => HandlerContainer;
-      const child = new ContainerOfParent({ parent: container! });
-      child.bind(TRANSACTION).toConstantValue(ctx.tx);
-      child.bind(HANDLER_CONTEXT).toConstantValue(ctx);
-      if (!child.isBound(def.target)) child.bind(def.target).toSelf();
+      const child = childContainer(def, container!, ctx.tx, ctx);
+      // A binding that went missing after start: not the record's fault (a ConfigError stops the partition).
+      const resolve = <T>(target: Newable<T>): T => {
+        try {
+          return child.get(target);
+        } catch (e) {
+          throw bindingError(def as HandlerDefinition<unknown>, e);
+        }
+      };
       if (def.kind === 'message-class') {
-        const instance = child.get(def.target);
+        const instance = resolve(def.target);
         return perMessage((m, c) => instance.handle(m, c));
       }
-      const instance = child.get(def.target);
+      const instance = resolve(def.target);
       return wholeBatch(() => instance.handleBatch(batch, ctx));
     }
   }

@@ -5,10 +5,12 @@ import {
   OffsetOutOfRangeError,
   OncelyError,
   type PartitionReadError,
+  PartitionStoppedError,
   RecordFailedError,
   toError,
 } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { classifyError, type ErrorSource } from '../policy/classify.js';
 import { crashBudgetSpent, SuspectGate } from '../policy/crash-budget.js';
 import { type DeadLetterReason, deadLetterOf, judgeFailure } from '../policy/failure-policy.js';
 import { type CompiledRetryPolicy, compileRetryPolicy } from '../policy/retry-policy.js';
@@ -46,6 +48,70 @@ type Outcome = 'ok' | 'fenced' | 'stopped' | 'paused';
 /** How many fetched batches may wait per partition: one in the transaction, one prefetched. */
 const PREFETCH = 2;
 
+/** While a transient failure lasts, the log says it still does this often (and at each change of cause). */
+const STILL_FAILING_LOG_MS = 60_000;
+
+/** What kind of failure an error is, for the log: its oncely code and the driver's code underneath. */
+function failureKind(e: unknown): string {
+  const codes: string[] = [];
+  let current = e;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' || typeof code === 'number') codes.push(String(code));
+    current = (current as { cause?: unknown }).cause;
+  }
+  return codes.join('/') || toError(e).name;
+}
+
+/**
+ * Transient failures of one partition (the store unavailable, a lock timeout, a serialization
+ * failure): retried with back-off for as long as they last, counted, and logged once per change of
+ * state (failing, a different cause, recovered) and every STILL_FAILING_LOG_MS while they last,
+ * never once per attempt and never not at all.
+ */
+class TransientFailures {
+  /** Every transient failure of the partition since the runner started. */
+  count = 0;
+  #since: number | undefined;
+  #attempts = 0;
+  #kind: string | undefined;
+  #loggedAt = 0;
+
+  constructor(private readonly log: Logger) {}
+
+  failed(what: string, e: unknown, attempt: number, retryInMs: number, fields: Record<string, unknown> = {}): void {
+    this.count++;
+    this.#attempts++;
+    const now = Date.now();
+    const kind = failureKind(e);
+    const error = toError(e).message;
+    if (this.#since === undefined || kind !== this.#kind) {
+      this.#since ??= now;
+      this.#kind = kind;
+      this.#loggedAt = now;
+      this.log.warn(`${what}; retrying`, { ...fields, attempt, retryInMs, code: kind, error });
+    } else if (now - this.#loggedAt >= STILL_FAILING_LOG_MS) {
+      this.#loggedAt = now;
+      this.log.error(`${what}; still retrying`, {
+        ...fields,
+        attempts: this.#attempts,
+        failingForMs: now - this.#since,
+        retryInMs,
+        code: kind,
+        error,
+      });
+    }
+  }
+
+  recovered(): void {
+    if (this.#since === undefined) return;
+    this.log.info('recovered: the store answers again', { attempts: this.#attempts, failedForMs: Date.now() - this.#since });
+    this.#since = undefined;
+    this.#attempts = 0;
+    this.#kind = undefined;
+  }
+}
+
 /**
  * Applies one owned partition in order: takes fetched batches, cuts them into transactions
  * bounded by count and bytes, runs the handler and the offset compare-and-set in one transaction,
@@ -71,6 +137,7 @@ export class PartitionRunner<Tx> {
   #applied: { claim: Claim; ranges: readonly OffsetRange[] } | undefined;
   /** Suspect records still to apply one at a time, each attempt counted, after an unclean hand-over. */
   #suspectLeft = 0;
+  readonly #transients: TransientFailures;
 
   readonly #mailbox: Mailbox;
   #stopping = false;
@@ -99,6 +166,7 @@ export class PartitionRunner<Tx> {
     this.#retry = compileRetryPolicy(this.#def.retry, options.retry);
     this.#suspectLeft = claim.suspect ? options.batchMaxRecords : 0;
     this.#mailbox = new Mailbox(notifyFetcher);
+    this.#transients = new TransientFailures(this.#log);
   }
 
   /** Whether the fetcher should fetch this partition now. */
@@ -174,6 +242,7 @@ export class PartitionRunner<Tx> {
       committedBatches: this.committedBatches,
       committedRecords: this.committedRecords,
       deadLetteredRecords: this.deadLettered,
+      transientErrors: this.#transients.count,
     };
   }
 
@@ -200,6 +269,10 @@ export class PartitionRunner<Tx> {
               await this.#mailbox.linger(item, this.options.batchLingerMs, this.options.batchMaxRecords, () => this.#stopping),
             );
       if (outcome === 'fenced' && (await this.#onFenced('commit')) === 'dropped') return 'dropped';
+      if (outcome === 'stopped' && !this.#stopping) {
+        // 'stopped' means the worker stops; anything else that ends up here must not stall in silence.
+        throw await this.#stopSystemic(new Error('a batch ended without committing while the worker was not stopping'), 'oncely');
+      }
       if (outcome === 'paused') {
         // Stopped on a failing record: hold the claim, fetch nothing, wait for the worker to stop.
         while (!this.#stopping) await this.#next();
@@ -415,7 +488,9 @@ export class PartitionRunner<Tx> {
         attempts = await this.#withStoreRetry(() => this.options.store.recordAttempt!(this.claim, record.offset));
       } catch (e) {
         if (OncelyError.is(e, 'FENCED')) return 'fenced';
-        return 'stopped';
+        if (this.#stopping || this.#abort.signal.aborted) return 'stopped';
+        // Not transient (withStoreRetry waits those out): counting the attempt cannot succeed.
+        throw await this.#stopSystemic(e, 'oncely', `counting an attempt at offset ${record.offset} (crash detection)`);
       }
       const outcome = await this.#applySuspectAttempt(records, i, endOf, hw, attempts);
       if (outcome === 'ok') this.claim.pendingAttempts = 0;
@@ -444,22 +519,65 @@ export class PartitionRunner<Tx> {
   async #withStoreRetry<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        const result = await fn();
+        this.#transients.recovered();
+        return result;
       } catch (e) {
-        if (OncelyError.is(e, 'FENCED') || this.#abort.signal.aborted || !this.#transient(e)) throw e;
+        // A partition held by another worker is its caller's to handle (a re-claim drops it).
+        if (OncelyError.is(e, 'FENCED') || OncelyError.is(e, 'PARTITION_HELD') || this.#abort.signal.aborted) throw e;
+        if (!this.#transient(e, 'oncely')) throw e;
         const delayMs = backoff(attempt, this.options.retry.initialDelayMs, this.options.retry.maxDelayMs);
-        this.#log.warn('store unavailable; retrying', { attempt, retryInMs: delayMs, error: toError(e).message });
+        this.#transients.failed('store unavailable', e, attempt, delayMs);
         await sleep(delayMs, this.#abort.signal);
         if (this.#stopping) throw new AbortedError();
       }
     }
   }
 
-  #transient(e: unknown): boolean {
-    const { store } = this.options;
-    if (OncelyError.is(e, 'STORE_UNAVAILABLE')) return true;
-    if (store.isTransientError) return store.isTransientError(e);
-    return OncelyError.is(e) ? e.retriable : false;
+  #transient(e: unknown, source: ErrorSource): boolean {
+    return classifyError(e, source, this.options.store) === 'transient';
+  }
+
+  /**
+   * Stops the partition on an error no retry fixes (see classifyError): the position stays, the
+   * log says why at error level with what to do, progress().stopped and the partition-stopped
+   * event say so, and the returned PartitionStoppedError, thrown from run(), stops the worker.
+   */
+  async #stopSystemic(e: unknown, source: ErrorSource, doing?: string, todo?: string): Promise<PartitionStoppedError> {
+    const error = toError(OncelyError.is(e) && e.name === 'RecordFailedError' ? e.cause : e);
+    const offset = this.claim.nextOffset;
+    const code = failureKind(error);
+    const remedy =
+      todo ??
+      this.options.store.remedy?.(error) ??
+      (OncelyError.is(error, 'CONFIG_INVALID')
+        ? 'fix the configuration it names, then start the worker again.'
+        : OncelyError.is(error) && error.code !== 'STORE_FAILED'
+          ? 'see the message above, fix the cause, then start the worker again.'
+          : 'fix the cause (code, schema, permissions or configuration), then start the worker again.');
+    const who =
+      source === 'handler'
+        ? `the handler of ${this.topic} failed with an error that is not the record's`
+        : `${doing ? `while ${doing}, ` : ''}oncely met an error that is not the record's`;
+    const stopped = new PartitionStoppedError(
+      this.topic,
+      this.partition,
+      offset,
+      `${who} (${code}: ${error.message}). To do: ${remedy}`,
+      error,
+    );
+    this.stoppedOn = { offset, error: stopped.message };
+    this.fetchPosition = undefined;
+    this.#mailbox.clear();
+    this.#log.error('partition stopped: an error no retry fixes; the worker stops', {
+      offset,
+      class: 'systemic',
+      code,
+      error: stopped.message,
+    });
+    await this.#recordStop();
+    this.events.emit('partition-stopped', { topic: this.topic, partition: this.partition, offset, error: stopped });
+    return stopped;
   }
 
   /**
@@ -485,6 +603,7 @@ export class PartitionRunner<Tx> {
           signal: this.#abort.signal,
           deadLetters,
         });
+        this.#transients.recovered();
         claim.nextOffset = range.nextOffset;
         if (claim.highestCommitted === null || range.nextOffset > claim.highestCommitted)
           claim.highestCommitted = range.nextOffset;
@@ -508,19 +627,19 @@ export class PartitionRunner<Tx> {
         const ended = e instanceof RecordFailedError ? e.cause : e;
         if (OncelyError.is(ended, 'TRANSACTION_ENDED')) throw ended;
         if (this.#abort.signal.aborted) return 'stopped';
-        if (e instanceof RecordFailedError && !this.#transient(e.cause)) return e;
+        const source: ErrorSource = e instanceof RecordFailedError ? 'handler' : 'oncely';
+        const cls = classifyError(e, source, store);
+        // The record's: its retry budget, then the dead letters (the caller decides).
+        if (cls === 'record' && e instanceof RecordFailedError) return e;
+        // No retry fixes it (a missing table, a privilege, a bad position): stop, never dead-letter.
+        if (cls !== 'transient')
+          throw await this.#stopSystemic(e, source, deadLetters?.length ? 'writing a dead letter' : undefined);
         const error = toError(e);
         const delayMs = backoff(attempt, this.options.retry.initialDelayMs, this.options.retry.maxDelayMs);
-        (attempt >= 5 ? this.#log.error : this.#log.warn)(
-          'batch could not commit (store unavailable?); rolled back, will retry',
-          {
-            from: range.fetchedFrom,
-            records: range.recordCount,
-            attempt,
-            retryInMs: delayMs,
-            error: error.message,
-          },
-        );
+        this.#transients.failed('batch could not commit, rolled back: store unavailable', e, attempt, delayMs, {
+          from: range.fetchedFrom,
+          records: range.recordCount,
+        });
         this.events.emit('retry', {
           topic: this.topic,
           partition: this.partition,
@@ -595,6 +714,23 @@ export class PartitionRunner<Tx> {
     const target = (await this.options.reader.resolveOffsets(this.topic, [this.partition], policy)).get(this.partition);
     if (target === undefined)
       throw new OffsetOutOfRangeError(this.topic, this.partition, item.fetchOffset, item.logStartOffset, item.highWatermark);
+    if (target < item.fetchOffset) {
+      // Past the end of the log: the topic was deleted and created again, or the log was truncated
+      // (an unclean leader election). Moving back would apply records again, or different ones.
+      const end = item.highWatermark ?? target;
+      throw await this.#stopSystemic(
+        new OncelyError(
+          'OFFSET_OUT_OF_RANGE',
+          `the stored position ${item.fetchOffset} is past the end of the log (high watermark ${end})`,
+        ),
+        'oncely',
+        `applying offsetOutOfRange '${policy}', which would move it back to ${target}`,
+        'oncely never moves a position backwards on its own (records would be applied again, or different ones). ' +
+          'Was the topic deleted and created again, or the log truncated? Check what the group applied, then move the ' +
+          `position on purpose: oncely offsets reset --group ${this.app.group} --topic ${this.topic}:${this.partition} ` +
+          '--to-earliest (or --to-latest, --to-offset N) --execute, and start the worker again.',
+      );
+    }
     this.#log.warn(`stored offset is out of range; moving to ${policy} as offsetOutOfRange says`, {
       from: item.fetchOffset,
       to: target,

@@ -16,11 +16,19 @@ export interface PartitionProgress {
   target: bigint | undefined;
   /** Whether a bounded run reached its target on this partition. */
   caughtUp: boolean;
-  /** Set when the partition stopped on a failing record (onExhausted: 'stop-partition'). */
+  /**
+   * Set when the partition stopped: on a failing record (onExhausted: 'stop-partition'), on a batch
+   * that cannot be read, or on an error no retry fixes (PARTITION_STOPPED: the worker stops too).
+   */
   stopped?: { offset: bigint; error: string };
   committedBatches: number;
   /** Records applied by the handler in committed batches (dead-lettered records are not counted here). */
   committedRecords: number;
   /** Records this worker wrote to the dead letters for this partition (each moved the position past it). */
   deadLetteredRecords: number;
+  /**
+   * Transient failures (the store unavailable, a lock timeout, a serialization failure) this
+   * partition met and retried since the worker claimed it; none of them cost a record's retries.
+   */
+  transientErrors: number;
 }

@@ -9,6 +9,7 @@ import type { Claim } from '../store/types.js';
 import { sleep } from '../time.js';
 import { type WorkerEvent, WorkerEvents, type WorkerListener } from './events.js';
 import { Fetcher } from './fetcher.js';
+import { checkHandlerResolves } from './handler-invoker.js';
 import { type CompiledWorkerOptions, compileWorkerOptions, type WorkerOptions } from './options.js';
 import { PartitionRunner, type RunnerExit } from './partition-runner.js';
 import { StartWait } from './start-wait.js';
@@ -29,6 +30,8 @@ export class Worker<Tx = DefaultTx> {
   #error: Error | undefined;
   /** Why start() failed while a stop() waited for it. */
   #startError: Error | undefined;
+  /** Why a partition's runner failed after the worker had begun to stop. */
+  #runnerError: Error | undefined;
   #starting: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   readonly #runners = new Map<string, PartitionRunner<Tx>>();
@@ -169,6 +172,8 @@ export class Worker<Tx = DefaultTx> {
     });
     try {
       this.app.validate();
+      // A class handler whose binding is missing fails here, naming it, not at the first record.
+      for (const topic of this.app.topics) checkHandlerResolves(this.app.handlerFor(topic)!, this.app.container);
       if (prepare) await wait.step('prepare the store', prepare);
       await wait.step('connect to Kafka', () => reader.connect());
       this.#fetchLoop = this.#fetcher.run(this.#fetchAbort.signal);
@@ -305,7 +310,17 @@ export class Worker<Tx = DefaultTx> {
   }
 
   async #fail(error: Error): Promise<void> {
-    if (this.#stopping) return;
+    if (this.#stopping) {
+      // A partition failed while the worker stops (a bounded run that ends on the stopped partition,
+      // a drain): the stop goes on, and ends failed with the first such error, never as a clean stop.
+      if (!this.#runnerError)
+        this.options.logger.error('worker failed while stopping', {
+          error: error.message,
+          code: (error as { code?: string }).code,
+        });
+      this.#runnerError ??= error;
+      return;
+    }
     this.options.logger.error('worker failed', { error: error.message, code: (error as { code?: string }).code });
     this.#stopping = this.#shutdown(error);
     await this.#stopping;
@@ -354,6 +369,7 @@ export class Worker<Tx = DefaultTx> {
       await step('close reader', () => reader.close());
       await step('close store', () => store.close());
     }
+    error ??= this.#runnerError;
     if (error) {
       this.#error = error;
       this.#setState('failed');

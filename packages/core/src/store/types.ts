@@ -1,3 +1,4 @@
+import type { ErrorClass } from '../errors.js';
 import type { RawRecord } from '../reader/types.js';
 
 /** Identifies one partition of one topic for one consumer group. */
@@ -187,6 +188,15 @@ export interface TransactionalStore<Tx> {
    * retry budget, so an outage never dead-letters good records.
    */
   isTransientError?(e: unknown): boolean;
+  /**
+   * What kind of failure a driver error is (see classifyError): 'transient' (connection lost, lock
+   * timeout, serialization failure), 'record' (a data error of a handler's own statement), or
+   * 'systemic' (an undefined table, a missing privilege: no retry fixes it, the partition stops);
+   * undefined when the store cannot tell. Optional: without it isTransientError decides.
+   */
+  classifyError?(e: unknown): ErrorClass | undefined;
+  /** What an operator does about a systemic driver error (for the message that stops a partition). */
+  remedy?(e: unknown): string | undefined;
   /**
    * Registers or refreshes this worker (elastic membership) and returns the group's live workers,
    * itself included, sorted by workerId: those whose last heartbeat is younger than

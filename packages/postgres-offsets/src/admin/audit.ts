@@ -1,3 +1,4 @@
+import { pgText } from '@oncely/core';
 import type { Knex } from 'knex';
 import type { Rows } from '../sql/rows.js';
 
@@ -15,7 +16,13 @@ export async function writeAudit(
   const { rows } = await tx.raw<Rows<{ id: string }>>(
     `insert into ${quotedSchema}.admin_audit (at, actor, action, group_id, details)
      values (clock_timestamp(), :actor, :action, :group, :details::jsonb) returning id::text`,
-    { actor: entry.actor, action: entry.action, group: entry.group, details: JSON.stringify(entry.details) },
+    {
+      actor: pgText(entry.actor),
+      action: entry.action,
+      group: entry.group,
+      // jsonb rejects NUL and lone surrogates in any string of the details (an operator's note, a host).
+      details: JSON.stringify(entry.details, (_k, v: unknown) => (typeof v === 'string' ? pgText(v) : v)),
+    },
   );
   return BigInt(rows[0]!.id);
 }

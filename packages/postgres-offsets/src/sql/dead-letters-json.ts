@@ -1,11 +1,10 @@
-import type { DeadLetter } from '@oncely/core';
+import { type DeadLetter, pgText } from '@oncely/core';
 
-// Postgres text and jsonb cannot hold NUL; an error message or header name with one must not make
-// the commit (and so the partition) fail forever.
-function text(s: string): string;
-function text(s: string | undefined): string | null;
-function text(s: string | undefined): string | null {
-  return s === undefined ? null : s.replaceAll('\u0000', '\uFFFD');
+// Postgres text and jsonb cannot hold NUL, and json_to_recordset rejects a lone surrogate (22P02):
+// an error message, stack or header name with one must not make the commit (and so the partition)
+// fail forever. The record's key and value go as base64: their bytes are kept as they were.
+function text(s: unknown): string | null {
+  return s === undefined || s === null ? null : pgText(String(s));
 }
 
 function iso(d: Date): string | null {

@@ -4,13 +4,14 @@ import {
   type Claim,
   type ClaimInput,
   ConfigError,
+  type ErrorClass,
   FencedError,
   type LiveWorker,
   type OffsetRange,
-  OncelyError,
   PartitionHeldError,
   type PartitionKey,
   type PartitionState,
+  pgText,
   type RunBatchOptions,
   StateError,
   type TransactionalStore,
@@ -19,14 +20,7 @@ import {
 } from '@oncely/core';
 import createKnex, { type Knex } from 'knex';
 import { defaultActor } from '../actor.js';
-import {
-  DEADLOCK_DETECTED,
-  isConnectionError,
-  LOCK_NOT_AVAILABLE,
-  mapStoreError,
-  redact,
-  SERIALIZATION_FAILURE,
-} from '../errors.js';
+import { classifyPgError, isConnectionError, mapStoreError, pgRemedy, redact } from '../errors.js';
 import { type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
@@ -216,7 +210,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         lockTimeout: this.#lockTimeout,
         group: worker.group,
         workerId: worker.workerId,
-        host: worker.host,
+        host: pgText(worker.host),
         pid: worker.pid,
         membership: worker.membership,
         target: worker.target,
@@ -313,10 +307,20 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
 
   /** Whether an error (from a handler's own statements too) means the database, not the record, failed. */
   isTransientError(e: unknown): boolean {
-    if (OncelyError.is(e, 'STORE_UNAVAILABLE')) return true;
-    if (!(e instanceof Error)) return false;
-    const code = (e as { code?: unknown }).code;
-    return isConnectionError(e) || code === LOCK_NOT_AVAILABLE || code === DEADLOCK_DETECTED || code === SERIALIZATION_FAILURE;
+    return classifyPgError(e) === 'transient';
+  }
+
+  /**
+   * What kind of failure a driver error is, from its SQLSTATE or socket error (see
+   * classifyPgError): transient, the record's (a data error of a handler's own SQL), or systemic.
+   */
+  classifyError(e: unknown): ErrorClass | undefined {
+    return classifyPgError(e);
+  }
+
+  /** What an operator does about a systemic driver error (a missing table, a privilege). */
+  remedy(e: unknown): string | undefined {
+    return pgRemedy(e);
   }
 
   /**

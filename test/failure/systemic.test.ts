@@ -1,0 +1,290 @@
+/**
+ * Every error has a class, and each class has its own answer (real broker and database):
+ * systemic errors (a table that does not exist, a binding missing from the container, a stored
+ * position past the end of the log, a privilege refused to oncely's crash count) stop loudly with
+ * what to do, never dead-letter every record and never loop as "store unavailable"; text oncely
+ * writes into PostgreSQL is made safe so a dead letter can always be written; transient errors are
+ * retried without spending a record's tries, counted, and logged once per change of state.
+ */
+import 'reflect-metadata';
+import { resolve } from 'node:path';
+import { defineApp, json, OncelyError, type WorkerEventMap } from '@oncely/core';
+import { PostgresStore } from '@oncely/postgres-offsets';
+import type { Knex } from 'knex';
+import { describe, expect, it } from 'vitest';
+import { cleanup } from '../support/cleanup.js';
+import { oncelyBounded } from '../support/cli.js';
+import { createTopic, databaseUrl, freshSchema, kafkaClient, pgPool } from '../support/fixtures.js';
+import { realWorker, until } from '../support/oncely.js';
+import { captureLogger, FIXTURES } from './support.js';
+
+let pool: ReturnType<typeof pgPool> | undefined;
+const db = () => {
+  pool ??= pgPool();
+  return pool;
+};
+
+async function produce(topic: string, values: Array<string | Buffer>): Promise<void> {
+  const producer = kafkaClient().producer();
+  await producer.connect();
+  await producer.send({ topic, messages: values.map((value) => ({ value })) });
+  await producer.disconnect();
+}
+
+async function stored(schema: string, group: string): Promise<string | undefined> {
+  const { rows } = await db().query<{ next_offset: string }>(
+    `select next_offset::text from ${schema}.partitions where group_id = $1`,
+    [group],
+  );
+  return rows[0]?.next_offset;
+}
+
+async function deadLetterCount(schema: string): Promise<number> {
+  return (await db().query<{ n: number }>(`select count(*)::int as n from ${schema}.dead_letters`)).rows[0]!.n;
+}
+
+/** What a worker that stopped loudly shows: failed state, PARTITION_STOPPED, the event, the log. */
+async function expectStoppedLoudly(
+  w: Awaited<ReturnType<typeof realWorker>>,
+  events: Array<WorkerEventMap['partition-stopped']>,
+  lines: string[],
+  offset: bigint,
+): Promise<OncelyError> {
+  await until(() => w.state === 'failed', 'the worker to stop on the systemic error', 30_000);
+  const error = w.error;
+  expect(OncelyError.is(error, 'PARTITION_STOPPED'), String(error)).toBe(true);
+  expect(events.map((e) => e.offset)).toEqual([offset]);
+  expect(w.progress()[0]?.stopped?.offset).toBe(offset);
+  expect(w.progress()[0]?.stopped?.error).toBe(error!.message);
+  expect(lines.filter((l) => l.startsWith('error partition stopped: an error no retry fixes'))).toHaveLength(1);
+  await expect(w.done).rejects.toBe(error);
+  return error as OncelyError;
+}
+
+describe('systemic errors stop loudly', () => {
+  it('a handler whose table does not exist (42P01) stops the partition and the worker; no record is dead-lettered', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('sys');
+    const group = `sys-${topic}`;
+    await produce(topic, ['{"n":0}', '{"n":1}', '{"n":2}', '{"n":3}', '{"n":4}']);
+    const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: json() }, async (m, ctx) => {
+      // A deploy that ran before its migration: the table is not there.
+      await ctx.tx.raw(`insert into ${schema}.orders_not_migrated ("offset") values (?)`, [m.offset.toString()]);
+    });
+    const log = captureLogger();
+    const w = await realWorker(app, schema, { logger: log, retryAttempts: 2 });
+    const events: Array<WorkerEventMap['partition-stopped']> = [];
+    w.on('partition-stopped', (e) => events.push(e));
+    await w.start();
+    const error = await expectStoppedLoudly(w, events, log.lines, 0n);
+    expect(error.message).toMatch(/42P01/);
+    expect(error.message).toMatch(/orders_not_migrated/);
+    expect(error.message).toMatch(/run the migration that creates it/);
+    expect(await deadLetterCount(schema)).toBe(0);
+    expect(await stored(schema, group)).toBe('0');
+  });
+
+  it('a class handler whose dependency is not bound fails worker.start() naming the class and the binding', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('bind');
+    await produce(topic, ['{"n":0}']);
+    process.env.APP_TOPIC = topic;
+    const { default: app } = (await import('./fixtures/unbound-app.js')) as { default: ReturnType<typeof defineApp> };
+    delete process.env.APP_TOPIC;
+    const w = await realWorker(app as never, schema);
+    const error = await w.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(OncelyError.is(error, 'CONFIG_INVALID'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/Handler class OrderHandler of topic '.*' cannot be resolved/);
+    expect((error as Error).message).toMatch(/orders\.repository/);
+    expect(w.state).toBe('failed');
+    expect(await stored(schema, 'unbound')).toBeUndefined();
+  });
+
+  it('`oncely run` with an unbound dependency exits 2 before reading, naming the class and the binding', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('bindcli');
+    await produce(topic, ['{"n":0}']);
+    const run = await oncelyBounded(
+      ['run', resolve(FIXTURES, 'unbound-app.ts'), '--until', 'caught-up', '--no-progress'],
+      { ONCELY_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: `bindcli-${topic}` },
+      60_000,
+    );
+    expect(run.hung, run.stderr).toBe(false);
+    expect(run.code, run.stderr).toBe(2);
+    expect(run.stderr).toMatch(/OrderHandler/);
+    expect(run.stderr).toMatch(/orders\.repository/);
+  });
+
+  it("`oncely run` whose handler's table does not exist exits 1 with the message, nothing dead-lettered", async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('tblcli');
+    const group = `tblcli-${topic}`;
+    await produce(topic, ['{"n":0}', '{"n":1}', '{"n":2}']);
+    const run = await oncelyBounded(
+      ['run', resolve(FIXTURES, 'table-app.ts'), '--until', 'caught-up', '--no-progress', '--retry-attempts', '2'],
+      { ONCELY_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group, APP_TABLE: `${schema}.not_there` },
+      60_000,
+    );
+    expect(run.hung, run.stderr).toBe(false);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(1);
+    expect(run.stdout).not.toMatch(/caught up/);
+    expect(`${run.stdout}${run.stderr}`).toMatch(/stopped at offset 0.*42P01/);
+    expect(await deadLetterCount(schema)).toBe(0);
+    expect(await stored(schema, group)).toBe('0');
+  });
+
+  it('a stored position past the end of the log stops loudly (not retried as "store unavailable") and is left as it is', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('past');
+    const group = `past-${topic}`;
+    await produce(topic, ['{"n":0}', '{"n":1}', '{"n":2}']);
+    const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: json() }, async () => {});
+    const first = await realWorker(app, schema);
+    await first.start();
+    await until(() => first.progress()[0]?.nextOffset === 3n, 'the records applied');
+    await first.stop();
+    // The topic deleted and created again (or its log truncated): the position is past the end.
+    await db().query(`update ${schema}.partitions set next_offset = 100, max_committed_offset = 100 where group_id = $1`, [
+      group,
+    ]);
+    const log = captureLogger();
+    const w = await realWorker(app, schema, { logger: log, offsetOutOfRange: 'earliest' });
+    const events: Array<WorkerEventMap['partition-stopped']> = [];
+    w.on('partition-stopped', (e) => events.push(e));
+    await w.start();
+    const error = await expectStoppedLoudly(w, events, log.lines, 100n);
+    expect(error.message).toMatch(/past the end of the log \(high watermark 3\)/);
+    expect(error.message).toMatch(/oncely offsets reset --group .* --to-earliest/);
+    expect(log.lines.some((l) => /could not commit/.test(l))).toBe(false);
+    expect(await stored(schema, group)).toBe('100');
+  });
+
+  it('a non-transient error while counting a crash attempt stops loudly instead of a silent stall', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('crashcount');
+    const group = `cc-${topic}`;
+    await produce(topic, ['{"n":0}', '{"n":1}']);
+    const applied: bigint[] = [];
+    const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: json() }, async (m) => {
+      applied.push(m.offset);
+    });
+    const first = await realWorker(app, schema);
+    await first.start();
+    await until(() => first.progress()[0]?.nextOffset === 2n, 'the records applied');
+    await first.stop();
+    // The holder died (never released) and the crash count is refused (a privilege taken away).
+    await db().query(
+      `update ${schema}.partitions set owner = 'dead-worker', lease_expires_at = now() - interval '1 second' where group_id = $1`,
+      [group],
+    );
+    await db().query(`create function ${schema}.no_crash_count() returns trigger language plpgsql as $$
+      begin raise exception 'permission denied to count attempts' using errcode = 'insufficient_privilege'; end $$`);
+    await db().query(`create trigger no_crash_count before update on ${schema}.partitions for each row
+      when (new.crash_attempts > old.crash_attempts) execute function ${schema}.no_crash_count()`);
+    await produce(topic, ['{"n":2}']);
+    applied.length = 0;
+    const log = captureLogger();
+    const w = await realWorker(app, schema, { logger: log });
+    const events: Array<WorkerEventMap['partition-stopped']> = [];
+    w.on('partition-stopped', (e) => events.push(e));
+    await w.start();
+    const error = await expectStoppedLoudly(w, events, log.lines, 2n);
+    expect(error.message).toMatch(/counting an attempt at offset 2/);
+    expect(error.message).toMatch(/42501/);
+    expect(error.message).toMatch(/grant it/);
+    expect(applied).toEqual([]);
+    expect(await stored(schema, group)).toBe('2');
+  });
+});
+
+describe('text oncely writes into PostgreSQL', () => {
+  it('an error message with a lone surrogate and a NUL is dead-lettered with the raw bytes, and the partition moves on', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('surr');
+    const group = `surr-${topic}`;
+    const raw = Buffer.from([0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x31, 0x7d, 0x00, 0xff]); // {"n":1} NUL 0xff
+    await produce(topic, ['{"n":0}', raw, '{"n":2}']);
+    const applied: bigint[] = [];
+    const app = defineApp<Knex.Transaction>({ group }).handle(
+      { topic, codec: { name: 'bytes', decode: (b) => b }, retry: { attempts: 1 } },
+      async (m) => {
+        if (m.offset === 1n) {
+          const e = new Error('bad name \uD800 and \u0000 here');
+          e.name = 'Bad\uDC00Name';
+          throw e;
+        }
+        applied.push(m.offset);
+      },
+    );
+    const w = await realWorker(app, schema);
+    const dead: bigint[] = [];
+    w.on('dead-letter', (d) => dead.push(d.offset));
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 3n, 'the partition past the record', 30_000);
+    const committed = w.progress()[0]!.committedRecords;
+    await w.stop();
+    // Offset 0 ran twice (the first try of the batch rolled back at offset 1), committed once.
+    expect(committed).toBe(2);
+    expect(applied.at(-1)).toBe(2n);
+    expect(dead).toEqual([1n]);
+    const { rows } = await db().query<{ value: Buffer; error_message: string; error_name: string; error_stack: string }>(
+      `select value, error_message, error_name, error_stack from ${schema}.dead_letters`,
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.value.equals(raw)).toBe(true);
+    expect(rows[0]!.error_message).toBe('bad name \uFFFD and \uFFFD here');
+    expect(rows[0]!.error_name).toBe('Bad\uFFFDName');
+    expect(rows[0]!.error_stack).toContain('bad name \uFFFD and \uFFFD here');
+  });
+});
+
+describe('transient errors', () => {
+  it("a lock timeout in a handler's own SQL is retried without spending the record's tries, counted, and logged once per change", async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('lock');
+    const group = `lock-${topic}`;
+    await db().query(`create schema if not exists ${schema}_app`);
+    cleanup(() => db().query(`drop schema if exists ${schema}_app cascade`));
+    await db().query(`create table ${schema}_app.counter (id int primary key, n int not null)`);
+    await db().query(`insert into ${schema}_app.counter values (1, 0)`);
+    const store = new PostgresStore({ connectionString: databaseUrl(), schema, poolMax: 6, lockTimeoutMs: 100 });
+    cleanup(() => store.close());
+    await store.migrate();
+    const app = defineApp<Knex.Transaction>({ group }).handle(
+      { topic, codec: json(), retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 20 } },
+      async (_m, ctx) => {
+        await ctx.tx.raw(`update ${schema}_app.counter set n = n + 1 where id = 1`);
+      },
+    );
+    // Another transaction holds the row: every try of the handler's update times out on the lock.
+    const holder = await db().connect();
+    await holder.query('begin');
+    await holder.query(`select * from ${schema}_app.counter where id = 1 for update`);
+    const log = captureLogger();
+    const w = await realWorker(app, schema, { store, logger: log, retryInitialDelayMs: 20, retryMaxDelayMs: 100 });
+    const dead: bigint[] = [];
+    w.on('dead-letter', (d) => dead.push(d.offset));
+    await produce(topic, ['{"n":0}']);
+    await w.start();
+    try {
+      await until(() => (w.progress()[0]?.transientErrors ?? 0) >= 8, 'several lock timeouts retried', 30_000);
+    } finally {
+      await holder.query('rollback');
+      holder.release();
+    }
+    await until(() => w.progress()[0]?.nextOffset === 1n, 'the record applied once the lock is free');
+    const transients = w.progress()[0]!.transientErrors;
+    await w.stop();
+    expect(dead).toEqual([]);
+    expect((await db().query(`select n from ${schema}_app.counter`)).rows[0].n).toBe(1);
+    // Far more failures than log lines: one when it started failing, one when it recovered.
+    const failing = log.lines.filter((l) => /could not commit/.test(l));
+    expect(transients).toBeGreaterThanOrEqual(8);
+    expect(failing).toHaveLength(1);
+    expect(failing[0]).toMatch(/^warn .*"attempt":1,.*"code":"[^"]*55P03"/);
+    expect(log.lines.filter((l) => /^info recovered/.test(l))).toHaveLength(1);
+  });
+});
