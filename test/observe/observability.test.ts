@@ -96,7 +96,8 @@ describe('metrics, /healthz and /readyz', () => {
       if (t.type !== 'counter') expect(t.name).not.toMatch(/_total$/);
     }
     const labels = new Set([...scrape.matchAll(/[{,]([a-z_]+)="/g)].map((m) => m[1]!));
-    for (const l of labels) expect(['group', 'topic', 'partition', 'reason', 'code', 'action', 'state', 'le']).toContain(l);
+    for (const l of labels)
+      expect(['group', 'topic', 'partition', 'reason', 'code', 'action', 'detected_by', 'state', 'le']).toContain(l);
 
     const live = await get(`${server.url}/healthz`);
     expect(live.status).toBe(200);
@@ -125,7 +126,15 @@ describe('metrics, /healthz and /readyz', () => {
     await until(() => thief.progress().length === 1, 'the second worker holds the partition');
     await until(async () => (await get(`${server.url}/readyz`)).status === 503, 'unready once its partition is taken');
     expect((await get(`${server.url}/readyz`)).json().reasons.join('\n')).toMatch(/^membership: owns none of its 1 targeted/m);
-    expect(sample((await get(`${server.url}/metrics`)).body, 'oncely_fenced_commits_total')).toBeGreaterThanOrEqual(0);
+    // The fence is counted once the worker finds it (an idle worker: by its next lease renewal).
+    await until(
+      async () => sample((await get(`${server.url}/metrics`)).body, 'oncely_fenced_commits_total', 'action="dropped"') === 1,
+      'the takeover counted as a fence',
+    );
+    const fencedLine = (await get(`${server.url}/metrics`)).body
+      .split('\n')
+      .find((l) => l.startsWith('oncely_fenced_commits_total{'));
+    expect(fencedLine).toMatch(/detected_by="(commit|renewal)"/);
     await thief.stop();
     await until(async () => (await get(`${server.url}/readyz`)).status === 200, 'ready again once the partition is released');
     await w.stop();

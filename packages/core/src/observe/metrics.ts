@@ -108,10 +108,11 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
     buckets: options.commitBuckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers,
   });
-  const fenced = counter('oncely_fenced_commits_total', 'Commits refused because the claim was stale (a rewind or a takeover).', [
-    ...tp,
-    'action',
-  ] as const);
+  const fenced = counter(
+    'oncely_fenced_commits_total',
+    'Claims found stale (a rewind or a takeover): a batch refused at its commit (detected_by commit) or by the lease renewal (renewal).',
+    [...tp, 'action', 'detected_by'] as const,
+  );
   const retries = counter('oncely_retries_total', 'Retries of a batch or record, by the code of the error that caused them.', [
     'group',
     'topic',
@@ -184,7 +185,7 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
       batches.inc(p(c));
       commitSeconds.observe({ group, topic: c.topic }, c.durationMs / 1000);
     }),
-    worker.on('fenced', (f) => fenced.inc({ ...p(f), action: f.action })),
+    worker.on('fenced', (f) => fenced.inc({ ...p(f), action: f.action, detected_by: f.detectedBy })),
     worker.on('retry', (r) => retries.inc({ group, topic: r.topic, code: errorCodeLabel(r.error) })),
     // A dead letter's commit carries no records: oncely_records_applied_total never counts it.
     worker.on('dead-letter', (d) => deadLetters.inc({ ...p(d), reason: d.reason })),
