@@ -2,6 +2,7 @@ import { HANDLER_CONTEXT, TRANSACTION } from '../app/decorators.js';
 import type { Batch, HandlerContainer, HandlerContext, HandlerDefinition, Message, Newable } from '../app/types.js';
 import { CodecError, ConfigError, OncelyError, RecordFailedError, toError } from '../errors.js';
 import type { RawRecord } from '../reader/types.js';
+import { type BatchTrace, NO_TRACE } from './tracing.js';
 
 /**
  * A decoded record. `id` and `timestamp` are computed on first use: most handlers never read them,
@@ -136,12 +137,18 @@ export async function invokeHandler<Tx>(
   ctx: HandlerContext<Tx>,
   /** Whether the record at this offset was applied before in this group. */
   isReplay: (offset: bigint) => boolean,
+  /** The batch's records, one per message, and its span (each handler call gets its own). */
+  raw: readonly RawRecord[] = [],
+  trace: BatchTrace = NO_TRACE,
 ): Promise<void> {
   const perMessage = async (handle: (m: Message<unknown>, c: HandlerContext<Tx>) => Promise<void> | void) => {
-    for (const m of batch.messages) {
+    for (let i = 0; i < batch.messages.length; i++) {
+      const m = batch.messages[i]!;
       try {
         // The batch context says whether any record is a replay; only replayed records keep true.
-        await handle(m, !ctx.isReplay || isReplay(m.offset) ? ctx : { ...ctx, isReplay: false });
+        const c = !ctx.isReplay || isReplay(m.offset) ? ctx : { ...ctx, isReplay: false };
+        const record = raw[i];
+        await (record ? trace.handle([record], async () => handle(m, c)) : handle(m, c));
       } catch (e) {
         throw e instanceof RecordFailedError ? e : new RecordFailedError(batch.topic, batch.partition, m.offset, e);
       }
@@ -149,7 +156,7 @@ export async function invokeHandler<Tx>(
   };
   const wholeBatch = async (fn: () => Promise<void> | void) => {
     try {
-      await fn();
+      await (raw.length > 0 ? trace.handle(raw, async () => fn()) : fn());
     } catch (e) {
       throw e instanceof RecordFailedError ? e : new RecordFailedError(batch.topic, batch.partition, undefined, e);
     }

@@ -21,6 +21,7 @@ import type { WorkerEvents } from './events.js';
 import { decodeRecords, invokeHandler } from './handler-invoker.js';
 import { cutBatch, Mailbox, type MailboxItem, rangeEnd } from './mailbox.js';
 import type { CompiledWorkerOptions } from './options.js';
+import { type BatchTrace, traceBatch } from './tracing.js';
 import type { PartitionProgress } from './types.js';
 
 /** What a runner needs of the worker's compiled options. */
@@ -599,10 +600,13 @@ export class PartitionRunner<Tx> {
       const started = performance.now();
       try {
         const claim = this.claim;
-        await store.runBatch(claim, range, (tx) => this.#runHandler(tx, chunk, recordAttempt, highWatermark), {
-          signal: this.#abort.signal,
-          deadLetters,
-        });
+        const span = { group: this.app.group, topic: this.topic, partition: this.partition, epoch: claim.epoch };
+        await traceBatch({ ...span, fromOffset: range.fetchedFrom, nextOffset: range.nextOffset, records: chunk }, (trace) =>
+          store.runBatch(claim, range, (tx) => this.#runHandler(tx, chunk, recordAttempt, highWatermark, trace), {
+            signal: this.#abort.signal,
+            deadLetters,
+          }),
+        );
         this.#transients.recovered();
         claim.nextOffset = range.nextOffset;
         if (claim.highestCommitted === null || range.nextOffset > claim.highestCommitted)
@@ -655,7 +659,7 @@ export class PartitionRunner<Tx> {
     }
   }
 
-  async #runHandler(tx: Tx, chunk: RawRecord[], attempt: number, highWatermark: bigint): Promise<void> {
+  async #runHandler(tx: Tx, chunk: RawRecord[], attempt: number, highWatermark: bigint, trace: BatchTrace): Promise<void> {
     if (chunk.length === 0) return;
     const messages = decodeRecords(this.#def, this.topic, this.partition, chunk);
     const isReplay = (offset: bigint) => this.#isReplay(offset);
@@ -674,6 +678,8 @@ export class PartitionRunner<Tx> {
       { topic: this.topic, partition: this.partition, messages, highWatermark },
       ctx,
       isReplay,
+      chunk,
+      trace,
     );
   }
 
