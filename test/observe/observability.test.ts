@@ -85,6 +85,10 @@ describe('metrics, /healthz and /readyz', () => {
     expect(sample(scrape, 'oncely_partitions_owned')).toBe(1);
     expect(sample(scrape, 'oncely_worker_state', 'state="running"')).toBe(1);
     expect(sample(scrape, 'oncely_claims_total')).toBe(1);
+    expect(sample(scrape, 'oncely_fetched_records_total')).toBeGreaterThanOrEqual(20);
+    const valueBytes = qty.reduce((a, q, i) => a + Buffer.byteLength(JSON.stringify({ id: `o${i}`, qty: q })), 0);
+    expect(sample(scrape, 'oncely_fetched_bytes_total')).toBeGreaterThanOrEqual(valueBytes);
+    expect(sample(scrape, 'oncely_fetch_duration_seconds_count')).toBeGreaterThan(0);
 
     // Prometheus naming: prefix, base units, _total on counters; bounded labels only.
     const types = [...scrape.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1]!, type: m[2]! }));

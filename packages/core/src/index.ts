@@ -105,6 +105,7 @@ export type {
 export type {
   CommitInfo,
   DetachedRecord,
+  FetchInfo,
   PartitionProgress,
   ProcessFailureHandling,
   SignalHandling,

@@ -142,6 +142,17 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
     'reason',
   ] as const);
 
+  const fetchedRecords = counter('oncely_fetched_records_total', 'Records fetched from Kafka (before decoding).', tp);
+  const fetchedBytes = counter('oncely_fetched_bytes_total', 'Key and value bytes of the records fetched from Kafka.', tp);
+  made.push('oncely_fetch_duration_seconds');
+  const fetchSeconds = new prom.Histogram<'group' | 'topic'>({
+    name: 'oncely_fetch_duration_seconds',
+    help: "From a fetch call to a partition's records, the broker's long poll included.",
+    labelNames: ['group', 'topic'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+
   gauge(
     'oncely_partition_lag',
     'High watermark minus the stored next offset, per owned partition (absent until a fetch saw the high watermark).',
@@ -184,6 +195,11 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
       applied.inc(p(c), c.records);
       batches.inc(p(c));
       commitSeconds.observe({ group, topic: c.topic }, c.durationMs / 1000);
+    }),
+    worker.on('fetch', (f) => {
+      fetchedRecords.inc(p(f), f.records);
+      fetchedBytes.inc(p(f), f.bytes);
+      fetchSeconds.observe({ group, topic: f.topic }, f.durationMs / 1000);
     }),
     worker.on('fenced', (f) => fenced.inc({ ...p(f), action: f.action, detected_by: f.detectedBy })),
     worker.on('retry', (r) => retries.inc({ group, topic: r.topic, code: errorCodeLabel(r.error) })),

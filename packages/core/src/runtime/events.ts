@@ -2,6 +2,7 @@ import { toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { DeadLetterReason } from '../policy/failure-policy.js';
 import type { OffsetSpec } from '../reader/types.js';
+import type { FetchInfo } from './fetcher.js';
 import type { WorkerState } from './types.js';
 
 /** Facts about one committed batch (event `commit`). */
@@ -48,6 +49,8 @@ export interface WorkerEventMap {
   'partition-stopped': { topic: string; partition: number; offset: bigint; error: Error };
   /** The stored offset was out of the log and moved as offsetOutOfRange says. */
   'out-of-range': { topic: string; partition: number; from: bigint; to: bigint; policy: OffsetSpec };
+  /** A partition's fetched records arrived (how many, their key and value bytes, the time the fetch took). */
+  fetch: FetchInfo;
   /** The worker's lifecycle state changed. */
   state: WorkerState;
   /** The worker took a partition (at start, when it became free or targeted, or again after a rewind). */
@@ -86,6 +89,11 @@ export class WorkerEvents {
   /** Removes a listener added with {@link on}. */
   off<E extends WorkerEvent>(event: E, listener: WorkerListener<E>): void {
     this.#listeners.get(event)?.delete(listener as WorkerListener<never>);
+  }
+
+  /** Whether any listener listens to `event` (to skip building a payload nobody reads). */
+  listening(event: WorkerEvent): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0;
   }
 
   emit<E extends WorkerEvent>(event: E, payload: WorkerEventMap[E]): void {

@@ -23,9 +23,25 @@ export interface FetcherOptions {
   maxWaitMs: number;
   maxBytesPerPartition: number;
   logger: Logger;
+  /**
+   * Called with each partition's fetched records (not with out-of-range answers): how many, their
+   * key and value bytes, and the time from the call to this partition's answer. For metrics.
+   */
+  onFetched?(info: FetchInfo): void;
   /** First back-off of a partition whose fetch failed; it doubles up to retryMaxMs. */
   retryInitialMs?: number;
   retryMaxMs?: number;
+}
+
+/** One partition's answer to a fetch (event `fetch`). */
+export interface FetchInfo {
+  topic: string;
+  partition: number;
+  records: number;
+  /** Key and value bytes of the records (headers not counted). */
+  bytes: number;
+  /** From the fetch call to this partition's answer, in ms (includes the broker's long poll). */
+  durationMs: number;
 }
 
 /** A partition whose fetches fail: it waits alone, the others go on. */
@@ -122,12 +138,25 @@ export class Fetcher {
     const release = (k: string) => {
       if (this.#inflight.get(k) === id) this.#inflight.delete(k);
     };
+    const started = performance.now();
     const onResult = (result: FetchedRecords | FetchOutOfRange) => {
       const k = key(result);
       if (settled.has(k)) return;
       settled.add(k);
       release(k);
       this.#recovered(k);
+      if (this.options.onFetched && result.kind === 'records') {
+        let bytes = 0;
+        for (const r of result.records) bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0);
+        const { topic, partition } = result;
+        this.options.onFetched({
+          topic,
+          partition,
+          records: result.records.length,
+          bytes,
+          durationMs: performance.now() - started,
+        });
+      }
       this.targets.get(k)?.deliver(result);
       this.wake();
     };

@@ -6,6 +6,7 @@ export type {
   WorkerEventMap,
   WorkerListener,
 } from './events.js';
+export type { FetchInfo } from './fetcher.js';
 export type { CompiledWorkerOptions, WorkerOptions } from './options.js';
 export { compileWorkerOptions } from './options.js';
 export type { ProcessFailureHandling, SignalHandling, Stoppable } from './signals.js';

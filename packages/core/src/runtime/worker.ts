@@ -75,7 +75,15 @@ export class Worker<Tx = DefaultTx> {
         : new StaticMembership(ctx, { selection: o.selection, split: o.split, force: o.force, onHeld: o.onHeld });
     const { reader, logger } = o;
     this.#fetcher = new Fetcher(
-      { reader, logger, maxWaitMs: this.options.fetchMaxWaitMs, maxBytesPerPartition: this.options.fetchMaxBytesPerPartition },
+      {
+        reader,
+        logger,
+        maxWaitMs: this.options.fetchMaxWaitMs,
+        maxBytesPerPartition: this.options.fetchMaxBytesPerPartition,
+        onFetched: (info) => {
+          if (this.#events.listening('fetch')) this.#events.emit('fetch', info);
+        },
+      },
       this.#runners,
     );
     this.#done = new Promise<void>((resolve, reject) => {
