@@ -9,13 +9,13 @@
 import 'reflect-metadata';
 import { resolve } from 'node:path';
 import { defineApp, json, OncelyError, type WorkerEventMap } from '@oncely/core';
-import { PostgresStore } from '@oncely/postgres-offsets';
+import { DeadLetters, PostgresStore } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
 import { cleanup } from '../support/cleanup.js';
 import { oncelyBounded } from '../support/cli.js';
 import { createTopic, databaseUrl, freshSchema, kafkaClient, pgPool } from '../support/fixtures.js';
-import { realWorker, until } from '../support/oncely.js';
+import { pgStore, realWorker, until } from '../support/oncely.js';
 import { captureLogger, FIXTURES } from './support.js';
 
 let pool: ReturnType<typeof pgPool> | undefined;
@@ -238,6 +238,21 @@ describe('text oncely writes into PostgreSQL', () => {
     expect(rows[0]!.error_message).toBe('bad name \uFFFD and \uFFFD here');
     expect(rows[0]!.error_name).toBe('Bad\uFFFDName');
     expect(rows[0]!.error_stack).toContain('bad name \uFFFD and \uFFFD here');
+
+    // A requeue that fails the same way records the error and its audit row (jsonb) too.
+    const store = await pgStore(schema);
+    const [outcome] = await new DeadLetters({ store }).requeue(app, { group });
+    expect(outcome?.status).toBe('failed');
+    const after = await db().query<{ attempts: number; error_message: string }>(
+      `select attempts, error_message from ${schema}.dead_letters`,
+    );
+    expect(after.rows).toEqual([{ attempts: 2, error_message: 'bad name \uFFFD and \uFFFD here' }]);
+    const audit = await db().query<{ details: { result: string; error: { message: string } } }>(
+      `select details from ${schema}.admin_audit where action = 'dlq.requeue'`,
+    );
+    expect(audit.rows.map((r) => [r.details.result, r.details.error.message])).toEqual([
+      ['failed', 'bad name \uFFFD and \uFFFD here'],
+    ]);
   });
 });
 

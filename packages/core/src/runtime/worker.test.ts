@@ -5,7 +5,7 @@ import { HANDLER_CONTEXT, handles, TRANSACTION } from '../app/decorators.js';
 import { defineApp } from '../app/define-app.js';
 import type { HandlerContext, Message } from '../app/types.js';
 import { json, string } from '../codec/codecs.js';
-import { OffsetOutOfRangeError, StateError } from '../errors.js';
+import { OffsetOutOfRangeError, OncelyError, StateError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
@@ -284,6 +284,58 @@ describe('worker (in-memory log and store)', () => {
     await w.stop();
     expect(store.data.get('balance:a')).toBe(3);
     expect(store.data.get('balance:b')).toBe(7);
+  });
+
+  it('resolves class handlers at start: a missing binding fails start() naming the class and the binding', async () => {
+    const REPOSITORY = Symbol.for('test.repository');
+    @handles('orders', { codec: json() })
+    @injectable()
+    class OrderHandler {
+      constructor(@inject(REPOSITORY) private readonly repo: { save(): void }) {}
+      handle() {
+        this.repo.save();
+      }
+    }
+    const log = new MemoryLog().createTopic('orders', 1);
+    log.append('orders', 0, [{ value: '{}' }]);
+    const store = new MemoryStore();
+    const app = defineApp<MemoryTx>({ group: 'shop', container: new Container() }).register(OrderHandler);
+    const w = createWorker(app, { ...fast, store, reader: log });
+    const error = await w.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(OncelyError.is(error, 'CONFIG_INVALID'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/Handler class OrderHandler of topic 'orders' cannot be resolved/);
+    expect((error as Error).message).toMatch(/test\.repository/);
+    expect(w.state).toBe('failed');
+    expect(w.progress()).toEqual([]);
+  });
+
+  it('resolves at start a class whose constructor uses the transaction (the check ends there) and applies with the real one', async () => {
+    @handles('t', { codec: json() })
+    @injectable()
+    class Eager {
+      constructor(@inject(TRANSACTION) tx: MemoryTx) {
+        tx.update<number>('constructed', (v = 0) => v + 1);
+      }
+      handle(_m: Message<unknown>, ctx: HandlerContext<MemoryTx>) {
+        ctx.tx.update<number>('handled', (v = 0) => v + 1);
+      }
+    }
+    const log = new MemoryLog().createTopic('t', 1);
+    log.append('t', 0, [{ value: '{}' }]);
+    const store = new MemoryStore();
+    const w = createWorker(defineApp<MemoryTx>({ group: 'g', container: new Container() }).register(Eager), {
+      ...fast,
+      store,
+      reader: log,
+    });
+    await w.start();
+    await until(() => positions(w)['t:0'] === 1n, 'applied');
+    await w.stop();
+    expect(store.data.get('handled')).toBe(1);
+    expect(store.data.get('constructed')).toBe(1);
   });
 
   it('has an explicit, idempotent lifecycle', async () => {

@@ -1,4 +1,4 @@
-import { type App, applyRecordOnce, ConfigError, type Logger, OncelyError, type RawRecord, toError } from '@oncely/core';
+import { type App, applyRecordOnce, ConfigError, type Logger, OncelyError, pgText, type RawRecord, toError } from '@oncely/core';
 import type { Knex } from 'knex';
 import { mapStoreError } from '../errors.js';
 import type { Rows } from '../sql/rows.js';
@@ -124,7 +124,8 @@ function toRawRecord(d: DeadLetterEntry): RawRecord {
 }
 
 // Postgres text cannot hold NUL; an error message with one must still be recordable.
-const text = (s: string) => s.replaceAll('\u0000', '\uFFFD');
+// Postgres text refuses NUL, and the audit's jsonb a lone surrogate too (see pgText).
+const text = (s: string) => pgText(s);
 
 /**
  * Operator actions on dead letters: list, show, requeue (re-run the app's current handler, once),

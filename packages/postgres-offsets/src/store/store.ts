@@ -446,10 +446,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         ...fenceOf(claim),
         offset: stop.offset.toString(),
         // Text from an error message: no NUL and no lone surrogate (Postgres refuses both).
-        error: stop.error
-          .slice(0, 2000)
-          .replaceAll('\u0000', '\uFFFD')
-          .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'),
+        error: pgText(stop.error.slice(0, 2000)),
       });
     } catch (e) {
       throw this.#map(e, `record the stop of ${claim.topic}/${claim.partition}`);
