@@ -102,6 +102,7 @@ export type {
   RawRecord,
   TopicPartition,
 } from './reader/index.js';
+export { RepeatGate } from './repeat-gate.js';
 export type {
   CommitInfo,
   DetachedRecord,

@@ -1,4 +1,4 @@
-import { ConfigError } from '@oncely/core';
+import { ConfigError, type Logger } from '@oncely/core';
 import type { Knex } from 'knex';
 import { redact } from './errors.js';
 import { validateSchema } from './identifiers.js';
@@ -30,6 +30,12 @@ export type PostgresStoreOptions = PostgresStoreConnection & {
   lockTimeoutMs?: number;
   /** `application_name` of the store's connections, shown in pg_stat_activity (ignored with `knex`). Default `'oncely'`. */
   applicationName?: string;
+  /**
+   * Where the pool's own warnings go (a pooled connection lost in an outage), once per change with
+   * repeats counted (ignored with `knex`: that instance logs as it was set up). Pass the worker's
+   * logger so they are in its format. Default: `consoleLogger()`.
+   */
+  logger?: Logger;
   /**
    * BENCHMARK ONLY: breaks exactly-once. Commits move the position with a plain update keyed by
    * group/topic/partition instead of the epoch/position/owner compare-and-set, and the batch start

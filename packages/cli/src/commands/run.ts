@@ -189,7 +189,7 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
 
   const store = inFlagTerms(
     STORE_FLAG_NAMES,
-    () => new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax, lockTimeoutMs }),
+    () => new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax, lockTimeoutMs, logger }),
   );
   let reader: KafkajsPartitionReader | undefined;
   let mirror: OffsetMirror | undefined;

@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module';
 import { Kafka, type LogEntry, logLevel, type PartitionAssigner } from 'kafkajs';
 import type { Logger } from '../logger.js';
+import { RepeatGate } from '../repeat-gate.js';
 import { KafkaProtocolError } from './errors.js';
 import { decodeMetadataResponseV7, type MetadataResponse } from './metadata.js';
 import type { CompiledReaderOptions } from './options.js';
@@ -23,24 +24,61 @@ const require = createRequire(import.meta.url);
  * kafkajs 2.2.4 arms its request queue's throttle timer with `throttledUntil - Date.now()` even
  * when nothing is throttled (`throttledUntil` starts at -1), a large negative delay. Node 24 warns
  * about it on every connection (`TimeoutNegativeWarning: -1796… is a negative number`, kafkajs
- * issue #1751, unfixed upstream) and runs the timer after 1 ms. The same timer is armed here with
- * a delay of 0 instead: what Node did anyway, without the warning. Applied once per kafkajs copy.
+ * issue #1751, unfixed upstream) and runs the timer after 1 ms. The method is replaced by the same
+ * logic with the delay clamped at 0: what Node did anyway, without the warning. (Moving
+ * `throttledUntil` up to now was not enough: the method reads the clock again, and a millisecond
+ * later the delay was -1, which still warned.) Applied once per kafkajs copy.
  */
 const patched = Symbol.for('oncely.kafkajs.quietNegativeThrottleTimer');
+/** kafkajs's CHECK_PENDING_REQUESTS_INTERVAL (requestQueue/index.js). */
+const CHECK_PENDING_REQUESTS_INTERVAL_MS = 10;
+interface KjsRequestQueue {
+  throttledUntil: number;
+  throttleCheckTimeoutId: NodeJS.Timeout | null;
+  pending: unknown[];
+  checkPendingRequests(): void;
+  scheduleCheckPendingRequests(): void;
+}
 function quietNegativeThrottleTimer(): void {
   const { prototype } = require('kafkajs/src/network/requestQueue/index.js') as {
-    prototype: { throttledUntil: number; scheduleCheckPendingRequests(): void; [patched]?: true };
+    prototype: KjsRequestQueue & { [patched]?: true };
   };
   if (prototype[patched]) return;
-  const schedule = prototype.scheduleCheckPendingRequests;
-  prototype.scheduleCheckPendingRequests = function (this: { throttledUntil: number }) {
-    const now = Date.now();
-    if (this.throttledUntil < now) this.throttledUntil = now;
-    schedule.call(this);
+  prototype.scheduleCheckPendingRequests = function (this: KjsRequestQueue) {
+    let scheduleAt = Math.max(0, this.throttledUntil - Date.now());
+    if (!this.throttleCheckTimeoutId) {
+      if (this.pending.length > 0) scheduleAt = scheduleAt > 0 ? scheduleAt : CHECK_PENDING_REQUESTS_INTERVAL_MS;
+      this.throttleCheckTimeoutId = setTimeout(() => {
+        this.throttleCheckTimeoutId = null;
+        this.checkPendingRequests();
+      }, scheduleAt);
+    }
   };
   prototype[patched] = true;
 }
 quietNegativeThrottleTimer();
+
+/**
+ * kafkajs 2.2.4's Connection#disconnect calls `socket.unref()` on the socket of its last connect
+ * attempt even when that attempt failed: Node's unref of a socket that has no handle waits for a
+ * 'connect' that never comes by adding a listener. A broker down for a few seconds adds one per
+ * attempt to the same dead socket, and Node prints `MaxListenersExceededWarning: … 11 connect
+ * listeners added to [Socket]`. A destroyed socket has nothing to end or unref: it is dropped first.
+ */
+const quietDisconnect = Symbol.for('oncely.kafkajs.noUnrefOfDeadSocket');
+function noUnrefOfDeadSocket(): void {
+  const { prototype } = require('kafkajs/src/network/connection.js') as {
+    prototype: { socket?: { destroyed?: boolean } | null; disconnect(): Promise<unknown>; [quietDisconnect]?: true };
+  };
+  if (prototype[quietDisconnect]) return;
+  const disconnect = prototype.disconnect;
+  prototype.disconnect = function (this: { socket?: { destroyed?: boolean } | null }) {
+    if (this.socket?.destroyed) this.socket = null;
+    return disconnect.call(this);
+  };
+  prototype[quietDisconnect] = true;
+}
+noUnrefOfDeadSocket();
 
 /** One TCP connection of a kafkajs broker. */
 export interface KjsConnection {
@@ -104,21 +142,29 @@ const levels: Record<string, number> = {
   debug: logLevel.DEBUG,
 };
 
-/** Routes kafkajs log lines to oncely's Logger; drops fields that could carry credentials. */
-function logCreator(logger: Logger) {
+/**
+ * Routes kafkajs log lines to oncely's Logger; drops fields that could carry credentials. Errors
+ * and warnings go through `gate`: kafkajs logs every failed attempt of an outage (~1,000 lines per
+ * worker for a broker down a few seconds), so a line is logged when it first appears and its
+ * repeats are counted into one line per window (`… (N repeats suppressed)`).
+ */
+function logCreator(logger: Logger, gate: RepeatGate) {
   return () =>
     ({ namespace, level, log }: LogEntry) => {
       const { message, timestamp: _t, logger: _l, sasl: _s, ...fields } = log as unknown as Record<string, unknown>;
       const line = `kafkajs ${namespace}: ${String(message)}`;
-      if (level === logLevel.ERROR) logger.error(line, fields);
-      else if (level === logLevel.WARN) logger.warn(line, fields);
-      else if (level === logLevel.INFO) logger.info(line, fields);
+      if (level === logLevel.ERROR || level === logLevel.WARN) {
+        const write = level === logLevel.ERROR ? logger.error.bind(logger) : logger.warn.bind(logger);
+        // Fields that change on every attempt (retry counts, correlation ids) are not part of the key.
+        const key = `${level} ${namespace} ${String(message)} ${String(fields.broker ?? '')}`;
+        if (gate.pass(key, (n) => write(`${line} (${n} repeats suppressed)`, fields))) write(line, fields);
+      } else if (level === logLevel.INFO) logger.info(line, fields);
       else logger.debug(line, fields);
     };
 }
 
 /** Builds a kafkajs Cluster for the options, not yet connected. */
-export function createCluster(options: CompiledReaderOptions, logger: Logger): KjsCluster {
+export function createCluster(options: CompiledReaderOptions, logger: Logger, gate = new RepeatGate()): KjsCluster {
   const kafka = new Kafka({
     brokers: [...options.brokers],
     clientId: options.clientId,
@@ -130,7 +176,7 @@ export function createCluster(options: CompiledReaderOptions, logger: Logger): K
     // would multiply them.
     retry: { retries: 0 },
     logLevel: levels[options.kafkajsLogLevel] ?? logLevel.WARN,
-    logCreator: logCreator(logger),
+    logCreator: logCreator(logger, gate),
   });
   let cluster: KjsCluster | undefined;
   const capture: PartitionAssigner = ({ cluster: c }) => {

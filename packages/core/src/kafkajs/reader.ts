@@ -1,6 +1,7 @@
 import { AbortedError, ConfigError, KafkaUnavailableError, OncelyError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { FetchOptions, FetchRequest, FetchResult, OffsetSpec, PartitionReader } from '../reader/types.js';
+import { RepeatGate } from '../repeat-gate.js';
 import { backoff, sleep } from '../time.js';
 import { registerCompressionCodecs } from './compression.js';
 import { CorruptRecordBatchError, KafkaAuthenticationError, KafkaProtocolError, TopicNotFoundError } from './errors.js';
@@ -190,12 +191,14 @@ export class KafkajsPartitionReader implements PartitionReader {
   private closing: Promise<void> | undefined;
   private readonly leaders: LeaderCache;
   private readonly lanes = new WeakMap<KjsBroker, FetchLane>();
+  /** kafkajs's repeated errors and warnings: one line per change, repeats counted (flushed at close). */
+  private readonly logGate = new RepeatGate();
 
   constructor(options: KafkajsReaderOptions) {
     this.options = compileReaderOptions(options);
     this.log = this.options.logger.child({ component: 'kafka-reader' });
     registerCompressionCodecs();
-    this.cluster = createCluster(this.options, this.log);
+    this.cluster = createCluster(this.options, this.log, this.logGate);
     this.leaders = new LeaderCache(
       (topics) => this.loadMetadata(topics),
       (topic, code) => (code === UNKNOWN_TOPIC_OR_PARTITION || code === -1 ? new TopicNotFoundError(topic) : protocolError(code)),
@@ -270,6 +273,7 @@ export class KafkajsPartitionReader implements PartitionReader {
     await this.cluster
       .disconnect()
       .catch((e: unknown) => this.log.warn('closing Kafka connections failed', { error: toError(e) }));
+    this.logGate.flush();
   }
 
   async partitions(topic: string): Promise<number[]> {

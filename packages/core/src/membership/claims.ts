@@ -207,10 +207,15 @@ export class ClaimKeeper<Tx> implements Membership {
       this.#wake = undefined;
       if (signal.aborted) break;
       try {
-        if (performance.now() >= this.#nextRoundAt) await this.#round(host, false);
+        const full = performance.now() >= this.#nextRoundAt;
+        if (full) await this.#round(host, false);
         else if (!this.#draining) await this.#claimDue(host, false);
-        if (this.#roundFailing) logger.info('membership: the store answers again', { after: this.#roundFailing });
-        this.#roundFailing = undefined;
+        // Only a whole round (renewal included) shows the store answers again: a claim attempt with
+        // nothing due touches nothing, and logging recovery for it made one pair of lines per round.
+        if (full && this.#roundFailing) {
+          logger.info('membership: the store answers again', { after: this.#roundFailing });
+          this.#roundFailing = undefined;
+        }
       } catch (e) {
         const error = toError(e);
         // One line per kind of failure, not one per round.

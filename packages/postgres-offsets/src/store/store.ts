@@ -4,14 +4,17 @@ import {
   type Claim,
   type ClaimInput,
   ConfigError,
+  consoleLogger,
   type ErrorClass,
   FencedError,
   type LiveWorker,
+  type Logger,
   type OffsetRange,
   PartitionHeldError,
   type PartitionKey,
   type PartitionState,
   pgText,
+  RepeatGate,
   type RunBatchOptions,
   StateError,
   type TransactionalStore,
@@ -45,17 +48,26 @@ import { heartbeatSql, leaveSql } from '../sql/workers.js';
 import { type EndingCall, guardTransaction } from './guarded-transaction.js';
 
 /**
- * knex logs pool errors to the console itself. Connection errors also reach the caller (mapped to
- * StoreUnavailableError), so those lines are dropped; the rest are kept, with URLs redacted.
+ * knex's own log, through the store's logger: knex warns `Connection Error: Connection ended
+ * unexpectedly` for every pooled connection an outage killed, with console.warn by default (raw
+ * lines outside the log format). Each message is logged once per change, repeats counted.
  */
-const knexLog = {
-  warn: (m: unknown) => {
-    if (!/Acquire connection error/.test(String(m))) console.warn(redact(String(m)));
-  },
-  error: (m: unknown) => console.error(redact(String(m))),
-  deprecate: (method: string, alternative: string) => console.warn(`knex: ${method} is deprecated, use ${alternative}`),
-  debug: () => {},
-};
+function knexLog(logger: Logger, gate: RepeatGate) {
+  const say = (level: 'warn' | 'error', raw: unknown) => {
+    const text = redact(String(raw));
+    // The acquire failure itself surfaces as the operation's error (StoreUnavailableError).
+    if (/Acquire connection error/.test(text)) return;
+    const lost = /^Connection Error: (.*)$/s.exec(text);
+    const line = lost ? `PostgreSQL connection lost (${lost[1]}); the pool opens a new one` : `knex: ${text}`;
+    if (gate.pass(`${level} ${line}`, (n) => logger[level](`${line} (${n} repeats suppressed)`))) logger[level](line);
+  };
+  return {
+    warn: (m: unknown) => say('warn', m),
+    error: (m: unknown) => say('error', m),
+    deprecate: (method: string, alternative: string) => logger.warn(`knex: ${method} is deprecated, use ${alternative}`),
+    debug: () => {},
+  };
+}
 
 const key = (p: PartitionKey): string => JSON.stringify([p.group, p.topic, p.partition]);
 
@@ -112,6 +124,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   /** Who a forced takeover is audited as. */
   readonly #actor = defaultActor();
   readonly #lockTimeout: string;
+  /** The pool's repeated warnings: one line per change (flushed at close). */
+  readonly #logGate = new RepeatGate();
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresStoreOptions) {
@@ -123,7 +137,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         client: 'pg',
         connection: { connectionString: options.connectionString, application_name: applicationName },
         pool: { min: 0, max: poolMax },
-        log: knexLog,
+        log: knexLog(options.logger ?? consoleLogger(), this.#logGate),
       });
     // Statement texts are built once from the validated schema; everything else is a bound value.
     this.#sql = {
@@ -519,7 +533,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
 
   /** Closes the pool if the store created it (a knex instance you passed stays open). Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.options.ownsPool ? this.knex.destroy() : Promise.resolve();
+    this.#closing ??= (this.options.ownsPool ? this.knex.destroy() : Promise.resolve()).finally(() => this.#logGate.flush());
     return this.#closing;
   }
 
