@@ -25,7 +25,13 @@ async function setup(partitions: number, perPartition: number) {
   return { topic, schema, group, tables, env: { ONCELY_SCHEMA: schema, APP_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group } };
 }
 
-const count = async (table: string) => (await pgPool().query(`select count(*)::int as n from ${table}`)).rows[0].n as number;
+let pool: ReturnType<typeof pgPool> | undefined;
+/** One pool for the file: pgPool() opens a new one per call. */
+const db = () => {
+  pool ??= pgPool();
+  return pool;
+};
+const count = async (table: string) => (await db().query(`select count(*)::int as n from ${table}`)).rows[0].n as number;
 
 describe('oncely run --until caught-up: outcomes and exit codes', () => {
   it('dead-lettered records are counted apart from applied ones in the summary (exit 0: caught up)', async () => {

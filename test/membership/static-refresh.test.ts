@@ -12,9 +12,16 @@ import { until } from '../support/oncely.js';
 
 const V1 = resolve(import.meta.dirname, '../cli/fixtures/projection-v1.ts');
 
+let pool: ReturnType<typeof pgPool> | undefined;
+/** One pool for the file: pgPool() opens a new one per call. */
+const db = () => {
+  pool ??= pgPool();
+  return pool;
+};
+
 async function rows(schema: string, group: string) {
   return (
-    await pgPool().query<{ partition: number; next_offset: string; owner: string | null }>(
+    await db().query<{ partition: number; next_offset: string; owner: string | null }>(
       `select partition, next_offset::text, owner from ${schema}.partitions where group_id = $1 order by partition`,
       [group],
     )
