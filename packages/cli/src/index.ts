@@ -8,6 +8,7 @@
  * oncely status --group ledger                 # positions, lag, owners, leases
  * oncely offsets reset --group ledger --shift-by -100             # the plan; add --execute to apply
  * oncely offsets checkpoint create before-deploy --group ledger
+ * ONCELY_UI_TOKEN=… oncely ui --port 8080                  # the operator console (read-only without the token)
  * oncely replay --from-group ledger --group ledger-v2 --to-datetime 2024-05-01T00:00:00Z
  * ONCELY_BATCH_MAX_RECORDS=500 oncely run ./dist/app.js   # every flag --foo-bar also reads ONCELY_FOO_BAR
  * ```
@@ -29,3 +30,4 @@ export { ExitCode, isConfigurationError, resolveConnections } from './config.js'
 export type { KafkaFlags } from './kafka.js';
 export { kafkaSecurity } from './kafka.js';
 export { buildProgram, main, VERSION } from './main.js';
+export { type ConsoleOptions, consoleHandler } from './ui/console.js';

@@ -8,6 +8,7 @@ import { registerOffsets } from './commands/offsets.js';
 import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
 import { registerStatus } from './commands/status.js';
+import { registerUi } from './commands/ui.js';
 import { ExitCode, isConfigurationError } from './config.js';
 import { applyEnvironment, explainSource } from './flags.js';
 
@@ -40,6 +41,7 @@ function build(setCode: (code: number) => void): { program: Command; ran: () => 
   registerReplay(program, setCode);
   registerDlq(program, setCode);
   registerExplain(program, setCode);
+  registerUi(program, setCode);
   return { program, ran: () => ran };
 }
 
