@@ -7,7 +7,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    // A deadline just passed gives a negative ms: Node 24 warns about it (TimeoutNegativeWarning).
+    const timer = setTimeout(done, ms > 0 ? ms : 0);
     signal?.addEventListener('abort', done, { once: true });
   });
 }
