@@ -8,7 +8,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     };
     // A deadline just passed gives a negative ms: Node 24 warns about it (TimeoutNegativeWarning).
-    const timer = setTimeout(done, ms > 0 ? ms : 0);
+    const timer = setTimeout(done, Math.max(ms, 0));
     signal?.addEventListener('abort', done, { once: true });
   });
 }
