@@ -200,6 +200,32 @@ describe('systemic errors stop loudly', () => {
   });
 });
 
+describe('systemic errors outside a batch stop as loudly', () => {
+  it("a replay whose applied ranges cannot be read (oncely's table gone: 42P01) stops the partition with what to do", async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('ranges');
+    const group = `ranges-${topic}`;
+    await produce(topic, ['{"n":0}', '{"n":1}', '{"n":2}']);
+    const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: json() }, async () => {});
+    const first = await realWorker(app, schema);
+    await first.start();
+    await until(() => first.progress()[0]?.nextOffset === 3n, 'the records applied');
+    await first.stop();
+    // A rewind (below the highest commit: a replay), and oncely's offset log is gone.
+    await db().query(`update ${schema}.partitions set next_offset = 0 where group_id = $1`, [group]);
+    await db().query(`alter table ${schema}.offset_log rename to offset_log_gone`);
+    const log = captureLogger();
+    const w = await realWorker(app, schema, { logger: log });
+    const events: Array<WorkerEventMap['partition-stopped']> = [];
+    w.on('partition-stopped', (e) => events.push(e));
+    await w.start();
+    const error = await expectStoppedLoudly(w, events, log.lines, 0n);
+    expect(error.message).toMatch(/42P01/);
+    expect(error.message).toMatch(/oncely migrate/);
+    expect(await stored(schema, group)).toBe('0');
+  });
+});
+
 describe('text oncely writes into PostgreSQL', () => {
   it('an error message with a lone surrogate and a NUL is dead-lettered with the raw bytes, and the partition moves on', async () => {
     const topic = await createTopic(1);

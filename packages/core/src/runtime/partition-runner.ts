@@ -106,7 +106,7 @@ class TransientFailures {
 
   recovered(): void {
     if (this.#since === undefined) return;
-    this.log.info('recovered: the store answers again', { attempts: this.#attempts, failedForMs: Date.now() - this.#since });
+    this.log.info('recovered: retried until it passed', { attempts: this.#attempts, failedForMs: Date.now() - this.#since });
     this.#since = undefined;
     this.#attempts = 0;
     this.#kind = undefined;
@@ -247,8 +247,29 @@ export class PartitionRunner<Tx> {
     };
   }
 
-  /** Runs until stopped or dropped; throws only for fatal errors (out of range under 'fail'). */
+  /**
+   * Runs until stopped or dropped; throws only for fatal errors: PARTITION_STOPPED (an error no
+   * retry fixes, see classifyError), TRANSACTION_ENDED, out of range under 'fail'.
+   */
   async run(): Promise<RunnerExit> {
+    try {
+      return await this.#run();
+    } catch (e) {
+      // A store call cut short by the stop: a clean end, not a failure.
+      if (this.#stopping && OncelyError.is(e, 'ABORTED')) return 'stopped';
+      if (
+        OncelyError.is(e, 'PARTITION_STOPPED') ||
+        OncelyError.is(e, 'TRANSACTION_ENDED') ||
+        OncelyError.is(e, 'OFFSET_OUT_OF_RANGE')
+      )
+        throw e;
+      // Anything else that escaped (a store call outside a batch: the applied ranges, a re-claim)
+      // stops as loudly, with what to do.
+      throw await this.#stopSystemic(e, 'oncely');
+    }
+  }
+
+  async #run(): Promise<RunnerExit> {
     while (!this.#stopping) {
       if (this.caughtUp) return 'caught-up';
       const item = await this.#next();
@@ -517,7 +538,7 @@ export class PartitionRunner<Tx> {
   }
 
   /** Runs a store call, retrying while the store is unavailable (an outage keeps the position and waits). */
-  async #withStoreRetry<T>(fn: () => Promise<T>): Promise<T> {
+  async #withStoreRetry<T>(fn: () => Promise<T>, what = 'store unavailable'): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await fn();
@@ -528,7 +549,7 @@ export class PartitionRunner<Tx> {
         if (OncelyError.is(e, 'FENCED') || OncelyError.is(e, 'PARTITION_HELD') || this.#abort.signal.aborted) throw e;
         if (!this.#transient(e, 'oncely')) throw e;
         const delayMs = backoff(attempt, this.options.retry.initialDelayMs, this.options.retry.maxDelayMs);
-        this.#transients.failed('store unavailable', e, attempt, delayMs);
+        this.#transients.failed(what, e, attempt, delayMs);
         await sleep(delayMs, this.#abort.signal);
         if (this.#stopping) throw new AbortedError();
       }
@@ -717,7 +738,11 @@ export class PartitionRunner<Tx> {
     if (policy === 'fail') {
       throw new OffsetOutOfRangeError(this.topic, this.partition, item.fetchOffset, item.logStartOffset, item.highWatermark);
     }
-    const target = (await this.options.reader.resolveOffsets(this.topic, [this.partition], policy)).get(this.partition);
+    const resolved = await this.#withStoreRetry(
+      () => this.options.reader.resolveOffsets(this.topic, [this.partition], policy),
+      `Kafka unavailable while resolving offsetOutOfRange '${policy}'`,
+    );
+    const target = resolved.get(this.partition);
     if (target === undefined)
       throw new OffsetOutOfRangeError(this.topic, this.partition, item.fetchOffset, item.logStartOffset, item.highWatermark);
     if (target < item.fetchOffset) {

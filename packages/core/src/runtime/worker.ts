@@ -319,6 +319,7 @@ export class Worker<Tx = DefaultTx> {
 
   async #fail(error: Error): Promise<void> {
     if (this.#stopping) {
+      if (OncelyError.is(error, 'ABORTED')) return; // cut short by the stop itself
       // A partition failed while the worker stops (a bounded run that ends on the stopped partition,
       // a drain): the stop goes on, and ends failed with the first such error, never as a clean stop.
       if (!this.#runnerError)
