@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/bootstrap.sh
 install_and_build
+ensure_chromium
 pnpm services up
 mkdir -p test-results
 rm -f test-results/vitest.json test-results/vitest.status

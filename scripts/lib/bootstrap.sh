@@ -95,3 +95,21 @@ install_and_build() {
   [ -n "${CI:-}" ] && offline=
   ensure_toolchain && pnpm install --frozen-lockfile $offline && pnpm build
 }
+
+# The console's browser test (test/console/browser.test.ts) drives Debian's Chromium through
+# playwright-core: no browser is downloaded. When it is missing and this runs as root with apt-get
+# (CI, a fresh machine of the project's kind), it is installed from Debian's packages, saying so;
+# otherwise the command to install it is printed and the browser test fails naming it.
+ensure_chromium() {
+  if [ -n "${ONCELY_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Debian's chromium for the console's browser test (apt-get, once)"
+    mkdir -p "$ONCELY_ROOT/.oncely"
+    if { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } > "$ONCELY_ROOT/.oncely/apt-chromium.log" 2>&1; then
+      return 0
+    fi
+    echo "bootstrap: could not install chromium (see .oncely/apt-chromium.log); the browser test will fail" >&2
+    return 0
+  fi
+  echo "bootstrap: no chromium: the console's browser test will fail. Install it (sudo apt-get install chromium) or set ONCELY_CHROMIUM to a Chromium binary." >&2
+}

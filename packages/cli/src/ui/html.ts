@@ -31,6 +31,7 @@ const STYLE = `
 body { font: 14px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); margin: 0; }
 header { display: flex; flex-wrap: wrap; gap: 1rem; align-items: baseline; padding: .75rem 1rem; border-bottom: 1px solid var(--line); }
 header a { color: var(--accent); text-decoration: none; }
+header nav { display: flex; flex-wrap: wrap; gap: .25rem 1rem; }
 header .brand { font-weight: 700; color: var(--fg); }
 main { padding: 1rem; max-width: 1400px; }
 h1 { font-size: 1.3rem; margin: .2rem 0 1rem; } h2 { font-size: 1.05rem; margin: 1.5rem 0 .5rem; }
