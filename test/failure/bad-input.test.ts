@@ -152,6 +152,8 @@ describe('bad input', () => {
       [{ leaseMs: 10 }, /leaseMs/],
       [{ onExhausted: 'explode' }, /onExhausted/],
       [{ crashBudget: -1 }, /crashBudget/],
+      [{ onCrashLoop: 'skip' }, /onCrashLoop must be 'stop-partition' or 'dead-letter'/],
+      [{ maxConsecutiveDeadLetters: -1 }, /maxConsecutiveDeadLetters/],
     ] as const) {
       const e = await failure((async () => createWorker(app, { store, reader, ...(options as object) }))());
       expect(e.code).toBe('CONFIG_INVALID');

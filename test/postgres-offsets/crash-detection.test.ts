@@ -29,19 +29,23 @@ describe('crash detection and plain transactions', () => {
     expect(clean.suspect).toBe(false);
   });
 
-  it('counts attempts per offset outside transactions; a new offset restarts the count; a stale claim is fenced', async () => {
+  it('stores the crash evidence outside transactions, fenced; it survives a release and reads back exactly', async () => {
     const input = claimInput();
     const claim = await store.claim(input);
-    expect(await store.recordAttempt(claim, 5n)).toBe(1);
-    expect(await store.recordAttempt(claim, 5n)).toBe(2);
-    expect(await store.recordAttempt(claim, 6n)).toBe(1);
-    expect(await store.recordAttempt(claim, 6n)).toBe(2);
-    // Pending attempts make the next claim suspect even after a release.
+    await store.recordInFlight(claim, { from: 5n, to: 25n, deaths: 1, alone: 0 });
+    await store.recordInFlight(claim, { from: 5n, to: 6n, deaths: 4, alone: 2 });
+    // Pending evidence makes the next claim suspect even after a release.
     await store.release(claim);
     const next = await store.claim({ ...input, workerId: 'worker-b', force: true });
     expect(next.suspect).toBe(true);
-    expect(await rejection(store.recordAttempt(claim, 6n))).toBeInstanceOf(FencedError);
-    expect(await store.recordAttempt(next, 6n)).toBe(3);
+    expect(next.crash).toEqual({ from: 5n, to: 6n, deaths: 4, alone: 2 });
+    expect(await rejection(store.recordInFlight(claim, null))).toBeInstanceOf(FencedError);
+    const { rows } = await pool.query(
+      `select crash_offset::text, crash_end::text, crash_attempts, crash_alone from ${schema}.partitions
+        where group_id = $1 and topic = $2 and partition = $3`,
+      [input.group, input.topic, input.partition],
+    );
+    expect(rows).toEqual([{ crash_offset: '5', crash_end: '6', crash_attempts: 4, crash_alone: 2 }]);
   });
 
   it('runs a plain transaction that commits or rolls back as a whole', async () => {

@@ -45,7 +45,6 @@ describe('claim', () => {
       nextOffset: 42n,
       highestCommitted: null,
       suspect: false,
-      pendingAttempts: 0,
     });
     const row = await partitionRow(pool, schema, claim);
     expect(row).toMatchObject({ next_offset: '42', epoch: '1', owner: 'worker-a', lease_ms: 30_000, lease_in_future: true });

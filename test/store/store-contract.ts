@@ -139,21 +139,34 @@ export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUn
       expect((await store.position?.(b))?.owner).toBeNull();
     });
 
-    it('counts attempts per record across claims; a claim after an unreleased holder is suspect', async () => {
+    it('keeps the crash evidence across claims until a commit; a claim after an unreleased holder is suspect', async () => {
       const { store } = await fresh();
-      if (!store.recordAttempt) return;
+      if (!store.recordInFlight) return;
       const a = await store.claim(input());
       expect(a.suspect ?? false).toBe(false);
-      expect(await store.recordAttempt(a, 5n)).toBe(1);
-      // worker-a "died" without releasing: the next claim is suspect and sees the pending attempt.
+      expect(a.crash).toBeUndefined();
+      await store.recordInFlight(a, { from: 5n, to: 9n, deaths: 1, alone: 0 });
+      // worker-a "died" without releasing: the next claim is suspect and sees what was in flight.
       const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b', force: true }));
       expect(b.suspect).toBe(true);
-      expect(b.pendingAttempts).toBe(1);
-      expect(await store.recordAttempt(b, 5n)).toBe(2);
-      await expect(store.recordAttempt(a, 5n)).rejects.toSatisfy((e) => OncelyError.is(e, 'FENCED'));
-      // A commit clears the count.
-      await store.runBatch(b, { fetchedFrom: 5n, nextOffset: 6n, recordCount: 1 }, async () => {});
-      expect(await store.recordAttempt(b, 6n)).toBe(1);
+      expect(b.crash).toEqual({ from: 5n, to: 9n, deaths: 1, alone: 0 });
+      await store.recordInFlight(b, { from: 5n, to: 6n, deaths: 3, alone: 1 });
+      await expect(store.recordInFlight(a, null)).rejects.toSatisfy((e) => OncelyError.is(e, 'FENCED'));
+      // Pending evidence makes the next claim suspect even after a clean release.
+      await store.release(b);
+      const c = await store.claim(input({ topic: a.topic, workerId: 'worker-c' }));
+      expect(c.suspect).toBe(true);
+      expect(c.crash).toEqual({ from: 5n, to: 6n, deaths: 3, alone: 1 });
+      // null clears it; so does a commit.
+      await store.recordInFlight(c, null);
+      expect((await store.claim(input({ topic: a.topic, workerId: 'worker-c' }))).crash).toBeUndefined();
+      const d = await store.claim(input({ topic: a.topic, workerId: 'worker-c' }));
+      await store.recordInFlight(d, { from: 5n, to: 6n, deaths: 2, alone: 0 });
+      await store.runBatch(d, { fetchedFrom: 5n, nextOffset: 6n, recordCount: 1 }, async () => {});
+      await store.release({ ...d, nextOffset: 6n });
+      const e = await store.claim(input({ topic: a.topic, workerId: 'worker-d' }));
+      expect(e.crash).toBeUndefined();
+      expect(e.suspect).toBe(false);
     });
   });
 }

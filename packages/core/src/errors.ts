@@ -26,6 +26,8 @@ export type OncelyErrorCode =
   | 'TRANSACTION_ENDED'
   | 'PARTITION_HELD'
   | 'PARTITION_STOPPED'
+  | 'CRASH_LOOP'
+  | 'CIRCUIT_OPEN'
   | 'ABORTED';
 
 /**
@@ -227,11 +229,27 @@ export class RecordFailedError extends OncelyError {
   }
 }
 
-/** Recorded as the error of a record that kept killing the worker process (see crashBudget). */
+/**
+ * The worker process died `crashBudget` times in a row while one record was applied alone (see
+ * crashBudget): the error its partition stops with (onCrashLoop: 'stop-partition', the default) or
+ * the record is dead-lettered with (onCrashLoop: 'dead-letter').
+ */
 export class WorkerCrashedError extends OncelyError {
   override readonly name = 'WorkerCrashedError';
   constructor(message: string) {
-    super('HANDLER_FAILED', message, { retriable: false });
+    super('CRASH_LOOP', message, { retriable: false });
+  }
+}
+
+/**
+ * A partition wrote `maxConsecutiveDeadLetters` dead letters in a row without applying a record
+ * in between: the handler is probably broken for every record (a deploy ahead of its migration),
+ * so the partition stops instead of draining the topic into the dead letters.
+ */
+export class CircuitOpenError extends OncelyError {
+  override readonly name = 'CircuitOpenError';
+  constructor(message: string) {
+    super('CIRCUIT_OPEN', message, { retriable: false });
   }
 }
 

@@ -40,6 +40,7 @@ export { json, raw, string } from './codec/index.js';
 export type { OncelyErrorCode, OncelyErrorOptions } from './errors.js';
 export {
   AbortedError,
+  CircuitOpenError,
   CodecError,
   ConfigError,
   FencedError,
@@ -129,6 +130,7 @@ export type {
   BatchRange,
   Claim,
   ClaimInput,
+  CrashEvidence,
   DeadLetter,
   LiveWorker,
   OffsetRange,

@@ -58,6 +58,8 @@ export interface RunFlags extends ConnectionFlags, KafkaFlags {
   retryMaxDelay?: string;
   onExhausted?: 'dead-letter' | 'stop-partition';
   crashBudget?: string;
+  onCrashLoop?: 'stop-partition' | 'dead-letter';
+  maxConsecutiveDeadLetters?: string;
   startTimeout?: string;
   migrate?: boolean;
   until?: 'forever' | 'caught-up';
@@ -121,6 +123,8 @@ const WORKER_FLAG_NAMES: Readonly<Record<string, string>> = {
   retryAttempts: '--retry-attempts',
   onExhausted: '--on-exhausted',
   crashBudget: '--crash-budget',
+  onCrashLoop: '--on-crash-loop',
+  maxConsecutiveDeadLetters: '--max-consecutive-dead-letters',
   retryInitialDelayMs: '--retry-initial-delay',
   retryMaxDelayMs: '--retry-max-delay',
   drainTimeoutMs: '--drain-timeout',
@@ -157,6 +161,8 @@ export function workerOptionsFromFlags(flags: RunFlags): TuningOptions {
     retryMaxDelayMs: intFlag('--retry-max-delay', flags.retryMaxDelay),
     onExhausted: flags.onExhausted,
     crashBudget: intFlag('--crash-budget', flags.crashBudget),
+    onCrashLoop: flags.onCrashLoop,
+    maxConsecutiveDeadLetters: intFlag('--max-consecutive-dead-letters', flags.maxConsecutiveDeadLetters),
     startTimeoutMs: intFlag('--start-timeout', flags.startTimeout),
     until: flags.until,
   };
@@ -343,7 +349,20 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
     choices: ['dead-letter', 'stop-partition'],
     default: 'dead-letter',
   },
-  { flags: '--crash-budget <n>', description: 'process deaths while applying one record before it is dead-lettered (default 5)' },
+  {
+    flags: '--crash-budget <n>',
+    description: 'process deaths in a row while one record was applied alone before --on-crash-loop acts (default 5)',
+  },
+  {
+    flags: '--on-crash-loop <what>',
+    description: 'what happens to a record that kills the process',
+    choices: ['stop-partition', 'dead-letter'],
+    default: 'stop-partition',
+  },
+  {
+    flags: '--max-consecutive-dead-letters <n>',
+    description: 'dead letters in a row on a partition that stop it: the circuit breaker (default 10; 0: off)',
+  },
   {
     flags: '--start-timeout <ms>',
     description:

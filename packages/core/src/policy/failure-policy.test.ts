@@ -122,7 +122,7 @@ describe('failure policy', () => {
     await until(() => w.progress()[1]?.nextOffset === 10n && stopped.length === 1, 'partition 1 done, partition 0 stopped');
     const p0 = w.progress()[0]!;
     expect(p0.nextOffset).toBe(3n);
-    expect(p0.stopped).toEqual({ offset: 3n, error: 'needs a fix' });
+    expect(p0.stopped).toEqual({ offset: 3n, error: 'needs a fix', code: 'HANDLER_FAILED' });
     expect(w.state).toBe('running');
     await w.stop();
     expect(store.data.get('n:0')).toBe(3);
@@ -145,21 +145,100 @@ describe('failure policy', () => {
     expect(store.data.get('seen:0')).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
-  it('dead-letters a record that kept killing the worker once the crash budget is spent, without running it', async () => {
+  it('a handler that fails on every record trips the circuit breaker: N dead letters, then the partition stops', async () => {
     const log = log10();
     const store = new MemoryStore();
-    // An earlier process claimed the partition, counted attempts at offset 2 and died each time.
+    const stops: string[] = [];
+    const w = createWorker(
+      sumApp(() => new NonRetriableError('relation "ledger" does not exist')),
+      { ...fast, store, reader: log, maxConsecutiveDeadLetters: 3 },
+    );
+    w.on('partition-stopped', (s) => {
+      stops.push(`${s.offset}:${(s.error as { code?: string }).code}`);
+    });
+    await w.start();
+    await until(() => w.progress()[0]?.stopped !== undefined, 'the partition stopped');
+    const p0 = w.progress()[0]!;
+    await w.stop();
+    expect(store.deadLetters.map((d) => d.record.offset)).toEqual([0n, 1n, 2n]);
+    expect(p0).toMatchObject({ nextOffset: 3n, deadLetteredRecords: 3, committedRecords: 0 });
+    expect(p0.stopped?.code).toBe('CIRCUIT_OPEN');
+    expect(p0.stopped?.error).toMatch(/maxConsecutiveDeadLetters 3.*oncely dlq requeue/);
+    expect(stops).toEqual(['3:CIRCUIT_OPEN']);
+  });
+
+  it('an applied record resets the circuit breaker; a handler may turn it off', async () => {
+    const log = log10();
+    const store = new MemoryStore();
+    // 0, 1 fail; 2 applies; 3, 4 fail; 5 applies; 6, 7, 8 fail; 9 applies: never 3 in a row but the last.
+    const failing = new Set([0, 1, 3, 4, 6, 7, 8]);
+    const w = createWorker(
+      sumApp((i) => (failing.has(i) ? new NonRetriableError('bad') : undefined)),
+      { ...fast, store, reader: log, maxConsecutiveDeadLetters: 3 },
+    );
+    await w.start();
+    await until(() => w.progress()[0]?.stopped !== undefined || w.progress()[0]?.nextOffset === 10n, 'done or stopped');
+    const p0 = w.progress()[0]!;
+    await w.stop();
+    expect(p0.stopped?.code).toBe('CIRCUIT_OPEN');
+    expect(p0.nextOffset).toBe(9n);
+    expect(store.data.get('seen:0')).toEqual([2, 5]);
+
+    const off = new MemoryStore();
+    const app = defineApp<MemoryTx>({ group: 'g' }).handle(
+      { topic: 't', codec: json<{ i: number }>(), retry: { maxConsecutiveDeadLetters: 0 } },
+      () => {
+        throw new NonRetriableError('bad');
+      },
+    );
+    const w2 = createWorker(app, { ...fast, store: off, reader: log10(), maxConsecutiveDeadLetters: 3 });
+    await w2.start();
+    await until(() => w2.progress()[0]?.nextOffset === 10n, 'every record dead-lettered');
+    await w2.stop();
+    expect(off.deadLetters).toHaveLength(10);
+    expect(w2.progress()[0]?.stopped).toBeUndefined();
+  });
+});
+
+describe('crash budget (after an unclean hand-over)', () => {
+  /** An earlier process claimed the partition, wrote `evidence` and died (no release, no commit). */
+  async function diedWith(store: MemoryStore, evidence: Parameters<MemoryStore['recordInFlight']>[1]) {
     const dead = await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'died', initialOffset: 2n, leaseMs: 1000 });
-    for (let k = 0; k < 3; k++) await store.recordAttempt(dead, 2n);
+    await store.recordInFlight(dead, evidence);
+  }
+  const ranWith = (ran: number[]) =>
+    sumApp((i) => {
+      ran.push(i);
+      return undefined;
+    });
+
+  it('stops the partition, by default, on a record alone in flight at crashBudget deaths in a row, without running it', async () => {
+    const store = new MemoryStore();
+    await diedWith(store, { from: 2n, to: 3n, deaths: 7, alone: 3 });
+    const ran: number[] = [];
+    const stops: string[] = [];
+    const w = createWorker(ranWith(ran), { ...fast, store, reader: log10(), crashBudget: 3 });
+    w.on('partition-stopped', (s) => {
+      stops.push(`${s.offset}:${s.error.name}`);
+    });
+    await w.start();
+    await until(() => w.progress()[0]?.stopped !== undefined, 'stopped');
+    const p0 = w.progress()[0]!;
+    await w.stop();
+    expect(ran).toEqual([]);
+    expect(store.deadLetters).toHaveLength(0);
+    expect(p0.nextOffset).toBe(2n);
+    expect(p0.stopped?.code).toBe('CRASH_LOOP');
+    expect(p0.stopped?.error).toMatch(/died 3 times in a row while record t\/0\/2 was applied alone \(crashBudget 3/);
+    expect(stops).toEqual(['2:WorkerCrashedError']);
+  });
+
+  it("dead-letters that record instead with onCrashLoop: 'dead-letter', and applies the rest", async () => {
+    const store = new MemoryStore();
+    await diedWith(store, { from: 2n, to: 3n, deaths: 7, alone: 3 });
     const ran: number[] = [];
     const reasons: string[] = [];
-    const w = createWorker(
-      sumApp((i) => {
-        ran.push(i);
-        return undefined;
-      }),
-      { ...fast, store, reader: log, crashBudget: 3 },
-    );
+    const w = createWorker(ranWith(ran), { ...fast, store, reader: log10(), crashBudget: 3, onCrashLoop: 'dead-letter' });
     w.on('dead-letter', (d) => {
       reasons.push(`${d.offset}:${d.reason}`);
     });
@@ -168,12 +247,63 @@ describe('failure policy', () => {
     await w.stop();
     expect(reasons).toEqual(['2:crash']);
     expect(ran).toEqual([3, 4, 5, 6, 7, 8, 9]);
-    expect(store.deadLetters[0]?.error.name).toBe('WorkerCrashedError');
+    expect(store.deadLetters[0]?.error).toMatchObject({ name: 'WorkerCrashedError', code: 'CRASH_LOOP' });
+  });
+
+  it('applies a record below the budget and clears its evidence (deaths shared with others are not charged to it)', async () => {
+    const store = new MemoryStore();
+    // Nine deaths with record 2 in flight, two of them with it alone: below crashBudget 3.
+    await diedWith(store, { from: 2n, to: 3n, deaths: 9, alone: 2 });
+    const ran: number[] = [];
+    const w = createWorker(ranWith(ran), { ...fast, store, reader: log10(), crashBudget: 3 });
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 10n, 'caught up');
+    await w.stop();
+    expect(ran).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(store.deadLetters).toHaveLength(0);
+    const again = await store.claim({ group: 'g', topic: 't', partition: 0, workerId: 'next', initialOffset: 0n, leaseMs: 1000 });
+    expect(again.crash).toBeUndefined();
+  });
+
+  it('runs the first batch after an unclean hand-over with no history at full size, its range written first', async () => {
+    const store = new MemoryStore();
+    await diedWith(store, null);
+    const ran: number[] = [];
+    const w = createWorker(ranWith(ran), { ...fast, store, reader: log10() });
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 10n, 'caught up');
+    await w.stop();
+    // One transaction for the 8 records, not one per record.
+    expect(store.log.map((l) => [l.from, l.to])).toEqual([[2n, 10n]]);
+    expect(ran).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('narrows a range in flight at two deaths by halves; the good halves commit without a death', async () => {
+    const store = new MemoryStore();
+    await diedWith(store, { from: 2n, to: 10n, deaths: 2, alone: 0 });
+    const w = createWorker(ranWith([]), { ...fast, store, reader: log10() });
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 10n, 'caught up');
+    await w.stop();
+    expect(store.log.map((l) => [l.from, l.to])).toEqual([
+      [2n, 6n],
+      [6n, 8n],
+      [8n, 9n],
+      [9n, 10n],
+    ]);
+    expect(store.deadLetters).toHaveLength(0);
   });
 });
 
 describe('judgeFailure', () => {
-  const policy = { attempts: 3, maxElapsedMs: 1000, initialDelayMs: 100, maxDelayMs: 150, onExhausted: 'dead-letter' } as const;
+  const policy = {
+    attempts: 3,
+    maxElapsedMs: 1000,
+    initialDelayMs: 100,
+    maxDelayMs: 150,
+    onExhausted: 'dead-letter',
+    maxConsecutiveDeadLetters: 10,
+  } as const;
   const failed = (cause: unknown) => new RecordFailedError('t', 0, 1n, cause);
 
   it('retries a retriable failure with a back-off inside [d/2, d] until the attempts or the time are spent', () => {

@@ -32,6 +32,13 @@ export interface RetryPolicy {
    * @default 'dead-letter' (worker option onExhausted)
    */
   onExhausted?: 'dead-letter' | 'stop-partition';
+  /**
+   * The circuit breaker: after this many dead letters in a row on one partition, with no record
+   * applied in between, the partition stops with CircuitOpenError (code CIRCUIT_OPEN) instead of
+   * moving every record into the dead letters; 0 turns it off. Counted per worker process.
+   * @default 10 (worker option maxConsecutiveDeadLetters)
+   */
+  maxConsecutiveDeadLetters?: number;
 }
 
 /** A {@link RetryPolicy} with every field decided. Frozen. */
@@ -41,6 +48,7 @@ export interface CompiledRetryPolicy {
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
   readonly onExhausted: 'dead-letter' | 'stop-partition';
+  readonly maxConsecutiveDeadLetters: number;
 }
 
 /** Applies `policy` over `defaults` (the worker's compiled policy): a handler's own fields win. */
@@ -51,5 +59,6 @@ export function compileRetryPolicy(policy: RetryPolicy | undefined, defaults: Co
     initialDelayMs: policy?.initialDelayMs ?? defaults.initialDelayMs,
     maxDelayMs: policy?.maxDelayMs ?? defaults.maxDelayMs,
     onExhausted: policy?.onExhausted ?? defaults.onExhausted,
+    maxConsecutiveDeadLetters: policy?.maxConsecutiveDeadLetters ?? defaults.maxConsecutiveDeadLetters,
   });
 }

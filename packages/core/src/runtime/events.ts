@@ -43,8 +43,11 @@ export interface WorkerEventMap {
   /** A record was written to the dead letters, in the transaction that moved the offset past it. */
   'dead-letter': { topic: string; partition: number; offset: bigint; attempts: number; reason: DeadLetterReason; error: Error };
   /**
-   * A partition stopped: on a record whose retries were spent (onExhausted: 'stop-partition'), or
-   * on a record batch that cannot be read (PartitionReadError: damaged, unsupported format).
+   * A partition stopped: on a record whose retries were spent (onExhausted: 'stop-partition'), on
+   * a record that kills the process (WorkerCrashedError, code CRASH_LOOP; onCrashLoop:
+   * 'stop-partition'), after maxConsecutiveDeadLetters dead letters in a row (CircuitOpenError,
+   * code CIRCUIT_OPEN), or on a record batch that cannot be read (PartitionReadError: damaged,
+   * unsupported format). `error.code` says which; progress() shows it as `stopped`.
    */
   'partition-stopped': { topic: string; partition: number; offset: bigint; error: Error };
   /** The stored offset was out of the log and moved as offsetOutOfRange says. */

@@ -91,10 +91,26 @@ export interface WorkerOptions<Tx> {
   /** When a record's retries are spent: dead-letter it (default) or stop its partition. */
   onExhausted?: 'dead-letter' | 'stop-partition';
   /**
-   * How many times the worker process may die while applying one record before that record is
-   * dead-lettered without running its handler again. Default 5.
+   * How many consecutive deaths of the worker process while one record was applied alone (nothing
+   * else in flight in the worker) make that record the cause, after which `onCrashLoop`
+   * acts without running its handler again. A record is never blamed for a death it shared with
+   * others: after an unclean hand-over the range in flight is charged as a unit, and only a range
+   * in flight at repeated deaths is narrowed down to one record. Default 5.
    */
   crashBudget?: number;
+  /**
+   * What happens to a record found to kill the process (see crashBudget): `'stop-partition'`
+   * (default) stops its partition with WorkerCrashedError (code CRASH_LOOP; the others go on, the
+   * record is not skipped); `'dead-letter'` writes it to the dead letters and moves on.
+   */
+  onCrashLoop?: 'stop-partition' | 'dead-letter';
+  /**
+   * The circuit breaker: this many dead letters in a row on one partition, with no record applied
+   * in between, stop that partition with CircuitOpenError (code CIRCUIT_OPEN): a handler that
+   * fails on every record does not drain the topic into the dead letters. 0 turns it off; handlers
+   * may override it (`retry.maxConsecutiveDeadLetters`). Default 10.
+   */
+  maxConsecutiveDeadLetters?: number;
   /** First retry delay of a failing record or batch, in ms; doubles up to retryMaxDelayMs. Default 250. */
   retryInitialDelayMs?: number;
   /** Longest retry delay, in ms. Default 30 000. */
@@ -155,6 +171,7 @@ export interface CompiledWorkerOptions<Tx> {
   /** The worker's retry policy (retryAttempts, retryInitialDelayMs, retryMaxDelayMs, onExhausted); handlers override it. */
   readonly retry: CompiledRetryPolicy;
   readonly crashBudget: number;
+  readonly onCrashLoop: 'stop-partition' | 'dead-letter';
   readonly drainTimeoutMs: number;
   readonly closeOnStop: boolean;
   readonly startTimeoutMs: number;
@@ -262,6 +279,11 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
       `Worker option onExhausted must be 'dead-letter' or 'stop-partition'; got ${JSON.stringify(o.onExhausted)}`,
     );
   }
+  if (o.onCrashLoop !== undefined && o.onCrashLoop !== 'dead-letter' && o.onCrashLoop !== 'stop-partition') {
+    throw new ConfigError(
+      `Worker option onCrashLoop must be 'stop-partition' or 'dead-letter'; got ${JSON.stringify(o.onCrashLoop)}`,
+    );
+  }
   const membership = compileMembership(o);
   const leaseMs = int('leaseMs', o.leaseMs, 15_000, 1_000);
   const sessionTimeoutMs = int('sessionTimeoutMs', o.sessionTimeoutMs, 15_000, 1_000);
@@ -336,8 +358,10 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
       initialDelayMs: retryInitialDelayMs,
       maxDelayMs: retryMaxDelayMs,
       onExhausted: o.onExhausted ?? 'dead-letter',
+      maxConsecutiveDeadLetters: int('maxConsecutiveDeadLetters', o.maxConsecutiveDeadLetters, 10, 0, 1_000_000),
     }),
     crashBudget: int('crashBudget', o.crashBudget, 5, 1, 1_000_000),
+    onCrashLoop: o.onCrashLoop ?? 'stop-partition',
     drainTimeoutMs,
     closeOnStop: o.closeOnStop ?? true,
     startTimeoutMs: int('startTimeoutMs', o.startTimeoutMs, 300_000, 0),

@@ -2,6 +2,7 @@ import type { App } from '../app/define-app.js';
 import type { HandlerContext, HandlerDefinition } from '../app/types.js';
 import {
   AbortedError,
+  CircuitOpenError,
   OffsetOutOfRangeError,
   OncelyError,
   type PartitionReadError,
@@ -11,11 +12,11 @@ import {
 } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { classifyError, type ErrorSource } from '../policy/classify.js';
-import { crashBudgetSpent, SuspectGate } from '../policy/crash-budget.js';
+import { crashLoopError, planSuspect, SuspectGate } from '../policy/crash-budget.js';
 import { type DeadLetterReason, deadLetterOf, judgeFailure } from '../policy/failure-policy.js';
 import { type CompiledRetryPolicy, compileRetryPolicy } from '../policy/retry-policy.js';
 import type { FetchedRecords, FetchOutOfRange, RawRecord } from '../reader/types.js';
-import type { BatchRange, Claim, DeadLetter, OffsetRange } from '../store/types.js';
+import type { BatchRange, Claim, CrashEvidence, DeadLetter, OffsetRange } from '../store/types.js';
 import { backoff, sleep } from '../time.js';
 import type { WorkerEvents } from './events.js';
 import { decodeRecords, invokeHandler } from './handler-invoker.js';
@@ -38,6 +39,7 @@ export type RunnerOptions<Tx> = Pick<
   | 'offsetOutOfRange'
   | 'retry'
   | 'crashBudget'
+  | 'onCrashLoop'
 >;
 
 /** How a runner ended. */
@@ -131,13 +133,20 @@ export class PartitionRunner<Tx> {
   readonly startOffset: bigint;
   /** A bounded run stops here (records at or past it are left alone). */
   stopAt: bigint | undefined;
-  /** Set when the partition stopped on a failing record (onExhausted: 'stop-partition'). */
-  stoppedOn: { offset: bigint; error: string } | undefined;
+  /** Set when the partition stopped (a failing record, a crash loop, the circuit breaker, an unreadable batch, a systemic error). */
+  stoppedOn: { offset: bigint; error: string; code: string } | undefined;
   deadLettered = 0;
+  /** Dead letters since the last commit that applied a record (the circuit breaker). */
+  #deadLettersInARow = 0;
   /** The ranges below highestCommitted that the group applied before, as of `claim` (a new claim reloads). */
   #applied: { claim: Claim; ranges: readonly OffsetRange[] } | undefined;
-  /** Suspect records still to apply one at a time, each attempt counted, after an unclean hand-over. */
-  #suspectLeft = 0;
+  /**
+   * After an unclean hand-over: the crash evidence at the position (undefined: none yet). The
+   * runner leaves this mode once a transaction outside the narrowing commits (see crash-budget.ts).
+   */
+  #suspect: { pending: CrashEvidence | undefined } | undefined;
+  /** Held while this runner narrows a range in flight at repeated deaths: the worker's other transactions wait. */
+  #reservation: (() => void) | undefined;
   readonly #transients: TransientFailures;
 
   readonly #mailbox: Mailbox;
@@ -154,7 +163,7 @@ export class PartitionRunner<Tx> {
     private readonly notifyFetcher: () => void,
     /** Where the runner reports commits, retries, dead letters and fences. */
     readonly events: WorkerEvents,
-    /** Shared by the worker's runners: suspect records run one at a time across the worker. */
+    /** Shared by the worker's runners: a range in flight at repeated deaths is narrowed alone in the worker. */
     readonly suspectGate: SuspectGate = new SuspectGate(),
   ) {
     this.topic = claim.topic;
@@ -165,9 +174,10 @@ export class PartitionRunner<Tx> {
     this.#def = app.handlerFor(claim.topic)!;
     this.#log = options.logger.child({ topic: claim.topic, partition: claim.partition });
     this.#retry = compileRetryPolicy(this.#def.retry, options.retry);
-    this.#suspectLeft = claim.suspect ? options.batchMaxRecords : 0;
+    this.#suspect = this.#suspectOf(claim);
     this.#mailbox = new Mailbox(notifyFetcher);
     this.#transients = new TransientFailures(this.#log);
+    this.#syncGate();
   }
 
   /** Whether the fetcher should fetch this partition now. */
@@ -220,6 +230,7 @@ export class PartitionRunner<Tx> {
   /** Stops after the in-flight transaction (drain). */
   stop(): void {
     this.#stopping = true;
+    this.#syncGate();
     this.#mailbox.wake();
   }
 
@@ -266,6 +277,9 @@ export class PartitionRunner<Tx> {
       // Anything else that escaped (a store call outside a batch: the applied ranges, a re-claim)
       // stops as loudly, with what to do.
       throw await this.#stopSystemic(e, 'oncely');
+    } finally {
+      this.#reservation?.();
+      this.#reservation = undefined;
     }
   }
 
@@ -304,9 +318,27 @@ export class PartitionRunner<Tx> {
     return 'stopped';
   }
 
+  /** Holds the worker's gate while (and only while) this runner narrows a range in flight at repeated deaths. */
+  #syncGate(): void {
+    const narrowing =
+      (this.#suspect?.pending?.deaths ?? 0) >= 2 && !this.#stopping && !this.stoppedOn && !!this.options.store.recordInFlight;
+    if (narrowing && !this.#reservation) this.#reservation = this.suspectGate.reserve();
+    else if (!narrowing && this.#reservation) {
+      this.#reservation();
+      this.#reservation = undefined;
+    }
+  }
+
+  /** A suspect claim's crash mode; evidence written at another position (before a rewind) does not count. */
+  #suspectOf(claim: Claim): { pending: CrashEvidence | undefined } | undefined {
+    if (!claim.suspect) return undefined;
+    return { pending: claim.crash?.from === claim.nextOffset ? claim.crash : undefined };
+  }
+
   async #stopUnreadable(error: PartitionReadError): Promise<void> {
     const offset = this.claim.nextOffset;
-    this.stoppedOn = { offset, error: error.message };
+    this.stoppedOn = { offset, error: error.message, code: error.code };
+    this.#syncGate();
     this.#mailbox.clear();
     this.#log.error('partition stopped: a fetched record batch cannot be read. The other partitions go on.', {
       offset,
@@ -322,11 +354,11 @@ export class PartitionRunner<Tx> {
    * claim, after which the fenced update would no longer match). Only for operators to see: a
    * failure is logged, the partition stays stopped either way.
    */
-  async #recordStop(): Promise<void> {
+  async #recordStop(stop = this.stoppedOn): Promise<void> {
     const { store } = this.options;
-    if (!store.markStopped || !this.stoppedOn) return;
+    if (!store.markStopped || !stop) return;
     try {
-      await store.markStopped(this.claim, this.stoppedOn);
+      await store.markStopped(this.claim, stop);
     } catch (e) {
       this.#log.warn('could not record the stop in the store (oncely status will not show it)', { error: toError(e).message });
     }
@@ -355,15 +387,20 @@ export class PartitionRunner<Tx> {
     while (i < records.length) {
       // Draining finishes the in-flight transaction only, not the rest of the fetched batch.
       if (this.#stopping) return 'stopped';
-      if (this.#suspectLeft > 0 && this.options.store.recordAttempt) {
-        const outcome = await this.#applySuspect(records, i, endOf, hw);
+      if (this.#suspect && this.options.store.recordInFlight) {
+        const { outcome, next } = await this.#applySuspect(records, i, endOf, hw);
         if (outcome !== 'ok') return outcome;
-        this.#suspectLeft--;
-        i++;
+        i = next;
         continue;
       }
       const j = cutBatch(records, i, this.options.batchMaxRecords, this.options.batchMaxBytes);
-      const outcome = await this.#applyRange(records, i, j, endOf, hw);
+      const release = await this.suspectGate.shared();
+      let outcome: Outcome;
+      try {
+        outcome = this.#stopping ? 'stopped' : await this.#applyRange(records, i, j, endOf, hw);
+      } finally {
+        release();
+      }
       if (outcome !== 'ok') return outcome;
       i = j;
     }
@@ -442,22 +479,12 @@ export class PartitionRunner<Tx> {
     }
     const cause = toError(error.cause);
     if (verdict.kind === 'stop-partition') {
-      this.stoppedOn = { offset: record.offset, error: cause.message };
-      this.fetchPosition = undefined;
-      this.#mailbox.clear();
-      this.#log.error('record failed for good; partition stopped (onExhausted: stop-partition). The other partitions go on.', {
-        offset: record.offset,
-        attempts: tries,
-        error: cause.message,
-      });
-      await this.#recordStop();
-      this.events.emit('partition-stopped', {
-        topic: this.topic,
-        partition: this.partition,
-        offset: record.offset,
-        error: cause,
-      });
-      return 'paused';
+      return this.#pause(
+        record.offset,
+        cause,
+        'record failed for good; partition stopped (onExhausted: stop-partition). The other partitions go on.',
+        { attempts: tries },
+      );
     }
     return this.#deadLetter(record, end, hw, cause, tries, firstFailedAt, verdict.reason);
   }
@@ -478,6 +505,7 @@ export class PartitionRunner<Tx> {
     ]);
     if (outcome !== 'ok') return outcome instanceof RecordFailedError ? 'stopped' : outcome;
     this.deadLettered++;
+    this.#deadLettersInARow++;
     this.#log.error('record dead-lettered; the partition moves on', {
       offset: record.offset,
       attempts,
@@ -492,49 +520,129 @@ export class PartitionRunner<Tx> {
       reason,
       error: cause,
     });
+    const limit = this.#retry.maxConsecutiveDeadLetters;
+    if (limit > 0 && this.#deadLettersInARow >= limit) {
+      const error = new CircuitOpenError(
+        `${limit} records of ${this.topic}/${this.partition} were dead-lettered in a row (maxConsecutiveDeadLetters ${limit}), ` +
+          `the last one at offset ${record.offset}, with no record applied in between; the handler seems to fail on every ` +
+          `record (last error: ${cause.message}). Fix the cause (code, schema, configuration), requeue the dead letters ` +
+          '(`oncely dlq requeue`) and restart the worker; raise maxConsecutiveDeadLetters, or set it to 0, if this many in a ' +
+          'row is expected.',
+      );
+      return this.#pause(
+        this.claim.nextOffset,
+        error,
+        'circuit breaker open: too many dead letters in a row; partition stopped. The other partitions go on.',
+        { deadLettersInARow: this.#deadLettersInARow, lastDeadLetter: record.offset },
+      );
+    }
     return 'ok';
   }
 
+  /** Stops the partition where it is (claim kept, nothing more fetched), loudly: log line, stored stop, event, progress(). */
+  async #pause(offset: bigint, error: Error, message: string, fields: Record<string, unknown>): Promise<'paused'> {
+    const code = (error as { code?: string }).code ?? 'HANDLER_FAILED';
+    const stop = { offset, error: error.message, code };
+    this.fetchPosition = undefined;
+    this.#mailbox.clear();
+    this.#log.error(message, { offset, code, ...fields, error: error.message });
+    await this.#recordStop(stop);
+    // progress() and the event together, so whoever sees one sees the other.
+    this.stoppedOn = stop;
+    this.#syncGate();
+    this.events.emit('partition-stopped', { topic: this.topic, partition: this.partition, offset, error });
+    return 'paused';
+  }
+
   /**
-   * After an unclean hand-over (the previous holder died), records go one at a time and each
-   * attempt is counted outside the transaction first: a record that keeps killing the process is
-   * dead-lettered once it has used up crashBudget, without running its handler again.
+   * After an unclean hand-over (the previous holder died): writes the range it is about to apply
+   * to the store first, so that a death during it is remembered, and narrows a range in flight at
+   * repeated deaths down to the record that causes them (see crash-budget.ts).
    */
-  async #applySuspect(records: RawRecord[], i: number, endOf: (j: number) => bigint, hw: bigint): Promise<Outcome> {
-    const record = records[i]!;
-    const release = await this.suspectGate.acquire((this.claim.pendingAttempts ?? 0) > 0);
-    try {
-      if (this.#stopping) return 'stopped';
-      let attempts: number;
-      try {
-        attempts = await this.#withStoreRetry(() => this.options.store.recordAttempt!(this.claim, record.offset));
-      } catch (e) {
-        if (OncelyError.is(e, 'FENCED')) return 'fenced';
-        if (this.#stopping || this.#abort.signal.aborted) return 'stopped';
-        // Not transient (withStoreRetry waits those out): counting the attempt cannot succeed.
-        throw await this.#stopSystemic(e, 'oncely', `counting an attempt at offset ${record.offset} (crash detection)`);
+  async #applySuspect(
+    records: RawRecord[],
+    i: number,
+    endOf: (j: number) => bigint,
+    hw: bigint,
+  ): Promise<{ outcome: Outcome; next: number }> {
+    const { store, batchMaxRecords, batchMaxBytes, crashBudget } = this.options;
+    const known = this.#suspect?.pending;
+    const first = records[i]!.offset;
+    const pending = known && first >= known.from && first < known.to ? known : undefined;
+    this.#suspect = { pending };
+    this.#syncGate();
+    let inRange = 0;
+    if (pending) while (i + inRange < records.length && records[i + inRange]!.offset < pending.to) inRange++;
+    const normal = cutBatch(records, i, batchMaxRecords, batchMaxBytes) - i;
+    const plan = planSuspect(pending, Math.max(1, inRange), normal, crashBudget);
+    if (plan.kind === 'verdict') {
+      const outcome = await this.#crashLoop(records[i]!, endOf(i + 1), hw, plan.evidence);
+      if (outcome === 'ok') {
+        this.#suspect = undefined; // dead-lettered: the commit cleared the evidence
+        this.#syncGate();
       }
-      const outcome = await this.#applySuspectAttempt(records, i, endOf, hw, attempts);
-      if (outcome === 'ok') this.claim.pendingAttempts = 0;
-      return outcome;
+      return { outcome, next: i + 1 };
+    }
+    const j = i + plan.take;
+    const release = plan.gated ? await this.suspectGate.exclusive((pending?.alone ?? 0) > 0) : await this.suspectGate.shared();
+    try {
+      if (this.#stopping) return { outcome: 'stopped', next: i };
+      const evidence: CrashEvidence = { from: first, to: records[j - 1]!.offset + 1n, deaths: plan.deaths, alone: plan.alone };
+      try {
+        await this.#withStoreRetry(() => store.recordInFlight!(this.claim, evidence));
+      } catch (e) {
+        if (OncelyError.is(e, 'FENCED')) return { outcome: 'fenced', next: i };
+        if (this.#stopping || this.#abort.signal.aborted) return { outcome: 'stopped', next: i };
+        // Not transient (withStoreRetry waits those out): writing the evidence cannot succeed.
+        throw await this.#stopSystemic(e, 'oncely', `recording the range in flight at offset ${first} (crash detection)`);
+      }
+      const outcome = await this.#applyRange(records, i, j, endOf, hw);
+      if (outcome === 'ok') {
+        // Narrowing: the rest of the range was in flight at the same deaths; otherwise all is clear.
+        const rest = plan.gated && pending && this.claim.nextOffset < pending.to;
+        this.#suspect = rest
+          ? { pending: { from: this.claim.nextOffset, to: pending.to, deaths: plan.deaths - 1, alone: 0 } }
+          : undefined;
+        if (!rest && plan.deaths > 2)
+          this.#log.info('crash evidence cleared: the range in flight at earlier deaths committed', { from: first });
+        this.#syncGate();
+      } else if (outcome !== 'fenced' && this.claim.nextOffset === first) {
+        // Rolled back without a death (drain, a failing record stopped the partition): not evidence.
+        await store.recordInFlight!(this.claim, pending ?? null).catch(() => {});
+      }
+      return { outcome, next: j };
     } finally {
       release();
     }
   }
 
-  async #applySuspectAttempt(
-    records: RawRecord[],
-    i: number,
-    endOf: (j: number) => bigint,
-    hw: bigint,
-    attempts: number,
-  ): Promise<Outcome> {
-    const record = records[i]!;
-    const cause = crashBudgetSpent(attempts, this.options.crashBudget);
-    if (cause) {
-      return this.#deadLetter(record, endOf(i + 1), hw, cause, attempts - 1, new Date(), 'crash');
+  /** A record alone in flight at crashBudget consecutive deaths: stop the partition, or dead-letter it if so configured. */
+  async #crashLoop(record: RawRecord, end: bigint, hw: bigint, evidence: CrashEvidence): Promise<Outcome> {
+    const { crashBudget, onCrashLoop } = this.options;
+    if (onCrashLoop === 'dead-letter') {
+      const cause = crashLoopError(
+        this.topic,
+        this.partition,
+        evidence,
+        crashBudget,
+        'It was dead-lettered without running its handler again.',
+      );
+      return this.#deadLetter(record, end, hw, cause, evidence.deaths, new Date(), 'crash');
     }
-    return this.#applyRange(records, i, i + 1, endOf, hw);
+    const error = crashLoopError(
+      this.topic,
+      this.partition,
+      evidence,
+      crashBudget,
+      "The partition is stopped and the record not skipped (onCrashLoop: 'stop-partition'). If the record kills the " +
+        'process (a handler bug, memory), fix that and restart the worker with a higher crashBudget so that it is tried ' +
+        "again; to set it aside instead, restart with onCrashLoop: 'dead-letter' (`oncely run --on-crash-loop " +
+        'dead-letter`) and requeue it later with `oncely dlq requeue`.',
+    );
+    return this.#pause(record.offset, error, 'record kills the worker process; partition stopped. The other partitions go on.', {
+      deathsAlone: evidence.alone,
+      crashBudget,
+    });
   }
 
   /** Runs a store call, retrying while the store is unavailable (an outage keeps the position and waits). */
@@ -588,7 +696,8 @@ export class PartitionRunner<Tx> {
       `${who} (${code}: ${error.message}). To do: ${remedy}`,
       error,
     );
-    this.stoppedOn = { offset, error: stopped.message };
+    this.stoppedOn = { offset, error: stopped.message, code: stopped.code };
+    this.#syncGate();
     this.fetchPosition = undefined;
     this.#mailbox.clear();
     this.#log.error('partition stopped: an error no retry fixes; the worker stops', {
@@ -634,6 +743,7 @@ export class PartitionRunner<Tx> {
           claim.highestCommitted = range.nextOffset;
         this.committedBatches++;
         this.committedRecords += range.recordCount;
+        if (range.recordCount > 0) this.#deadLettersInARow = 0;
         this.events.emit('commit', {
           topic: this.topic,
           partition: this.partition,
@@ -833,7 +943,8 @@ export class PartitionRunner<Tx> {
       if (OncelyError.is(e, 'PARTITION_HELD')) return drop((e as { owner?: string | null }).owner ?? null);
       throw e;
     }
-    if (this.claim.suspect) this.#suspectLeft = this.options.batchMaxRecords;
+    this.#suspect = this.#suspectOf(this.claim);
+    this.#syncGate();
     this.fetchPosition = this.claim.nextOffset;
     this.events.emit('claim', {
       topic: this.topic,

@@ -17,10 +17,13 @@ export interface PartitionProgress {
   /** Whether a bounded run reached its target on this partition. */
   caughtUp: boolean;
   /**
-   * Set when the partition stopped: on a failing record (onExhausted: 'stop-partition'), on a batch
-   * that cannot be read, or on an error no retry fixes (PARTITION_STOPPED: the worker stops too).
+   * Set when the partition stopped: where, why, and the error's code: CRASH_LOOP (a record that
+   * kills the process, onCrashLoop: 'stop-partition'), CIRCUIT_OPEN (maxConsecutiveDeadLetters
+   * dead letters in a row), CORRUPT_RECORD_BATCH or MESSAGE_FORMAT_UNSUPPORTED (an unreadable
+   * batch), PARTITION_STOPPED (an error no retry fixes: the worker stops too), or the failing
+   * record's own (HANDLER_FAILED when it has none; onExhausted: 'stop-partition').
    */
-  stopped?: { offset: bigint; error: string };
+  stopped?: { offset: bigint; error: string; code: string };
   committedBatches: number;
   /** Records applied by the handler in committed batches (dead-lettered records are not counted here). */
   committedRecords: number;

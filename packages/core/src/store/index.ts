@@ -2,6 +2,7 @@ export type {
   BatchRange,
   Claim,
   ClaimInput,
+  CrashEvidence,
   DeadLetter,
   LiveWorker,
   OffsetRange,

@@ -22,13 +22,13 @@ export interface Claim extends PartitionKey {
    */
   highestCommitted: bigint | null;
   /**
-   * The previous holder never released the partition (it died, or was taken over) or a counted
-   * attempt is pending: the runtime then applies records one at a time, counting attempts, so a
-   * record that kills the process is recognised. Absent means false.
+   * The previous holder never released the partition (it died, or was taken over) or crash
+   * evidence is pending: the runtime then writes what it applies first ({@link CrashEvidence})
+   * before applying it, so a record that kills the process is recognised. Absent means false.
    */
   suspect?: boolean;
-  /** Attempts counted at a record whose outcome never got committed (the process died during them). */
-  pendingAttempts?: number;
+  /** What was in flight when earlier holders died without a commit after it (absent: nothing known). */
+  crash?: CrashEvidence;
   /**
    * The holder this claim took the partition from without a release: one whose lease had expired
    * (it died or stalled), or, with `force`, a live one. Absent when the partition was free, released,
@@ -81,6 +81,23 @@ export interface LiveWorker {
   heartbeatAgeMs: number;
   membership: 'static' | 'elastic';
   maxPartitions: number | null;
+}
+
+/**
+ * What a worker was applying when its process died, written by {@link TransactionalStore.recordInFlight}
+ * before it applies the range after an unclean hand-over, so that it survives the death. A commit
+ * clears it. It is evidence against a record only when `alone` deaths happened while that one
+ * record was applied with nothing else in flight in the worker.
+ */
+export interface CrashEvidence {
+  /** First offset of the range in flight. */
+  from: bigint;
+  /** End of the range (last record's offset + 1). */
+  to: bigint;
+  /** Deaths with this range (or one it was narrowed from) in flight, the attempt being written included. */
+  deaths: number;
+  /** Of those, consecutive deaths while `from` was the only record in flight in the worker. */
+  alone: number;
 }
 
 /** The range a batch covers: committing it moves next_offset from fetchedFrom to nextOffset. */
@@ -159,11 +176,12 @@ export interface TransactionalStore<Tx> {
    */
   position?(key: PartitionKey): Promise<PartitionState | null>;
   /**
-   * Counts one attempt at the record at `offset` outside any transaction, and returns how many
-   * attempts it has had (crash detection: the count survives the process dying). Optional: without
-   * it a record that kills the process is retried forever.
+   * Stores `evidence` for the partition outside any transaction, fenced by the claim (FencedError
+   * when stale), so that it survives the process dying; null clears it. The next claim returns it
+   * as `crash`, and any commit clears it. Optional: without it a record that kills the process is
+   * retried forever.
    */
-  recordAttempt?(claim: Claim, offset: bigint): Promise<number>;
+  recordInFlight?(claim: Claim, evidence: CrashEvidence | null): Promise<void>;
   /**
    * The parts of [from, to) in which this group applied records before (batches committed with
    * records; a store that keeps dead letters adds the requeued ones), merged and in order. A

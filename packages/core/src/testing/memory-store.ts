@@ -3,6 +3,7 @@ import type {
   BatchRange,
   Claim,
   ClaimInput,
+  CrashEvidence,
   DeadLetter,
   LiveWorker,
   OffsetRange,
@@ -48,8 +49,7 @@ interface Row extends PartitionState {
   leaseUntil: number;
   leaseMs: number;
   suspect: boolean;
-  crashOffset: bigint | null;
-  crashAttempts: number;
+  crash: CrashEvidence | null;
 }
 
 /** One committed batch, as the offset log of a real store records it. */
@@ -92,8 +92,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
       leaseUntil: 0,
       leaseMs: input.leaseMs,
       suspect: false,
-      crashOffset: null,
-      crashAttempts: 0,
+      crash: null,
     };
     const now = Date.now();
     const other = row.owner !== null && row.owner !== input.workerId;
@@ -103,7 +102,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     }
     const takenFrom = other ? { owner: row.owner!, leaseLive: live } : undefined;
     // As in Postgres: a holder that never released (it died) makes the next claim suspect.
-    if (!input.reclaim) row.suspect = row.owner !== null || row.crashAttempts > 0;
+    if (!input.reclaim) row.suspect = row.owner !== null || row.crash !== null;
     row.epoch += 1n;
     row.owner = input.workerId;
     row.leaseMs = input.leaseMs;
@@ -119,7 +118,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
       nextOffset: row.nextOffset,
       highestCommitted: row.highestCommitted,
       suspect: row.suspect,
-      pendingAttempts: row.crashAttempts,
+      ...(row.crash ? { crash: { ...row.crash } } : {}),
       ...(takenFrom ? { takenFrom } : {}),
     };
   }
@@ -156,13 +155,11 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     return [...this.#workers.values()];
   }
 
-  async recordAttempt(claim: Claim, offset: bigint): Promise<number> {
+  async recordInFlight(claim: Claim, evidence: CrashEvidence | null): Promise<void> {
     const row = this.#rows.get(keyOf(claim));
     if (!row || row.epoch !== claim.epoch || row.owner !== claim.workerId)
       throw new FencedError(claim.topic, claim.partition, claim.epoch);
-    row.crashAttempts = row.crashOffset === offset ? row.crashAttempts + 1 : 1;
-    row.crashOffset = offset;
-    return row.crashAttempts;
+    row.crash = evidence && { ...evidence };
   }
 
   async transaction<R>(work: (tx: MemoryTx) => Promise<R>): Promise<R> {
@@ -217,8 +214,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     row.leaseUntil = Date.now() + row.leaseMs;
     row.leaseExpiresAt = new Date(row.leaseUntil);
     row.suspect = false;
-    row.crashOffset = null;
-    row.crashAttempts = 0;
+    row.crash = null;
     row.highestCommitted =
       row.highestCommitted === null || range.nextOffset > row.highestCommitted ? range.nextOffset : row.highestCommitted;
     this.log.push({
@@ -276,7 +272,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
   async position(key: PartitionKey): Promise<PartitionState | null> {
     const row = this.#rows.get(keyOf(key));
     if (!row) return null;
-    const { leaseUntil: _l, leaseMs: _m, suspect: _s, crashOffset: _o, crashAttempts: _a, ...state } = row;
+    const { leaseUntil: _l, leaseMs: _m, suspect: _s, crash: _c, ...state } = row;
     return { ...state };
   }
 

@@ -25,7 +25,9 @@ export interface ClaimRow {
   max_committed_offset: string | null;
   suspect: boolean | null;
   crash_offset: string | null;
+  crash_end: string | null;
   crash_attempts: number | null;
+  crash_alone: number | null;
   /** Claimed: the holder taken from without a release (null if none). Not claimed: the live holder. */
   owner: string | null;
   /** Whether that holder's lease was live. */
@@ -53,8 +55,8 @@ export interface ClaimRow {
  * the `settings` CTE before the insert can wait on the row, it bounds that wait in this
  * single-statement transaction without a second round trip.
  *
- * `suspect`: the previous holder never released the row (it crashed, or was taken over), or an
- * attempt counted by recordAttempt is pending. A re-claim by the same live process after a rewind
+ * `suspect`: the previous holder never released the row (it crashed, or was taken over), or crash
+ * evidence written by recordInFlight is pending. A re-claim by the same live process after a rewind
  * (`reclaim`) keeps the flag as it was. SET expressions read the old row, so no extra round trip.
  */
 export function claimSql(schema: string): Statement<ClaimParams, ClaimRow> {
@@ -78,7 +80,7 @@ claimed as (
     where p.owner is null or p.owner = excluded.owner or p.lease_expires_at is null or p.lease_expires_at <= now()
        or :force::boolean
   returning p.group_id, p.topic, p.partition, p.epoch, p.next_offset, p.max_committed_offset, p.suspect,
-            p.crash_offset, p.crash_attempts, p.owner
+            p.crash_offset, p.crash_end, p.crash_attempts, p.crash_alone, p.owner
 ),
 taken as (
   select c.*, b.owner as previous_owner, coalesce(b.lease_expires_at > now(), false) as previous_live
@@ -96,19 +98,23 @@ audit as (
 )
 select true as claimed, t.epoch::text as epoch, t.next_offset::text as next_offset,
        t.max_committed_offset::text as max_committed_offset, t.suspect, t.crash_offset::text as crash_offset,
-       t.crash_attempts, t.previous_owner as owner, t.previous_live as live, null::bigint as lease_left_ms
+       t.crash_end::text as crash_end, t.crash_attempts, t.crash_alone, t.previous_owner as owner,
+       t.previous_live as live, null::bigint as lease_left_ms
   from taken t
 union all
-select false, null, null, null, null, null, null, h.owner, true,
+select false, null, null, null, null, null, null, null, null, h.owner, true,
        greatest(0, floor(extract(epoch from (h.lease_expires_at - now())) * 1000))::bigint
   from ${schema}.partitions h
  where h.group_id = :group and h.topic = :topic and h.partition = :partition::int and not exists (select 1 from claimed)`;
 }
 
-/** The values {@link recordAttemptSql} binds: the claim's fence and the offset attempted. */
-export interface RecordAttemptParams {
+/** The values {@link recordInFlightSql} binds: the claim's fence and the evidence (all null: cleared). */
+export interface RecordInFlightParams {
   lockTimeout: string;
-  offset: string;
+  from: string | null;
+  to: string | null;
+  deaths: number;
+  alone: number;
   group: string;
   topic: string;
   partition: number;
@@ -117,18 +123,20 @@ export interface RecordAttemptParams {
 }
 
 /**
- * Counts one attempt at a record before its handler runs, outside any batch transaction, so that
- * the count survives the process dying. Only used after a suspect claim (rare), never on the hot
- * path. Zero rows: the claim is stale.
+ * Writes what the worker is about to apply after an unclean hand-over, outside any batch
+ * transaction, so that it survives the process dying (see migration 0006). Only used on the first
+ * transactions after a suspect claim, never on the hot path. Zero rows: the claim is stale.
  */
-export function recordAttemptSql(schema: string): Statement<RecordAttemptParams, { crash_attempts: number }> {
+export function recordInFlightSql(schema: string): Statement<RecordInFlightParams, { updated: number }> {
   return `
 with settings as (select set_config('lock_timeout', :lockTimeout, true) as lock_timeout)
 update ${schema}.partitions p
-   set crash_attempts = case when p.crash_offset = :offset::bigint then p.crash_attempts + 1 else 1 end,
-       crash_offset = :offset::bigint
+   set crash_offset = :from::bigint,
+       crash_end = :to::bigint,
+       crash_attempts = :deaths::int,
+       crash_alone = :alone::int
   from settings
  where p.group_id = :group and p.topic = :topic and p.partition = :partition::int and p.epoch = :epoch::bigint
    and p.owner = :owner
-returning p.crash_attempts`;
+returning 1 as updated`;
 }

@@ -104,7 +104,9 @@ with cas as (
          -- A commit proves the worker got past its position: nothing is pending a crash count.
          suspect = false,
          crash_offset = null,
+         crash_end = null,
          crash_attempts = 0,
+         crash_alone = 0,
          updated_at = clock_timestamp()
    where p.group_id = :group and p.topic = :topic and p.partition = :partition::int${fence}
      and ${STILL_OPEN}

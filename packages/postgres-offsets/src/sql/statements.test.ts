@@ -1,7 +1,7 @@
 import createKnex from 'knex';
 import { afterAll, describe, expect, it } from 'vitest';
 import { appliedRangesSql } from './applied-ranges.js';
-import { claimSql, recordAttemptSql } from './claim.js';
+import { claimSql, recordInFlightSql } from './claim.js';
 import { releaseSql } from './release.js';
 import { renewSql } from './renew.js';
 import {
@@ -69,7 +69,7 @@ const statements = [
     force: false,
     actor: 'op@host',
   }),
-  sample('recordAttempt', recordAttemptSql(s), { lockTimeout: '5000', offset: '3', ...fence }),
+  sample('recordInFlight', recordInFlightSql(s), { lockTimeout: '5000', from: '3', to: '5', deaths: 1, alone: 0, ...fence }),
   sample('release', releaseSql(s), { lockTimeout: '5000', ...fence }),
   sample('renew', renewSql(s), {
     lockTimeout: '5000',

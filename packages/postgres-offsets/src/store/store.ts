@@ -4,6 +4,7 @@ import {
   type Claim,
   type ClaimInput,
   ConfigError,
+  type CrashEvidence,
   consoleLogger,
   type ErrorClass,
   FencedError,
@@ -28,7 +29,7 @@ import { type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
 import { appliedRangesSql } from '../sql/applied-ranges.js';
-import { type ClaimRow, claimSql, recordAttemptSql } from '../sql/claim.js';
+import { type ClaimRow, claimSql, recordInFlightSql } from '../sql/claim.js';
 import { deadLettersJson } from '../sql/dead-letters-json.js';
 import { releaseSql } from '../sql/release.js';
 import { renewSql } from '../sql/renew.js';
@@ -116,7 +117,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     markStopped: ReturnType<typeof markStoppedSql>;
     batchStart: ReturnType<typeof batchStartSql>;
     batchCommit: ReturnType<typeof batchCommitSql>;
-    recordAttempt: ReturnType<typeof recordAttemptSql>;
+    recordInFlight: ReturnType<typeof recordInFlightSql>;
     appliedRanges: ReturnType<typeof appliedRangesSql>;
     heartbeat: ReturnType<typeof heartbeatSql>;
     leave: ReturnType<typeof leaveSql>;
@@ -142,7 +143,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     // Statement texts are built once from the validated schema; everything else is a bound value.
     this.#sql = {
       claim: claimSql(s),
-      recordAttempt: recordAttemptSql(s),
+      recordInFlight: recordInFlightSql(s),
       appliedRanges: appliedRangesSql(s),
       renew: renewSql(s),
       release: releaseSql(s),
@@ -210,7 +211,17 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       nextOffset: BigInt(row.next_offset!),
       highestCommitted: row.max_committed_offset === null ? null : BigInt(row.max_committed_offset),
       suspect: row.suspect!,
-      pendingAttempts: row.crash_attempts!,
+      ...(row.crash_attempts! > 0 && row.crash_offset !== null
+        ? {
+            crash: {
+              from: BigInt(row.crash_offset),
+              // Evidence of 0002 (one offset, no end) covers that one record.
+              to: row.crash_end === null ? BigInt(row.crash_offset) + 1n : BigInt(row.crash_end),
+              deaths: row.crash_attempts!,
+              alone: row.crash_alone ?? 0,
+            },
+          }
+        : {}),
       ...(row.owner !== null ? { takenFrom: { owner: row.owner, leaseLive: row.live } } : {}),
     };
   }
@@ -259,19 +270,21 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     }
   }
 
-  /** Counts an attempt at `offset` outside any transaction (crash detection); returns the count. */
-  async recordAttempt(claim: Claim, offset: bigint): Promise<number> {
-    this.#assertOpen('recordAttempt');
+  /** Writes (null: clears) the crash evidence of the claim's partition outside any transaction. */
+  async recordInFlight(claim: Claim, evidence: CrashEvidence | null): Promise<void> {
+    this.#assertOpen('recordInFlight');
     try {
-      const { rows } = await query(this.knex, this.#sql.recordAttempt, {
+      const { rows } = await query(this.knex, this.#sql.recordInFlight, {
         lockTimeout: this.#lockTimeout,
-        offset: offset.toString(),
+        from: evidence ? evidence.from.toString() : null,
+        to: evidence ? evidence.to.toString() : null,
+        deaths: evidence?.deaths ?? 0,
+        alone: evidence?.alone ?? 0,
         ...fenceOf(claim),
       });
       if (rows.length === 0) throw this.#fenced(claim);
-      return rows[0]!.crash_attempts;
     } catch (e) {
-      throw this.#map(e, `record an attempt on ${claim.topic}/${claim.partition}`);
+      throw this.#map(e, `record what is in flight on ${claim.topic}/${claim.partition}`);
     }
   }
 
