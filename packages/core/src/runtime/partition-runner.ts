@@ -72,7 +72,7 @@ function failureKind(e: unknown): string {
  * state (failing, a different cause, recovered) and every STILL_FAILING_LOG_MS while they last,
  * never once per attempt and never not at all.
  */
-class TransientFailures {
+export class TransientFailures {
   /** Every transient failure of the partition since the runner started. */
   count = 0;
   #since: number | undefined;
