@@ -24,6 +24,8 @@ const V1 = resolve(FIXTURES, 'projection-v1.ts');
 const ORDERS_FIXED = resolve(ROOT, 'test/failure/fixtures/orders-fixed.ts');
 const ORDERS_BUGGY = resolve(ROOT, 'test/failure/fixtures/orders-buggy.ts');
 const TOKEN = 'browser-write-token-42424242';
+/** Page loads under a loaded CI machine can take seconds: poll generously (a hang guard, not a timing). */
+const POLL = { timeout: 60_000, interval: 200 };
 
 let browser: Browser | undefined;
 beforeAll(async () => {
@@ -110,10 +112,10 @@ describe('the console in Chromium', () => {
     await page.goto(base);
     await shot(page, 'groups');
     await page.getByRole('link', { name: group }).click();
-    await expect.poll(async () => Number(await page.locator('#total-lag').textContent())).toBe(300);
+    await expect.poll(async () => Number(await page.locator('#total-lag').textContent()), POLL).toBe(300);
     const worker = startOncely(['run', V1, '--until', 'caught-up', '--no-progress', '--batch-max-records', '5'], {
       ...env,
-      APP_DELAY_MS: '8',
+      APP_DELAY_MS: '20',
     });
     const seen = new Set<number>();
     await until(
@@ -144,7 +146,7 @@ describe('the console in Chromium', () => {
     await page.getByLabel('Move to').selectOption('shift');
     await page.getByLabel(/^Value/).fill('-40');
     await page.getByRole('button', { name: 'Show the plan' }).click();
-    await expect.poll(() => page.locator('#plan-summary').textContent()).toContain('80 record(s) to reprocess, 0 to skip');
+    await expect.poll(() => page.locator('#plan-summary').textContent(), POLL).toContain('80 record(s) to reprocess, 0 to skip');
     const dry = await oncely(['offsets', 'reset', '--group', group, '--shift-by', '-40', '--json'], env);
     const dryPlan = JSON.parse(dry.stdout) as {
       reprocess: string;
@@ -153,12 +155,14 @@ describe('the console in Chromium', () => {
     expect(dryPlan.reprocess).toBe('80');
     for (const e of dryPlan.entries) {
       const row = page.locator('tbody tr').filter({ has: page.locator(`td:nth-child(2):text-is("${e.partition}")`) });
-      await expect.poll(() => row.locator('td:nth-child(4)').textContent()).toBe(e.next);
+      await expect.poll(() => row.locator('td:nth-child(4)').textContent(), POLL).toBe(e.next);
     }
     await shot(page, 'rewind-plan');
     await page.getByLabel('Your name (audit)').fill('alice');
     await page.getByRole('button', { name: 'Execute this plan' }).click();
-    await expect.poll(() => page.locator('#result').textContent()).toContain('Executed: 80 record(s) to reprocess, 0 skipped.');
+    await expect
+      .poll(() => page.locator('#result').textContent(), POLL)
+      .toContain('Executed: 80 record(s) to reprocess, 0 skipped.');
     await shot(page, 'rewind-done');
     const reapply = await oncely(['run', V1, '--until', 'caught-up', '--no-progress'], env);
     expect(reapply.code, reapply.stderr).toBe(0);
@@ -179,7 +183,7 @@ describe('the console in Chromium', () => {
     await page.locator('tbody a').first().click();
     await shot(page, 'dead-letter');
     await page.getByRole('button', { name: "Requeue with the app's current handler" }).click();
-    await expect.poll(() => page.locator('#result').textContent()).toBe('Applied once with the current handler.');
+    await expect.poll(() => page.locator('#result').textContent(), POLL).toBe('Applied once with the current handler.');
     const applied = await pgPool().query(`select order_id, qty from ${ordersTable} order by "offset"`);
     expect(applied.rows).toEqual([
       { order_id: 'o0', qty: 3 },
