@@ -192,7 +192,7 @@ describe('systemic errors stop loudly', () => {
     w.on('partition-stopped', (e) => events.push(e));
     await w.start();
     const error = await expectStoppedLoudly(w, events, log.lines, 2n);
-    expect(error.message).toMatch(/counting an attempt at offset 2/);
+    expect(error.message).toMatch(/at offset 2 \(crash detection\)/);
     expect(error.message).toMatch(/42501/);
     expect(error.message).toMatch(/grant it/);
     expect(applied).toEqual([]);
