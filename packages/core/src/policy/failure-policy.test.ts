@@ -7,6 +7,7 @@ import { createWorker } from '../runtime/worker.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
 import { until } from '../testing/until.js';
+import { sleep } from '../time.js';
 import { judgeFailure } from './failure-policy.js';
 
 const fast = {
@@ -276,6 +277,20 @@ describe('crash budget (after an unclean hand-over)', () => {
     // One transaction for the 8 records, not one per record.
     expect(store.log.map((l) => [l.from, l.to])).toEqual([[2n, 10n]]);
     expect(ran).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('narrows alone in the worker: the other partitions commit only once the narrowing is done', async () => {
+    const store = new MemoryStore();
+    await diedWith(store, { from: 2n, to: 10n, deaths: 2, alone: 0 });
+    await sleep(1100); // the dead holder's lease runs out: all three partitions are claimed in one round
+    const w = createWorker(ranWith([]), { ...fast, store, reader: log10(3) });
+    await w.start();
+    await until(() => w.progress().length === 3 && w.progress().every((p) => p.nextOffset === 10n), 'caught up');
+    await w.stop();
+    const commits = store.log.filter((l) => l.recordCount > 0).map((l) => `${l.partition}:${l.from}-${l.to}`);
+    // Partition 0's four pieces first, each alone; partitions 1 and 2 only after them.
+    expect(commits.slice(0, 4)).toEqual(['0:2-6', '0:6-8', '0:8-9', '0:9-10']);
+    expect(commits.slice(4).sort()).toEqual(['1:0-10', '2:0-10']);
   });
 
   it('narrows a range in flight at two deaths by halves; the good halves commit without a death', async () => {
