@@ -85,6 +85,7 @@ describe('metrics, /healthz and /readyz', () => {
     expect(sample(scrape, 'oncely_partitions_owned')).toBe(1);
     expect(sample(scrape, 'oncely_worker_state', 'state="running"')).toBe(1);
     expect(sample(scrape, 'oncely_claims_total')).toBe(1);
+    expect(sample(scrape, 'oncely_transient_errors_total')).toBe(0);
     expect(sample(scrape, 'oncely_fetched_records_total')).toBeGreaterThanOrEqual(20);
     const valueBytes = qty.reduce((a, q, i) => a + Buffer.byteLength(JSON.stringify({ id: `o${i}`, qty: q })), 0);
     expect(sample(scrape, 'oncely_fetched_bytes_total')).toBeGreaterThanOrEqual(valueBytes);
@@ -118,6 +119,12 @@ describe('metrics, /healthz and /readyz', () => {
     expect((await get(`${server.url}/healthz`)).status).toBe(200); // alive: it waits the outage out
     await db.start();
     await until(async () => (await get(`${server.url}/readyz`)).status === 200, 'ready again after PostgreSQL is back');
+    // Produced during the outage: the worker's first commit after it meets the dead connections.
+    const more = kafkaClient().producer();
+    await more.connect();
+    await more.send({ topic, messages: [{ value: JSON.stringify({ id: 'o20', qty: 1 }) }] });
+    await more.disconnect();
+    await until(() => w.progress()[0]?.nextOffset === 21n, 'the record produced after the outage applied');
 
     // Another worker takes the partition by force: this one owns nothing it targets, so not ready.
     const thief = await realWorker(app, schema, {

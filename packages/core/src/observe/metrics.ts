@@ -127,6 +127,19 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
     'Partitions stopped on a record or a batch that cannot go on (the code says why, e.g. a tripped circuit breaker).',
     [...tp, 'code'] as const,
   );
+  made.push('oncely_transient_errors_total');
+  new prom.Counter<'group' | 'topic' | 'partition'>({
+    name: 'oncely_transient_errors_total',
+    help: 'Transient errors (the store or the broker failing for a while) retried without spending a record’s tries, per owned partition.',
+    labelNames: tp,
+    registers,
+    collect() {
+      this.reset();
+      for (const p of worker.progress()) {
+        if (p.transientErrors > 0) this.inc({ group, topic: p.topic, partition: String(p.partition) }, p.transientErrors);
+      }
+    },
+  });
   const outOfRange = counter(
     'oncely_offset_out_of_range_total',
     'Stored offsets found outside the log and moved by offsetOutOfRange.',
