@@ -337,15 +337,18 @@ export class PartitionRunner<Tx> {
 
   async #stopUnreadable(error: PartitionReadError): Promise<void> {
     const offset = this.claim.nextOffset;
-    this.stoppedOn = { offset, error: error.message, code: error.code };
-    this.#syncGate();
+    const stop = { offset, error: error.message, code: error.code };
+    this.fetchPosition = undefined;
     this.#mailbox.clear();
     this.#log.error('partition stopped: a fetched record batch cannot be read. The other partitions go on.', {
       offset,
       code: error.code,
       error: error.message,
     });
-    await this.#recordStop();
+    await this.#recordStop(stop);
+    // progress() and the event together, so whoever sees one sees the other.
+    this.stoppedOn = stop;
+    this.#syncGate();
     this.events.emit('partition-stopped', { topic: this.topic, partition: this.partition, offset, error });
   }
 
@@ -696,8 +699,7 @@ export class PartitionRunner<Tx> {
       `${who} (${code}: ${error.message}). To do: ${remedy}`,
       error,
     );
-    this.stoppedOn = { offset, error: stopped.message, code: stopped.code };
-    this.#syncGate();
+    const stop = { offset, error: stopped.message, code: stopped.code };
     this.fetchPosition = undefined;
     this.#mailbox.clear();
     this.#log.error('partition stopped: an error no retry fixes; the worker stops', {
@@ -706,7 +708,10 @@ export class PartitionRunner<Tx> {
       code,
       error: stopped.message,
     });
-    await this.#recordStop();
+    await this.#recordStop(stop);
+    // progress() and the event together, so whoever sees one sees the other.
+    this.stoppedOn = stop;
+    this.#syncGate();
     this.events.emit('partition-stopped', { topic: this.topic, partition: this.partition, offset, error: stopped });
     return stopped;
   }
