@@ -193,6 +193,16 @@ describe('the console in Chromium', () => {
     await page.goto(`${base}/groups/${encodeURIComponent(ordersGroup)}/dlq`);
     expect(await page.locator('tbody tr').count()).toBe(0); // nothing pending any more
 
+    // On a phone: the page itself never scrolls sideways (wide tables scroll in their own box).
+    const phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    cleanup(() => phone.close());
+    const phonePage = await phone.newPage();
+    for (const path of ['/', `/groups/${encodeURIComponent(group)}`, `/groups/${encodeURIComponent(group)}/rewind`]) {
+      await phonePage.goto(`${base}${path}`);
+      expect(Number(await phonePage.evaluate('document.documentElement.scrollWidth')), path).toBeLessThanOrEqual(390);
+    }
+    await shot(phonePage, 'phone-group');
+
     // Another origin: a page elsewhere posts a rewind form to the console; nothing moves.
     const before = (
       await pgPool().query(`select partition, next_offset::text from ${schema}.partitions where group_id = $1 order by 1`, [
