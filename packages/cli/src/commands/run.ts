@@ -298,11 +298,13 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
 
 /** The flags of `oncely run` (besides the connection flags). */
 export const RUN_FLAGS: readonly FlagSpec[] = [
-  { flags: '--partitions <selector>', description: 'static assignment, e.g. "payments:0-3,orders:*" (default: all)' },
-  { flags: '--worker <i/n>', description: 'deterministic split: this is worker i of n' },
+  { flags: '--partitions <selector>', description: 'static assignment, e.g. "payments:0-3,orders:*" (makes the worker static)' },
+  { flags: '--worker <i/n>', description: 'deterministic split: this is worker i of n (makes the worker static)' },
   {
     flags: '--membership <kind>',
-    description: 'static: the partitions listed (or all); elastic: shared with the live workers of the group',
+    description:
+      'elastic: shared with the live workers of the group; static: the partitions listed (or all). ' +
+      'Default: elastic, or static with --partitions, --worker, --on-held, --force or --until caught-up',
     choices: ['static', 'elastic'],
   },
   {

@@ -68,12 +68,76 @@ describe('membership timeouts', () => {
 
   it('warns when the drain leaves no time of the default 30 s grace period to release the claims, with the grace period to set', () => {
     const lines: string[] = [];
+    const warnings = () => lines.filter((l) => l.startsWith('warn'));
     expect(compile({ drainTimeoutMs: 25_000 }, lines).drainTimeoutMs).toBe(25_000);
-    expect(lines).toEqual([]);
+    expect(warnings()).toEqual([]);
     expect(compile({ drainTimeoutMs: 40_000 }, lines).drainTimeoutMs).toBe(40_000);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]).toMatch(
       /^warn Worker option drainTimeoutMs \(40000\) leaves less than 5 s of Kubernetes' default termination grace period \(30 s\).*terminationGracePeriodSeconds of at least 45/,
     );
+  });
+});
+
+describe('membership choice', () => {
+  // The same store without heartbeats (TransactionalStore.heartbeat is optional).
+  const storeWithoutHeartbeats = () =>
+    new Proxy(new MemoryStore(), {
+      get: (target, key) => {
+        if (key === 'heartbeat') return undefined;
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as never;
+  const membershipLine = (lines: string[]) => lines.filter((l) => l.startsWith('info membership '));
+
+  it('is elastic by default with a store that keeps heartbeats, and says so once, with why', () => {
+    expect(typeof new MemoryStore().heartbeat).toBe('function');
+    const lines: string[] = [];
+    const o = compile({}, lines);
+    expect(o.membership).toBe('elastic');
+    expect(membershipLine(lines)).toEqual([`info membership elastic: ${o.membershipReason}`]);
+    expect(o.membershipReason).toMatch(/^the default: no static assignment was given and the store keeps heartbeats/);
+    expect(o.membershipReason).toMatch(/--membership static/);
+    // maxPartitions is an elastic option: with it the default stays elastic.
+    expect(compile({ maxPartitions: 2 }).membership).toBe('elastic');
+  });
+
+  it('is static when the worker names an assignment, runs bounded or has a store without heartbeats, naming the reason', () => {
+    const cases: Array<[Partial<WorkerOptions<unknown>>, RegExp]> = [
+      [{ partitions: 'payments:0-3' }, /^partitions \(--partitions\) names a static assignment$/],
+      [{ split: '1/2' }, /^split \(--worker i\/n\) names a static assignment$/],
+      [{ onHeld: 'fail' }, /^onHeld \(--on-held\) belongs to static membership$/],
+      [{ force: true }, /^force \(--force\) belongs to static membership$/],
+      [{ until: 'caught-up' }, /^until: 'caught-up' \(--until caught-up\) is a bounded run/],
+      [{ store: storeWithoutHeartbeats() }, /^the store keeps no heartbeats/],
+    ];
+    for (const [options, reason] of cases) {
+      const lines: string[] = [];
+      const o = compile(options, lines);
+      expect([JSON.stringify(Object.keys(options)), o.membership]).toEqual([JSON.stringify(Object.keys(options)), 'static']);
+      expect(o.membershipReason).toMatch(reason);
+      expect(membershipLine(lines)).toEqual([`info membership static: ${o.membershipReason}`]);
+    }
+  });
+
+  it("keeps an explicit membership: 'static' static, and an explicit 'elastic' elastic, saying it was asked for", () => {
+    const lines: string[] = [];
+    const o = compile({ membership: 'static' }, lines);
+    expect([o.membership, o.membershipReason]).toEqual(['static', "asked for (membership: 'static', --membership static)"]);
+    expect(membershipLine(lines)).toEqual(["info membership static: asked for (membership: 'static', --membership static)"]);
+    expect(compile({ membership: 'elastic' }).membership).toBe('elastic');
+  });
+
+  it('refuses what contradicts an explicit elastic membership, and maxPartitions on a static one', () => {
+    expect(configError({ membership: 'elastic', split: '1/2' }).message).toMatch(/split belongs to static membership/);
+    expect(configError({ membership: 'elastic', until: 'caught-up' }).message).toMatch(/needs membership: 'static'/);
+    expect(configError({ membership: 'elastic', store: storeWithoutHeartbeats() }).message).toMatch(
+      /needs a store that keeps heartbeats/,
+    );
+    expect(configError({ partitions: 'payments:*', maxPartitions: 2 }).message).toMatch(
+      /maxPartitions belongs to membership: 'elastic'/,
+    );
+    expect(configError({ membership: 'sticky' as never }).message).toMatch(/membership must be 'static' or 'elastic'/);
   });
 });

@@ -51,7 +51,9 @@ export interface WorkerOptions<Tx> {
    * How this worker decides its partitions. `'static'`: the partitions `partitions`/`split` name
    * (all of them when neither is given). `'elastic'`: the group's live workers share the partitions
    * among themselves, re-balancing as workers join, stop or die (needs a store with heartbeats,
-   * such as PostgresStore). Default: `'static'`.
+   * such as PostgresStore). Default: `'elastic'`, unless the worker is given a static assignment
+   * (`partitions`, `split`, `onHeld` or `force`), a bounded run (`until: 'caught-up'`) or a store
+   * without `heartbeat()`: then `'static'`. The worker logs which it chose and why.
    */
   membership?: 'static' | 'elastic';
   /**
@@ -161,6 +163,8 @@ export interface CompiledWorkerOptions<Tx> {
   readonly fetchMaxWaitMs: number;
   readonly fetchMaxBytesPerPartition: number;
   readonly membership: 'static' | 'elastic';
+  /** Why the worker has this membership (asked for, the default, or what made it static), as logged at creation. */
+  readonly membershipReason: string;
   readonly leaseMs: number;
   readonly heartbeatIntervalMs: number;
   readonly sessionTimeoutMs: number;
@@ -196,23 +200,52 @@ function int(name: string, value: unknown, def: number, min: number, max = Numbe
 const KUBERNETES_GRACE_MS = 30_000;
 const STOP_MARGIN_MS = 5_000;
 
-/** Whether a worker without `membership` (and without static options) is elastic. */
-const ELASTIC_BY_DEFAULT = false;
+/** The option (and its `oncely run` flag) that makes an unset membership static. */
+const STATIC_BECAUSE = {
+  partitions: 'partitions (--partitions) names a static assignment',
+  split: 'split (--worker i/n) names a static assignment',
+  onHeld: 'onHeld (--on-held) belongs to static membership',
+  force: 'force (--force) belongs to static membership',
+} as const;
+
+/**
+ * The membership of a worker whose options leave it unset, and why: elastic unless something
+ * says static (an assignment, a bounded run of the partitions at start, a store without heartbeats).
+ */
+function defaultMembership<Tx>(
+  o: WorkerOptions<Tx>,
+  staticOnly: ReadonlyArray<keyof typeof STATIC_BECAUSE>,
+): { kind: 'static' | 'elastic'; reason: string } {
+  const first = staticOnly[0];
+  if (first !== undefined) return { kind: 'static', reason: STATIC_BECAUSE[first] };
+  if (o.until === 'caught-up') {
+    return { kind: 'static', reason: "until: 'caught-up' (--until caught-up) is a bounded run of the partitions taken at start" };
+  }
+  if (typeof o.store.heartbeat !== 'function') {
+    return { kind: 'static', reason: 'the store keeps no heartbeats (it has no heartbeat()), which elastic membership needs' };
+  }
+  return {
+    kind: 'elastic',
+    reason:
+      "the default: no static assignment was given and the store keeps heartbeats, so the group's live workers share " +
+      "its partitions (membership: 'static' or --membership static for a fixed list)",
+  };
+}
 
 /** The membership options, checked against each other and against the store. */
 function compileMembership<Tx>(o: WorkerOptions<Tx>): {
   kind: 'static' | 'elastic';
+  reason: string;
   maxPartitions: number | undefined;
   onHeld: 'wait' | 'fail';
   force: boolean;
 } {
   const staticOnly = (['partitions', 'split', 'onHeld', 'force'] as const).filter((k) => o[k] !== undefined);
   // Unset: elastic, unless an option or the store says static (a list, a bounded run, no heartbeats).
-  const kind =
-    o.membership ??
-    (!ELASTIC_BY_DEFAULT || staticOnly.length > 0 || o.until === 'caught-up' || typeof o.store.heartbeat !== 'function'
-      ? 'static'
-      : 'elastic');
+  const { kind, reason } =
+    o.membership === undefined
+      ? defaultMembership(o, staticOnly)
+      : { kind: o.membership, reason: `asked for (membership: '${o.membership}', --membership ${o.membership})` };
   if (kind !== 'static' && kind !== 'elastic') {
     throw new ConfigError(`Worker option membership must be 'static' or 'elastic'; got ${JSON.stringify(o.membership)}`);
   }
@@ -242,7 +275,7 @@ function compileMembership<Tx>(o: WorkerOptions<Tx>): {
   } else if (maxPartitions !== undefined) {
     throw new ConfigError("Worker option maxPartitions belongs to membership: 'elastic'");
   }
-  return { kind, maxPartitions, onHeld: o.onHeld ?? 'wait', force: o.force ?? false };
+  return { kind, reason, maxPartitions, onHeld: o.onHeld ?? 'wait', force: o.force ?? false };
 }
 
 /** Validates options once into a frozen object with defaults (Temporal's compileWorkerOptions). */
@@ -331,6 +364,8 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
       { drainTimeoutMs },
     );
   }
+  const workerLogger = logger.child({ worker: workerId });
+  workerLogger.info(`membership ${membership.kind}: ${membership.reason}`, { membership: membership.kind });
   return Object.freeze({
     store: o.store,
     reader: o.reader,
@@ -345,6 +380,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     fetchMaxWaitMs: int('fetchMaxWaitMs', o.fetchMaxWaitMs, 500, 0, 60_000),
     fetchMaxBytesPerPartition: int('fetchMaxBytesPerPartition', o.fetchMaxBytesPerPartition, 256 * 1024, 1024),
     membership: membership.kind,
+    membershipReason: membership.reason,
     leaseMs,
     heartbeatIntervalMs,
     sessionTimeoutMs,
@@ -367,6 +403,6 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     startTimeoutMs: int('startTimeoutMs', o.startTimeoutMs, 300_000, 0),
     prepare: o.prepare,
     until: o.until ?? 'forever',
-    logger: logger.child({ worker: workerId }),
+    logger: workerLogger,
   });
 }

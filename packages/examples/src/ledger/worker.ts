@@ -5,7 +5,7 @@
  * (`phase in-tx <p>:<offset>`, `phase committed <p>:<next>`) so a test can aim its kills, and
  * LEDGER_HANDLER_DELAY_MS widens the time spent inside the transaction. LEDGER_CRASH_BUDGET sets
  * the worker's crashBudget. Membership: LEDGER_WORKER_ID (a stable identity: a restart takes its
- * own partitions back at once), LEDGER_MEMBERSHIP (static | elastic), LEDGER_LEASE_MS,
+ * own partitions back at once), LEDGER_MEMBERSHIP (static | elastic; unset: the default, elastic), LEDGER_LEASE_MS,
  * LEDGER_HEARTBEAT_MS, LEDGER_SESSION_TIMEOUT_MS, LEDGER_PARTITION_REFRESH_MS; with LEDGER_TRACE=1 it also prints
  * `event claim|release <p> <epoch>` and `event fenced <p> <epoch> <action> <detectedBy>` lines;
  * LEDGER_STALL_MS makes SIGUSR2 stall the next record's transaction (see below).
