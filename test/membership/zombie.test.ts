@@ -56,7 +56,11 @@ describe('zombie workers in an elastic group', () => {
   }, async () => {
     const setup = await setupLedger(6, 'zombie', knex);
     // The stall only keeps the transaction open until the SIGSTOP lands; the freeze does the rest.
-    const env = { LEDGER_STALL_MS: '2000' };
+    // A victim frozen between its compare-and-set and COMMIT holds its partition's row: PostgreSQL
+    // ends that session after the idle-in-transaction timeout, and only then can the others claim
+    // the partition. Above the usual takeover time, so most trials freeze inside the handler and
+    // their late commit is refused as it is attempted.
+    const env = { LEDGER_STALL_MS: '2000', LEDGER_IDLE_TX_MS: '8000' };
     const members: GroupMember[] = [0, 1, 2].map((i) => startMember(setup, `z${i}`, env));
     // The workers' own log lines for a refused commit, counted as they come (stderr() keeps only a tail).
     const refusedLogged = members.map(() => 0);
@@ -95,7 +99,9 @@ describe('zombie workers in an elastic group', () => {
       const takeoverSeconds = (performance.now() - stoppedAt) / 1000;
       expect(victim.held().has(partition)).toBe(true); // frozen: it still believes it holds the partition
 
-      const fenced = victim.proc.waitFor(new RegExp(`^event fenced ${partition} ${epoch} dropped commit$`));
+      // Refused at its commit, or, when PostgreSQL ended the frozen session (no commit left to
+      // refuse), found by its lease renewal.
+      const fenced = victim.proc.waitFor(new RegExp(`^event fenced ${partition} ${epoch} dropped (commit|renewal)$`));
       const wokeAt = performance.now();
       victim.proc.child.kill('SIGCONT');
       await guard(fenced, GUARD_MS, `trial ${t}: ${victim.id}'s late commit on partition ${partition} refused`);

@@ -29,6 +29,7 @@ export const STORE_FLAG_NAMES: Readonly<Record<string, string>> = {
   schema: '--schema',
   poolMax: '--pool-size',
   lockTimeoutMs: '--lock-timeout',
+  idleInTransactionTimeoutMs: '--idle-in-transaction-timeout',
 };
 
 /** Parses `--topic T[:partitions]` (partitions like `0,2,5-7`), repeatable. */

@@ -28,6 +28,16 @@ export type PostgresStoreOptions = PostgresStoreConnection & {
    * Default 5000.
    */
   lockTimeoutMs?: number;
+  /**
+   * Longest time a batch's transaction may sit idle between two statements, set with `SET LOCAL
+   * idle_in_transaction_session_timeout`: PostgreSQL ends the session of a process that stopped in
+   * the middle of a batch (frozen by SIGSTOP, a VM pause, a stuck event loop), so its row locks
+   * (the partition row after the compare-and-set, the handler's rows) cannot block the other
+   * workers' takeovers and writes for longer. The batch rolls back; nothing of it is committed. A
+   * handler that does slow non-database work inside its transaction must stay below it. 0 turns it
+   * off. Default 30000.
+   */
+  idleInTransactionTimeoutMs?: number;
   /** `application_name` of the store's connections, shown in pg_stat_activity (ignored with `knex`). Default `'oncely'`. */
   applicationName?: string;
   /**
@@ -54,6 +64,7 @@ export interface CompiledStoreOptions {
   readonly quotedSchema: string;
   readonly poolMax: number;
   readonly lockTimeoutMs: number;
+  readonly idleInTransactionTimeoutMs: number;
   readonly applicationName: string;
   /** The database for messages: the connection string with its password redacted, or `'(knex instance)'`. */
   readonly target: string;
@@ -99,6 +110,10 @@ export function compileStoreOptions(options: PostgresStoreOptions): CompiledStor
     quotedSchema: `"${schema}"`,
     poolMax: positiveInt('poolMax', options.poolMax, 10, 1000),
     lockTimeoutMs: positiveInt('lockTimeoutMs', options.lockTimeoutMs, 5000, 2_147_483_647),
+    idleInTransactionTimeoutMs:
+      options.idleInTransactionTimeoutMs === 0
+        ? 0
+        : positiveInt('idleInTransactionTimeoutMs', options.idleInTransactionTimeoutMs, 30_000, 2_147_483_647),
     applicationName,
     target: hasUrl ? redact(options.connectionString as string) : '(knex instance)',
     ownsPool: hasUrl,

@@ -52,6 +52,7 @@ export interface RunFlags extends ConnectionFlags, KafkaFlags {
   lease?: string;
   poolSize?: string;
   lockTimeout?: string;
+  idleInTransactionTimeout?: string;
   drainTimeout?: string;
   retryAttempts?: string;
   retryInitialDelay?: string;
@@ -189,13 +190,22 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
   }
   const poolMax = intFlag('--pool-size', flags.poolSize);
   const lockTimeoutMs = intFlag('--lock-timeout', flags.lockTimeout);
+  const idleInTransactionTimeoutMs = intFlag('--idle-in-transaction-timeout', flags.idleInTransactionTimeout);
   const logger = cliLogger({ level: flags.logLevel, format: flags.logFormat });
   const app = await loadApp(appPath);
   const readerOptions = kafkaReaderOptions(flags, conn.brokers, `oncely-${app.group}`);
 
   const store = inFlagTerms(
     STORE_FLAG_NAMES,
-    () => new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax, lockTimeoutMs, logger }),
+    () =>
+      new PostgresStore({
+        connectionString: conn.databaseUrl,
+        schema: conn.schema,
+        poolMax,
+        lockTimeoutMs,
+        idleInTransactionTimeoutMs,
+        logger,
+      }),
   );
   let reader: KafkajsPartitionReader | undefined;
   let mirror: OffsetMirror | undefined;
@@ -341,6 +351,10 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { flags: '--lease <ms>', description: "lease of a claim: how long a dead worker's partitions wait (default 15000)" },
   { flags: '--pool-size <n>', description: 'PostgreSQL connections of the pool (default 10)' },
   { flags: '--lock-timeout <ms>', description: 'lock_timeout of every transaction (default 5000)' },
+  {
+    flags: '--idle-in-transaction-timeout <ms>',
+    description: 'a batch idle this long between two statements (a frozen process) is ended by PostgreSQL (default 30000, 0 off)',
+  },
   { flags: '--drain-timeout <ms>', description: 'how long a stop waits for in-flight transactions (default 20000)' },
   { flags: '--retry-attempts <n>', description: 'tries of a failing record before --on-exhausted (default 5)' },
   { flags: '--retry-initial-delay <ms>', description: 'first retry delay; doubles up to --retry-max-delay (default 250)' },

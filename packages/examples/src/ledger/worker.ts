@@ -8,7 +8,8 @@
  * own partitions back at once), LEDGER_MEMBERSHIP (static | elastic; unset: the default, elastic), LEDGER_LEASE_MS,
  * LEDGER_HEARTBEAT_MS, LEDGER_SESSION_TIMEOUT_MS, LEDGER_PARTITION_REFRESH_MS; with LEDGER_TRACE=1 it also prints
  * `event claim|release <p> <epoch>` and `event fenced <p> <epoch> <action> <detectedBy>` lines;
- * LEDGER_STALL_MS makes SIGUSR2 stall the next record's transaction (see below).
+ * LEDGER_STALL_MS makes SIGUSR2 stall the next record's transaction (see below); LEDGER_IDLE_TX_MS sets the
+ * store's idleInTransactionTimeoutMs.
  */
 import { consoleLogger, createWorker, handleSignals, KafkajsPartitionReader } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
@@ -48,7 +49,12 @@ const app = createLedgerApp({
     }
   },
 });
-const store = new PostgresStore({ connectionString: env('DATABASE_URL'), schema: env('ONCELY_SCHEMA', 'oncely'), poolMax: 8 });
+const store = new PostgresStore({
+  connectionString: env('DATABASE_URL'),
+  schema: env('ONCELY_SCHEMA', 'oncely'),
+  poolMax: 8,
+  ...(process.env.LEDGER_IDLE_TX_MS ? { idleInTransactionTimeoutMs: Number(process.env.LEDGER_IDLE_TX_MS) } : {}),
+});
 await store.migrate();
 const num = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
 const membership = process.env.LEDGER_MEMBERSHIP as 'static' | 'elastic' | undefined;

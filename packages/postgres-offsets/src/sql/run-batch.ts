@@ -58,15 +58,24 @@ export interface BatchCommitParams extends FenceParams {
  * its own (autocommit), and the store can tell the handler's doing from a fence.
  */
 export const BATCH_OPEN = `set_config('oncely.batch_open', 'on', true)`;
+/**
+ * `SET LOCAL idle_in_transaction_session_timeout` (PostgresStoreOptions.idleInTransactionTimeoutMs):
+ * a process frozen between two statements of its batch, e.g. between the compare-and-set and
+ * COMMIT while it holds the partition row, has its session ended by PostgreSQL after that long, so
+ * its locks cannot keep the other workers from taking the partition over. '0' is off.
+ */
+export const IDLE_TIMEOUT = `set_config('idle_in_transaction_session_timeout', :idleTimeout, true)`;
 export const STILL_OPEN = `current_setting('oncely.batch_open', true) = 'on'`;
 
 /**
  * Sets lock_timeout for the transaction (set_config(…, true) = SET LOCAL), marks it open, and
  * reports whether the claim is still current, without locking the row.
  */
-export function batchStartSql(schema: string): Statement<FenceParams & { lockTimeout: string }, { current: boolean }> {
+export function batchStartSql(
+  schema: string,
+): Statement<FenceParams & { lockTimeout: string; idleTimeout: string }, { current: boolean }> {
   return `
-select set_config('lock_timeout', :lockTimeout, true) as lock_timeout, ${BATCH_OPEN} as open,
+select set_config('lock_timeout', :lockTimeout, true) as lock_timeout, ${IDLE_TIMEOUT} as idle_timeout, ${BATCH_OPEN} as open,
        exists (
          select 1 from ${schema}.partitions
           where group_id = :group and topic = :topic and partition = :partition::int
@@ -137,8 +146,8 @@ select count(*)::int as updated, coalesce(${STILL_OPEN}, false) as open from cas
  * check. It still sets lock_timeout and the open mark, which every transaction needs, so the difference to
  * {@link batchStartSql} is exactly the price of early fencing.
  */
-export function batchStartUnfencedSql(): Statement<{ lockTimeout: string }, { current: boolean }> {
-  return `select set_config('lock_timeout', :lockTimeout, true) as lock_timeout, ${BATCH_OPEN} as open, true as current`;
+export function batchStartUnfencedSql(): Statement<{ lockTimeout: string; idleTimeout: string }, { current: boolean }> {
+  return `select set_config('lock_timeout', :lockTimeout, true) as lock_timeout, ${IDLE_TIMEOUT} as idle_timeout, ${BATCH_OPEN} as open, true as current`;
 }
 
 /**

@@ -41,12 +41,20 @@ import {
   batchCommitUnfencedSql,
   batchStartSql,
   batchStartUnfencedSql,
+  IDLE_TIMEOUT,
   STILL_OPEN,
 } from '../sql/run-batch.js';
 import { query } from '../sql/statement.js';
 import { markStoppedSql } from '../sql/stop.js';
 import { heartbeatSql, leaveSql } from '../sql/workers.js';
 import { type EndingCall, guardTransaction } from './guarded-transaction.js';
+
+/**
+ * The longest a claim waits for its partition's row lock (capped by lockTimeoutMs). The row is
+ * locked only by a statement in progress, or by a transaction between its compare-and-set and
+ * COMMIT: normally for milliseconds, for as long as it is frozen when its process is.
+ */
+const CLAIM_LOCK_TIMEOUT_MS = 1000;
 
 /**
  * knex's own log, through the store's logger: knex warns `Connection Error: Connection ended
@@ -125,6 +133,13 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   /** Who a forced takeover is audited as. */
   readonly #actor = defaultActor();
   readonly #lockTimeout: string;
+  readonly #idleTimeout: string;
+  /**
+   * A claim's lock wait: a claim whose row another transaction holds (a commit in progress, or a
+   * process frozen inside one) gives up quickly and is tried again next round, so that one locked
+   * row never stalls a membership round past a heartbeat or a lease.
+   */
+  readonly #claimLockTimeout: string;
   /** The pool's repeated warnings: one line per change (flushed at close). */
   readonly #logGate = new RepeatGate();
   #closing: Promise<void> | undefined;
@@ -154,6 +169,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       batchCommit: this.options.unsafeUnfencedCommitsForBenchmarks ? batchCommitUnfencedSql(s) : batchCommitSql(s),
     };
     this.#lockTimeout = String(lockTimeoutMs);
+    this.#idleTimeout = String(this.options.idleInTransactionTimeoutMs);
+    this.#claimLockTimeout = String(Math.min(lockTimeoutMs, CLAIM_LOCK_TIMEOUT_MS));
     if (this.options.unsafeUnfencedCommitsForBenchmarks) {
       process.emitWarning('PostgresStore: unsafeUnfencedCommitsForBenchmarks is on; commits are NOT fenced (benchmarks only).', {
         code: 'ONCELY_UNFENCED_COMMITS',
@@ -183,7 +200,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     let row: ClaimRow | undefined;
     try {
       const { rows } = await query(this.knex, this.#sql.claim, {
-        lockTimeout: this.#lockTimeout,
+        lockTimeout: this.#claimLockTimeout,
         group: input.group,
         topic: input.topic,
         partition: input.partition,
@@ -303,8 +320,9 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     try {
       const result = await this.knex.transaction(async (trx) => {
         try {
-          await trx.raw(`select set_config('lock_timeout', :lockTimeout, true), ${BATCH_OPEN}`, {
+          await trx.raw(`select set_config('lock_timeout', :lockTimeout, true), ${IDLE_TIMEOUT}, ${BATCH_OPEN}`, {
             lockTimeout: this.#lockTimeout,
+            idleTimeout: this.#idleTimeout,
           });
           let out: R;
           try {
@@ -395,7 +413,11 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     try {
       const result = await this.knex.transaction(async (trx) => {
         try {
-          const start = await query(trx, this.#sql.batchStart, { lockTimeout: this.#lockTimeout, ...batch });
+          const start = await query(trx, this.#sql.batchStart, {
+            lockTimeout: this.#lockTimeout,
+            idleTimeout: this.#idleTimeout,
+            ...batch,
+          });
           if (!start.rows[0]?.current) throw this.#fenced(claim);
           const result = await runWork(
             guardTransaction(trx, end),
