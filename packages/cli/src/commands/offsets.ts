@@ -54,24 +54,43 @@ export function resetTarget(f: ResetFlags): ResetTarget {
   return given[0]!;
 }
 
+/** A plan's columns, for the CLI's table and the console's. */
+export const PLAN_COLUMNS = [
+  'topic',
+  'partition',
+  'current',
+  'new',
+  'reprocess',
+  'skip',
+  'log start',
+  'high watermark',
+  'owner',
+  'note',
+];
+
+/** One row per partition of a plan, in {@link PLAN_COLUMNS} order. */
+export function planRows(plan: ResetPlan): Array<Array<string | number | bigint | null>> {
+  return plan.entries.map((e) => [
+    e.topic,
+    e.partition,
+    e.current,
+    e.next,
+    e.reprocess,
+    e.skip,
+    e.logStart,
+    e.highWatermark,
+    e.owner,
+    e.note ?? (e.changes ? '' : 'unchanged'),
+  ]);
+}
+
 /** Prints a plan for people: one line per partition, then what happened or what --execute would do. */
 export function printPlan(plan: ResetPlan, verb = '--execute'): void {
   console.log(`group ${plan.group}: ${plan.description}`);
   console.log(
     table(
-      ['TOPIC', 'PARTITION', 'CURRENT', 'NEW', 'REPROCESS', 'SKIP', 'LOG-START', 'HIGH-WATERMARK', 'OWNER', 'NOTE'],
-      plan.entries.map((e) => [
-        e.topic,
-        e.partition,
-        e.current,
-        e.next,
-        e.reprocess,
-        e.skip,
-        e.logStart,
-        e.highWatermark,
-        e.owner,
-        e.note ?? (e.changes ? '' : 'unchanged'),
-      ]),
+      PLAN_COLUMNS.map((c) => c.toUpperCase().replace(/ /g, '-')),
+      planRows(plan),
     ),
   );
   const changing = plan.entries.filter((e) => e.changes).length;

@@ -14,9 +14,11 @@ import { type App, ConfigError, OncelyError, toError } from '@oncely/core';
 import type { DeadLetters, OffsetsAdmin, PartitionStatus, ResetPlan, ResetRequest } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
 import { showBytes } from '../commands/dlq.js';
-import { type ResetFlags, resetTarget } from '../commands/offsets.js';
+import { parseRecordRef } from '../commands/explain.js';
+import { PLAN_COLUMNS, planRows, type ResetFlags, resetTarget } from '../commands/offsets.js';
 import { parseBigint, parseTopics } from '../options.js';
-import { ago, Html, html, page, sparkline, table } from './html.js';
+import { human } from '../output.js';
+import { Html, html, page, sparkline, table } from './html.js';
 
 /** What the console works with. */
 export interface ConsoleOptions {
@@ -181,7 +183,7 @@ export function consoleHandler(options: ConsoleOptions): (req: IncomingMessage, 
               w.pid,
               w.membership,
               w.live === null ? '-' : w.live ? 'live' : 'dead',
-              `${ago(w.heartbeatAgeMs)} ago`,
+              `${human(w.heartbeatAgeMs)} ago`,
               w.owned,
               w.held,
               w.target,
@@ -211,8 +213,8 @@ export function consoleHandler(options: ConsoleOptions): (req: IncomingMessage, 
         r.lag,
         r.owner ?? '-',
         r.epoch,
-        r.owner === null ? '-' : r.leaseLeftMs === 0 ? 'expired' : ago(r.leaseLeftMs),
-        r.lastCommitAgeMs === null ? 'never' : `${ago(r.lastCommitAgeMs)} ago`,
+        r.owner === null ? '-' : r.leaseLeftMs === 0 ? 'expired' : human(r.leaseLeftMs),
+        r.lastCommitAgeMs === null ? 'never' : `${human(r.lastCommitAgeMs)} ago`,
         statusCell(r),
         r.deadLetters > 0
           ? html`<a href="/groups/${encodeURIComponent(g)}/dlq?topic=${encodeURIComponent(r.topic)}">${r.deadLetters}</a>`
@@ -364,9 +366,7 @@ ${writeHint(req)}${
     const ref = url.searchParams.get('record') ?? '';
     let result = html``;
     if (g !== '' && ref !== '') {
-      const m = /^([^/]+)\/(\d+)\/(\d+)$/.exec(ref);
-      if (!m) throw new HttpError(400, 'name the record as <topic>/<partition>/<offset>');
-      const h = await admin.explain({ group: g, topic: m[1]!, partition: Number(m[2]), offset: BigInt(m[3]!) });
+      const h = await admin.explain({ group: g, ...parseRecordRef(ref) });
       result = html`<h2>Verdict: <span id="verdict">${h.state}</span>${h.state === 'applied' ? html` (${h.timesApplied} time(s))` : ''}</h2>
 <p>Position: ${h.position ? `next offset ${h.position.nextOffset}, epoch ${h.position.epoch}, ${h.position.owner ?? 'no owner'}` : '-'}</p>
 ${table(
@@ -406,21 +406,8 @@ ${table(
   }
 
   function planTable(plan: ResetPlan): Html {
-    return table(
-      ['Topic', 'Partition', 'Current', 'New', 'Reprocess', 'Skip', 'Log start', 'High watermark', 'Note'],
-      plan.entries.map((e) => [
-        e.topic,
-        e.partition,
-        e.current,
-        e.next,
-        e.reprocess,
-        e.skip,
-        e.logStart,
-        e.highWatermark,
-        e.clamped ? `clamped to ${e.clamped}` : '',
-      ]),
-      [1, 2, 3, 4, 5, 6, 7],
-    );
+    const headers = PLAN_COLUMNS.map((c) => c[0]!.toUpperCase() + c.slice(1));
+    return table(headers, planRows(plan), [1, 2, 3, 4, 5, 6, 7]);
   }
 
   async function rewind(req: IncomingMessage, g: string, url: URL): Promise<Html> {

@@ -101,13 +101,3 @@ export function sparkline(values: number[], label: string): Html {
       `<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="${points}"/></svg>`,
   );
 }
-
-/** A duration for people. */
-export function ago(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined) return '-';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  return `${Math.round(s / 3600)} h`;
-}
