@@ -92,6 +92,10 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
       },
     });
   };
+  const histogram = (name: string, help: string, buckets: number[]) => {
+    made.push(name);
+    return new prom.Histogram<'group' | 'topic'>({ name, help, labelNames: ['group', 'topic'], buckets, registers });
+  };
   const tp = ['group', 'topic', 'partition'] as const;
 
   const applied = counter(
@@ -100,14 +104,11 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
     tp,
   );
   const batches = counter('oncely_batches_committed_total', 'Batches committed (writes and offset in one transaction).', tp);
-  made.push('oncely_commit_duration_seconds');
-  const commitSeconds = new prom.Histogram<'group' | 'topic'>({
-    name: 'oncely_commit_duration_seconds',
-    help: "A batch's transaction from BEGIN to COMMIT, its handler included.",
-    labelNames: ['group', 'topic'],
-    buckets: options.commitBuckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers,
-  });
+  const commitSeconds = histogram(
+    'oncely_commit_duration_seconds',
+    "A batch's transaction from BEGIN to COMMIT, its handler included.",
+    options.commitBuckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  );
   const fenced = counter(
     'oncely_fenced_commits_total',
     'Claims found stale (a rewind or a takeover): a batch refused at its commit (detected_by commit) or by the lease renewal (renewal).',
@@ -157,14 +158,11 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
 
   const fetchedRecords = counter('oncely_fetched_records_total', 'Records fetched from Kafka (before decoding).', tp);
   const fetchedBytes = counter('oncely_fetched_bytes_total', 'Key and value bytes of the records fetched from Kafka.', tp);
-  made.push('oncely_fetch_duration_seconds');
-  const fetchSeconds = new prom.Histogram<'group' | 'topic'>({
-    name: 'oncely_fetch_duration_seconds',
-    help: "From a fetch call to a partition's records, the broker's long poll included.",
-    labelNames: ['group', 'topic'],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers,
-  });
+  const fetchSeconds = histogram(
+    'oncely_fetch_duration_seconds',
+    "From a fetch call to a partition's records, the broker's long poll included.",
+    [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
 
   gauge(
     'oncely_partition_lag',
