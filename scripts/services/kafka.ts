@@ -3,6 +3,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+// oncely's fixes of kafkajs 2.2.4 (no TimeoutNegativeWarning on Node 24, no listener leak on a dead
+// socket) for this process's own kafkajs clients too: they share the copy the adapter patches.
+import '../../packages/core/src/kafkajs/internals.js';
 import { kafkaDir, repoRoot } from './paths.js';
 import { portAnswers, processAlive, run, ServiceError, sleep, tail } from './util.js';
 

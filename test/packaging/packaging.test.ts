@@ -220,12 +220,8 @@ describe('the packed packages in a new app outside the workspace', () => {
     }
   }, 120_000);
 
-  it('runs a worker from code and with the packaged oncely run: class and function handlers, every record once', async () => {
-    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(tsconfig('NodeNext', 'NodeNext', undefined, true), null, 2));
-    await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: app });
-    // @oncely/core/testing, the second entry: a handler's unit test over the in-memory log and store.
-    expect((await run(process.execPath, ['dist/unit.js'], { cwd: app })).stdout).toContain('balance:a=12');
-
+  /** Two fresh topics with 120 payments and 80 clicks, a fresh table, and what a run must have applied. */
+  async function appRun() {
     const payments = await createTopic(3, { prefix: 'payments' });
     const clicks = await createTopic(2, { prefix: 'clicks' });
     const appSchema = freshSchema('app');
@@ -263,6 +259,28 @@ describe('the packed packages in a new app outside the workspace', () => {
       PAYMENTS_TOPIC: payments,
       CLICKS_TOPIC: clicks,
     });
+    /** Each group applied every record exactly once, payments through the class, clicks through the function. */
+    const expectApplied = async (groups: string[]) => {
+      const { rows } = await pool.query<{ row: string; n: string }>(
+        `select concat_ws(' ', grp, source, topic, item) as row, count(*) as n from ${appSchema}.applied group by 1`,
+      );
+      const expected = groups.flatMap((g) => [
+        ...Array.from({ length: 120 }, (_, i) => `${g} class ${payments} p${i}`),
+        ...Array.from({ length: 80 }, (_, i) => `${g} function ${clicks} c${i}`),
+      ]);
+      expect(rows.map((r) => r.row).sort()).toEqual(expected.sort());
+      expect(rows.filter((r) => r.n !== '1')).toEqual([]);
+    };
+    return { env, expectApplied };
+  }
+
+  it('runs a worker from code and with the packaged oncely run: class and function handlers, every record once', async () => {
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(tsconfig('NodeNext', 'NodeNext', undefined, true), null, 2));
+    await run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: app });
+    // @oncely/core/testing, the second entry: a handler's unit test over the in-memory log and store.
+    expect((await run(process.execPath, ['dist/unit.js'], { cwd: app })).stdout).toContain('balance:a=12');
+
+    const { env, expectApplied } = await appRun();
     const fromCode = randomName('code');
     const fromCli = randomName('cli');
     const worker = await run(process.execPath, ['dist/worker.js'], { cwd: app, env: env(fromCode) });
@@ -271,18 +289,35 @@ describe('the packed packages in a new app outside the workspace', () => {
       cwd: app,
       env: env(fromCli),
     });
-
-    const { rows } = await pool.query<{ row: string; n: string }>(
-      `select concat_ws(' ', grp, source, topic, item) as row, count(*) as n from ${appSchema}.applied group by 1`,
-    );
-    // Each group applied every record exactly once, payments through the class, clicks through the function.
-    const expected = [fromCode, fromCli].flatMap((g) => [
-      ...Array.from({ length: 120 }, (_, i) => `${g} class ${payments} p${i}`),
-      ...Array.from({ length: 80 }, (_, i) => `${g} function ${clicks} c${i}`),
-    ]);
-    expect(rows.map((r) => r.row).sort()).toEqual(expected.sort());
-    expect(rows.filter((r) => r.n !== '1')).toEqual([]);
+    await expectApplied([fromCode, fromCli]);
   }, 240_000);
+
+  it('runs the same app on Node 22, the oldest Node the packages support (engines >= 22)', async () => {
+    expect(existsSync(join(app, 'dist/worker.js')), 'the app is built by the test before').toBe(true);
+    // The official Node 22 binary from the npm registry, as the bootstrap fetches Node 24.
+    const platform = { linux: 'linux', darwin: 'darwin' }[process.platform as string];
+    const arch = { x64: 'x64', arm64: 'arm64' }[process.arch as string];
+    expect(platform && arch, `an official Node binary package for ${process.platform}-${process.arch}`).toBeTruthy();
+    const pkg = `node-${platform}-${arch}`;
+    const prefix = join(scratch, 'node22');
+    await run('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--no-save', '--loglevel=error', `${pkg}@22`], {
+      cwd: scratch,
+    });
+    const node22 = join(prefix, 'node_modules', pkg, 'bin/node');
+    expect((await run(node22, ['--version'], { cwd: app })).stdout).toMatch(/^v22\./);
+
+    const { env, expectApplied } = await appRun();
+    const fromCode = randomName('node22-code');
+    const fromCli = randomName('node22-cli');
+    const worker = await run(node22, ['dist/worker.js'], { cwd: app, env: env(fromCode) });
+    expect(worker.stdout).toContain('worker stopped');
+    // The packaged bin under Node 22: `#!/usr/bin/env node` finds the node first on PATH.
+    await run(join(app, 'node_modules/.bin/oncely'), ['run', 'dist/app.js', '--until', 'caught-up'], {
+      cwd: app,
+      env: { ...env(fromCli), PATH: `${dirname(node22)}${delimiter}${process.env.PATH ?? ''}` },
+    });
+    await expectApplied([fromCode, fromCli]);
+  }, 300_000);
 
   it("runs the README's class example as written, against inversify 8", async () => {
     const example = extractBlocks(ROOT, ['README.md']).find((b) => b.code.includes('new Container()'));

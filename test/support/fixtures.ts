@@ -4,6 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+// oncely's fixes of kafkajs 2.2.4 (no TimeoutNegativeWarning on Node 24, no listener leak on a dead
+// socket) for this process's own kafkajs clients too: they share the copy the adapter patches.
+import '../../packages/core/src/kafkajs/internals.js';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
 
