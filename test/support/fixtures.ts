@@ -40,11 +40,19 @@ export function kafkaClient(clientId = 'oncely-test'): Kafka {
   return new Kafka({ clientId, brokers: brokers(), logLevel: logLevel.NOTHING });
 }
 
-/** A pg pool for assertions, closed after the file. */
+let sharedPool: pg.Pool | undefined;
+
+/** The file's pg pool for assertions (one per test file, made on first use), closed after the file. */
 export function pgPool(): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl(), max: 4 });
-  cleanups.push(() => pool.end());
-  return pool;
+  if (!sharedPool) {
+    const pool = new pg.Pool({ connectionString: databaseUrl(), max: 4 });
+    sharedPool = pool;
+    cleanups.push(async () => {
+      sharedPool = undefined;
+      await pool.end();
+    });
+  }
+  return sharedPool;
 }
 
 /** A fresh schema name (not created: migrations create it), dropped after the file. */
@@ -69,15 +77,29 @@ export async function createTopic(
   opts: { prefix?: string; configEntries?: Array<{ name: string; value: string }> } = {},
 ): Promise<string> {
   const topic = randomName(opts.prefix ?? 'topic');
-  const admin = kafkaClient().admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries: opts.configEntries ?? [] }],
-    });
-  } finally {
-    await admin.disconnect();
+  // A broker that has just started can refuse or time out the first requests (no controller yet,
+  // leaders not elected): retriable errors are retried a few times, a topic made by an attempt that
+  // then failed counts, and the leaders of every partition are waited for.
+  for (let attempt = 1; ; attempt++) {
+    const admin = kafkaClient().admin();
+    try {
+      await admin.connect();
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries: opts.configEntries ?? [] }],
+      });
+      const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
+      const led = meta?.partitions.filter((p) => p.leader >= 0).length ?? 0;
+      if (led !== partitions)
+        throw Object.assign(new Error(`${led} of ${partitions} partitions have a leader`), { retriable: true });
+      break;
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true || /timed? ?out|TIMEOUT/i.test(String(error));
+      if (!retriable || attempt >= 5) throw error;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    } finally {
+      await admin.disconnect();
+    }
   }
   cleanups.push(async () => {
     if (keep) return;
