@@ -141,4 +141,78 @@ describe('oncely explain (real binary, real database)', () => {
     expect(noGroup.code).toBe(2);
     expect(noGroup.stderr).toMatch(/--group/);
   });
+
+  it("asks Kafka whether the offset holds a data record: transaction markers and aborted records are 'no-record'", async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('explain');
+    const appSchema = freshSchema('orders');
+    const table = `${appSchema}.orders`;
+    const group = `orders-${topic}`;
+    const pool = pgPool();
+    await pool.query(`create schema ${appSchema}`);
+    await pool.query(`create table ${table} (order_id text not null, qty int not null, "offset" bigint not null)`);
+    const order = (id: string) => ({ key: id, value: JSON.stringify({ id, qty: 1 }) });
+    // Offsets: 0, 1 committed in a transaction, 2 its commit marker; 3 aborted, 4 its abort marker; 5 plain.
+    const producer = kafkaClient().producer({ transactionalId: `explain-${topic}`, idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      const committed = await producer.transaction();
+      await committed.send({ topic, messages: [order('t0'), order('t1')] });
+      await committed.commit();
+      const aborted = await producer.transaction();
+      await aborted.send({ topic, messages: [order('x0')] });
+      await aborted.abort();
+      await producer.send({ topic, messages: [order('p0')] });
+    } finally {
+      await producer.disconnect();
+    }
+    const env = { ONCELY_SCHEMA: schema, ORDERS_GROUP: group, ORDERS_TOPIC: topic, ORDERS_TABLE: table };
+    const w = await realWorker(ordersApp({ group, topic, table, fixed: false }), schema);
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 6n, 'past every offset');
+    await w.stop();
+    expect((await pool.query(`select order_id from ${table} order by "offset"`)).rows.map((r) => r.order_id)).toEqual([
+      't0',
+      't1',
+      'p0',
+    ]);
+
+    const explain = async (offset: number) => {
+      const r = await oncely(['explain', `${topic}/0/${offset}`, '--group', group, '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as History & { inKafka: { kind: string; nextRecordOffset?: string | null } };
+    };
+    const record = await explain(1);
+    expect(record.state).toBe('applied');
+    expect(record.inKafka.kind).toBe('record');
+    for (const [offset, next] of [
+      [2, '5'],
+      [3, '5'],
+      [4, '5'],
+    ] as const) {
+      const gap = await explain(offset);
+      expect(gap.state, `offset ${offset}`).toBe('no-record');
+      expect(gap.timesApplied).toBe(0);
+      expect(gap.inKafka).toEqual({ kind: 'no-record', nextRecordOffset: next });
+      expect(gap.events.map((e) => e.kind)).toEqual(['passed-over']);
+    }
+    const ahead = await explain(9);
+    expect(ahead.state).toBe('not-reached');
+    expect(ahead.inKafka.kind).toBe('not-yet');
+    const people = await oncely(['explain', `${topic}/0/2`, '--group', group], env);
+    expect(people.stdout).toMatch(/verdict: +nothing to apply: Kafka holds no data record at this offset/);
+    expect(people.stdout).toMatch(/in kafka: +no data record at this offset \(the next one is at 5\)/);
+
+    // Without brokers the store answers alone, and says Kafka was not asked.
+    const alone = await oncely(['explain', `${topic}/0/2`, '--group', group, '--json'], {
+      ...env,
+      KAFKA_BROKERS: '',
+      ONCELY_BROKERS: '',
+    });
+    expect(alone.code, alone.stderr).toBe(0);
+    const storeOnly = JSON.parse(alone.stdout) as History & { inKafka: { kind: string; reason: string } };
+    expect(storeOnly.state).toBe('applied');
+    expect(storeOnly.inKafka.kind).toBe('unknown');
+    expect(storeOnly.inKafka.reason).toMatch(/no brokers/);
+  });
 });

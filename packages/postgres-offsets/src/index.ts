@@ -43,6 +43,7 @@ export type {
   PointInTimePosition,
   RecordHistory,
   RecordHistoryEvent,
+  RecordInKafka,
   RecordQuery,
   ReplayRequest,
   ResetPlan,

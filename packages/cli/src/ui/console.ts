@@ -14,7 +14,7 @@ import { type App, ConfigError, OncelyError, toError } from '@oncely/core';
 import type { DeadLetters, OffsetsAdmin, PartitionStatus, ResetPlan, ResetRequest } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
 import { showBytes } from '../commands/dlq.js';
-import { parseRecordRef } from '../commands/explain.js';
+import { inKafka, parseRecordRef } from '../commands/explain.js';
 import { PLAN_COLUMNS, planRows, type ResetFlags, resetTarget } from '../commands/offsets.js';
 import { parseBigint, parseTopics } from '../options.js';
 import { human } from '../output.js';
@@ -369,6 +369,7 @@ ${writeHint(req)}${
       const h = await admin.explain({ group: g, ...parseRecordRef(ref) });
       result = html`<h2>Verdict: <span id="verdict">${h.state}</span>${h.state === 'applied' ? html` (${h.timesApplied} time(s))` : ''}</h2>
 <p>Position: ${h.position ? `next offset ${h.position.nextOffset}, epoch ${h.position.epoch}, ${h.position.owner ?? 'no owner'}` : '-'}</p>
+<p>In Kafka: <span id="in-kafka">${inKafka(h.inKafka)}</span></p>
 ${table(
   ['At', 'Event', 'What'],
   h.events.map((e) => [

@@ -6,8 +6,11 @@
  * which transaction, how many times, and why more than once.
  *
  * What the store cannot know: whether Kafka holds a record at that offset at all. A committed
- * range covers every offset in it, including the offsets of transaction markers and records that
- * compaction removed; those read as applied here although no handler saw them.
+ * range covers every offset in it, including the offsets of transaction markers, of aborted
+ * transactions' records and of records that compaction removed. So when the admin has a reader,
+ * the offset is fetched (read_committed, as workers read): an offset without a data record is
+ * `no-record`, not applied, and the batches that covered it are `passed-over`. Without Kafka the
+ * verdict comes from the store alone and `inKafka` says why Kafka was not asked.
  */
 import { ConfigError } from '@oncely/core';
 import {
@@ -20,7 +23,7 @@ import {
   type Rows,
 } from '../sql/rows.js';
 import { type AdminContext, run } from './context.js';
-import type { RecordHistory, RecordHistoryEvent } from './types.js';
+import type { OffsetSource, RecordHistory, RecordHistoryEvent, RecordInKafka } from './types.js';
 
 /** Which record: a group's view of topic/partition/offset. */
 export interface RecordQuery {
@@ -67,10 +70,53 @@ function check(query: RecordQuery): void {
   }
 }
 
+/** Largest fetch for one look at an offset: one record batch is what it needs. */
+const LOOKUP_MAX_BYTES = 64 * 1024;
+
+/** What Kafka holds at the offset; never throws (an unreachable broker is an answer: unknown). */
+export async function recordInKafka(
+  kafka: OffsetSource | undefined,
+  topic: string,
+  partition: number,
+  offset: bigint,
+): Promise<RecordInKafka> {
+  if (!kafka?.fetch) return { kind: 'unknown', reason: 'Kafka was not asked (no reader given)' };
+  try {
+    const [result] = await kafka.fetch([{ topic, partition, offset, maxBytes: LOOKUP_MAX_BYTES }], { maxWaitMs: 0 });
+    if (!result) return { kind: 'unknown', reason: 'the fetch returned nothing' };
+    if (result.kind === 'out-of-range') {
+      if (result.logStartOffset !== undefined && offset < result.logStartOffset) {
+        return { kind: 'deleted', logStartOffset: result.logStartOffset };
+      }
+      const [hw] = (await kafka.highWatermarks(topic, [partition])).values();
+      return hw !== undefined && offset >= hw
+        ? { kind: 'not-yet', highWatermark: hw }
+        : { kind: 'unknown', reason: 'the broker answered out of range' };
+    }
+    const first = result.records[0];
+    if (first?.offset === offset) {
+      return {
+        kind: 'record',
+        timestamp: new Date(first.timestamp),
+        keyBytes: first.key?.length ?? null,
+        valueBytes: first.value?.length ?? null,
+      };
+    }
+    if (first !== undefined || result.nextOffset > offset) {
+      return { kind: 'no-record', nextRecordOffset: first?.offset ?? null };
+    }
+    if (offset >= result.highWatermark) return { kind: 'not-yet', highWatermark: result.highWatermark };
+    return { kind: 'unknown', reason: 'the fetch returned no batch at this offset (an open transaction?)' };
+  } catch (e) {
+    return { kind: 'unknown', reason: `Kafka could not be read: ${(e as Error).message}` };
+  }
+}
+
 /** The record's history, oldest event first, with the verdict an operator reads first. */
 export async function explainRecord(ctx: AdminContext, query: RecordQuery): Promise<RecordHistory> {
   check(query);
   const { group, topic, partition, offset } = query;
+  const lookup = recordInKafka(ctx.kafka, topic, partition, offset);
   const key = { group, topic, partition, offset: offset.toString() };
   const db = ctx.knex;
   const [positionRows, batchRows, letterRows, auditRows] = await run(ctx, `explain ${topic}/${partition}/${offset}`, () =>
@@ -110,6 +156,8 @@ export async function explainRecord(ctx: AdminContext, query: RecordQuery): Prom
       ),
     ]),
   );
+  const inKafka = await lookup;
+  const noRecord = inKafka.kind === 'no-record';
   const position = positionRows.rows[0] ? decodePartition(positionRows.rows[0]) : null;
   const batches = batchRows.rows.map(decodeOffsetLog);
   const letters = letterRows.rows;
@@ -135,6 +183,17 @@ export async function explainRecord(ctx: AdminContext, query: RecordQuery): Prom
   }
   for (const b of batches) {
     const letter = failedBatch.get(b.id);
+    if (noRecord && letter === undefined) {
+      events.push({
+        at: b.committedAt,
+        kind: 'passed-over',
+        batch: { id: b.id, fromOffset: b.fromOffset, toOffset: b.toOffset, recordCount: b.recordCount },
+        epoch: b.epoch,
+        workerId: b.workerId,
+        detail: `passed over by batch ${b.id} [${b.fromOffset}, ${b.toOffset}) of ${b.workerId} (epoch ${b.epoch}): no data record at this offset`,
+      });
+      continue;
+    }
     events.push({
       at: b.committedAt,
       kind: letter === undefined ? 'applied' : 'dead-lettered',
@@ -227,7 +286,9 @@ export async function explainRecord(ctx: AdminContext, query: RecordQuery): Prom
           ? 'dead-lettered'
           : timesApplied > 0
             ? 'applied'
-            : 'skipped';
+            : noRecord
+              ? 'no-record'
+              : 'skipped';
   return {
     ...query,
     state,
@@ -243,5 +304,6 @@ export async function explainRecord(ctx: AdminContext, query: RecordQuery): Prom
             highestCommitted: position.highestCommitted,
           },
     events,
+    inKafka,
   };
 }

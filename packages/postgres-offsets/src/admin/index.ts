@@ -11,6 +11,7 @@ export type {
   PointInTimePosition,
   RecordHistory,
   RecordHistoryEvent,
+  RecordInKafka,
   ReplayRequest,
   ResetPlan,
   ResetPlanEntry,

@@ -1,8 +1,13 @@
 import type { PartitionReader } from '@oncely/core';
 import type { PostgresStore } from '../store/store.js';
 
-/** What the admin asks Kafka: partitions of a topic, log start, high watermark, offsets for a timestamp. */
-export type OffsetSource = Pick<PartitionReader, 'partitions' | 'resolveOffsets' | 'highWatermarks'>;
+/**
+ * What the admin asks Kafka: partitions of a topic, log start, high watermark, offsets for a
+ * timestamp; and, when it can fetch (every PartitionReader can), whether an offset holds a record
+ * (`explain`).
+ */
+export type OffsetSource = Pick<PartitionReader, 'partitions' | 'resolveOffsets' | 'highWatermarks'> &
+  Partial<Pick<PartitionReader, 'fetch'>>;
 
 /** Which partitions of a topic an operation covers; every partition of the topic when `partitions` is omitted. */
 export interface TopicScope {
@@ -199,7 +204,7 @@ export interface RecordHistoryEvent {
    * moved the position back below it (it is applied again); skipped: a reset moved the position past
    * it without applying it.
    */
-  kind: 'applied' | 'dead-lettered' | 'requeued' | 'requeue-failed' | 'rewound' | 'skipped';
+  kind: 'applied' | 'dead-lettered' | 'requeued' | 'requeue-failed' | 'rewound' | 'skipped' | 'passed-over';
   /** The offset_log row of the batch (applied, dead-lettered). */
   batch?: { id: bigint; fromOffset: bigint; toOffset: bigint; recordCount: number };
   epoch?: bigint | null;
@@ -221,10 +226,12 @@ export interface RecordHistory {
   /**
    * applied: the position is past it and it was applied at least once; dead-lettered: past it,
    * never applied, a dead letter pending; skipped: past it and never applied (a reset moved past
-   * it, or it was never a record: see explain.ts); not-reached: the position is at or below it;
-   * unknown-partition: the group has no position for the partition.
+   * it); no-record: past it, and Kafka holds no data record at that offset (a transaction marker,
+   * a record of an aborted transaction, or one removed by compaction: there was nothing to apply);
+   * not-reached: the position is at or below it; unknown-partition: the group has no position for
+   * the partition.
    */
-  state: 'applied' | 'dead-lettered' | 'skipped' | 'not-reached' | 'unknown-partition';
+  state: 'applied' | 'dead-lettered' | 'skipped' | 'no-record' | 'not-reached' | 'unknown-partition';
   /** Committed batches that covered it plus applied requeues: more than 1 only through rewinds and replays. */
   timesApplied: number;
   /** Its dead letters not yet requeued. */
@@ -232,4 +239,19 @@ export interface RecordHistory {
   /** The group's stored position of the partition now. */
   position: { nextOffset: bigint; epoch: bigint; owner: string | null; highestCommitted: bigint | null } | null;
   events: RecordHistoryEvent[];
+  /** What Kafka holds at the offset now (read_committed), or why it was not asked. */
+  inKafka: RecordInKafka;
 }
+
+/**
+ * What Kafka holds at one offset: a data record; no data record (a transaction marker, a record
+ * of an aborted transaction, or one compaction removed; `nextRecordOffset` is the next data record
+ * the fetch saw, if any); nothing any more (below the log start: deleted by retention); nothing
+ * yet (at or past the high watermark); or unknown (Kafka not asked or not reachable).
+ */
+export type RecordInKafka =
+  | { kind: 'record'; timestamp: Date; keyBytes: number | null; valueBytes: number | null }
+  | { kind: 'no-record'; nextRecordOffset: bigint | null }
+  | { kind: 'deleted'; logStartOffset: bigint }
+  | { kind: 'not-yet'; highWatermark: bigint }
+  | { kind: 'unknown'; reason: string };
