@@ -3,10 +3,11 @@
  * (main.ts) parses the command line once and hands each child a frozen {@link ScenarioInput}.
  */
 
-/** The scenarios, in the order they run. */
+/** The scenarios, in the order they run (the report numbers them from 1 in this order). */
 export const SCENARIOS = [
   'kafkajs-raw',
   'pg-copy',
+  'psql-copy',
   'naive',
   'oncely-message',
   'oncely-batch-rows',
@@ -19,13 +20,47 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 /** What the report calls each scenario. */
 export const TITLES: Record<ScenarioName, string> = {
   'kafkajs-raw': '1. Kafka read ceiling: raw kafkajs eachBatch',
-  'pg-copy': '2. Postgres write ceiling: COPY, 1 connection',
-  naive: '3. naive at-least-once (eachMessage + INSERT, auto-commit)',
-  'oncely-message': '4. oncely per-message (ctx.tx insert)',
-  'oncely-batch-rows': '5. oncely batch, row per record (copyRows)',
-  'oncely-batch-ledger': '6. oncely batch, ledger (1 upsert/batch)',
-  'oncely-batch-rows-unfenced': '7. oncely batch, row per record, fence off',
+  'pg-copy': '2. Postgres write ceiling: COPY of pre-built buffers, 1 connection',
+  'psql-copy': '3. Postgres write ceiling: psql \\copy of the same rows',
+  naive: '4. naive at-least-once (eachMessage + INSERT, auto-commit)',
+  'oncely-message': '5. oncely per-message (ctx.tx insert)',
+  'oncely-batch-rows': '6. oncely batch, row per record (copyRows)',
+  'oncely-batch-ledger': '7. oncely batch, ledger (1 upsert/batch)',
+  'oncely-batch-rows-unfenced': '8. oncely batch, row per record, fence off',
 };
+
+/** The number the report gives a scenario (its place in {@link SCENARIOS}, from 1). */
+export function numberOf(s: ScenarioName): number {
+  return SCENARIOS.indexOf(s) + 1;
+}
+
+/** The Kafka readers an oncely scenario can use (see scenarios/readers.ts). */
+export type ReaderName = 'kafkajs';
+
+/** What an oncely worker scenario runs: its handler, the reader it fetches with, and whether commits are fenced. */
+export interface OncelyConfig {
+  /**
+   * - message:      a message handler, one INSERT per record through ctx.tx;
+   * - batch-rows:   a batch handler, one copyRows() (COPY in the transaction) of the batch's rows;
+   * - batch-ledger: a batch handler adding the batch's amounts per account to balances (one upsert
+   *                 of at most 1,000 rows).
+   */
+  handler: 'message' | 'batch-rows' | 'batch-ledger';
+  reader: ReaderName;
+  /** false: the store's benchmark-only unsafeUnfencedCommitsForBenchmarks (no epoch/position CAS, no fencing pre-check). */
+  fenced: boolean;
+}
+
+/** The oncely scenarios and what each runs; a scenario not listed here is a baseline or a ceiling. */
+export const ONCELY_SCENARIOS: Partial<Record<ScenarioName, OncelyConfig>> = {
+  'oncely-message': { handler: 'message', reader: 'kafkajs', fenced: true },
+  'oncely-batch-rows': { handler: 'batch-rows', reader: 'kafkajs', fenced: true },
+  'oncely-batch-ledger': { handler: 'batch-ledger', reader: 'kafkajs', fenced: true },
+  'oncely-batch-rows-unfenced': { handler: 'batch-rows', reader: 'kafkajs', fenced: false },
+};
+
+/** COPY data format of the pre-built-buffer ceiling (psql's \copy always uses text). */
+export type CopyFormat = 'text' | 'binary';
 
 /** Command-line parameters. */
 export interface BenchArgs {
@@ -40,6 +75,8 @@ export interface BenchArgs {
   fetchMaxBytesPerPartition: number | undefined;
   /** Records the naive scenario processes (it is slow; its rate is what matters). */
   naiveRecords: number;
+  /** Format of the pre-built COPY ceiling's buffers. */
+  copyFormat: CopyFormat;
   scenarios: ScenarioName[];
   runs: number;
   quick: boolean;
@@ -69,6 +106,7 @@ export interface ScenarioInput {
   batchMaxRecords: number;
   fetchMaxBytesPerPartition: number | undefined;
   naiveRecords: number;
+  copyFormat: CopyFormat;
   stages: boolean;
 }
 
@@ -95,7 +133,9 @@ export interface ScenarioResult {
   scenario: ScenarioName;
   run: number;
   ok: boolean;
-  /** Why the run failed, or what the check verified. */
+  /** The scenario could not run here (e.g. psql is not installed): not a failure, and no figures. */
+  skipped?: boolean;
+  /** Why the run failed or was skipped, or what the check verified. */
   check: string;
   records: number;
   bytes: number;
@@ -110,8 +150,13 @@ export interface ScenarioResult {
   commits?: number;
   /** Peak RSS of the child, from process.resourceUsage().maxRSS, in MB (MiB). */
   peakRssMb: number;
-  /** CPU seconds the child used (user + system) during the active window. */
+  /**
+   * CPU seconds (user + system) used during the active window by the process that does the
+   * work: the child itself, or for psql's \copy the psql process. Not Kafka's or PostgreSQL's.
+   */
   cpuSec: number;
+  /** cpuSec per record, in µs (steadier than records/s on a shared machine). */
+  cpuUsPerRecord: number;
   /** Event-loop utilization of the child over the active window (1 = the JS thread was never idle). */
   elu: number;
   stages?: StageTimings;

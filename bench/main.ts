@@ -1,12 +1,14 @@
 /**
  * `pnpm bench`: oncely against the alternatives and the ceilings, in one run, on one machine.
  *
- * Prepares a topic (reused when it already holds the same records), then runs each scenario in
- * its own child process, one after another, from a cold start on a fresh table:
- *   1 raw kafkajs (read ceiling) · 2 COPY (write ceiling) · 3 naive at-least-once ·
- *   4 oncely per-message · 5 oncely batch rows · 6 oncely batch ledger · 7 oncely batch rows, fence off
- * and reports records/s, MB/s, wall time, commit latency, peak RSS, the target ratios (PASS/MISS),
- * and, on request, per-stage timings and CPU profiles. Results: bench/results/*.json and *.md.
+ * Builds the packages and the bench (scenarios run from dist/ under plain node), prepares a topic
+ * (reused when it already holds the same records), then runs each scenario in its own child
+ * process, one after another, from a cold start on a fresh table:
+ *   1 raw kafkajs (read ceiling) · 2 COPY of pre-built buffers (write ceiling) · 3 psql's \copy of
+ *   the same rows · 4 naive at-least-once · 5 oncely per-message · 6 oncely batch rows ·
+ *   7 oncely batch ledger · 8 oncely batch rows, fence off
+ * and reports records/s, MB/s, CPU µs per record, wall time, commit latency, peak RSS, the targets
+ * (PASS/MISS), and, on request, per-stage timings and CPU profiles. Results: bench/results/*.json and *.md.
  *
  * Exit status: 0 when every scenario completed and its check held; 1 otherwise; 2 for bad arguments.
  * See bench/README.md for the options.
@@ -17,7 +19,17 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { up } from '../scripts/services/index.js';
-import { type BenchArgs, SCENARIOS, type ScenarioInput, type ScenarioName, type ScenarioResult, TITLES } from './config.js';
+import { BuildError, buildForBench, compiled } from './build.js';
+import {
+  type BenchArgs,
+  type CopyFormat,
+  ONCELY_SCENARIOS,
+  SCENARIOS,
+  type ScenarioInput,
+  type ScenarioName,
+  type ScenarioResult,
+  TITLES,
+} from './config.js';
 import { KEY_BYTES, totalCents, valueBytesOf } from './data.js';
 import { prepareTopic } from './produce.js';
 import { type ProfileSummary, summarizeProfile } from './profile.js';
@@ -33,6 +45,7 @@ const usage = `usage: pnpm bench [options]
   --batch N            oncely batchMaxRecords (default 2000, the runtime's default)
   --fetch-bytes N      oncely fetchMaxBytesPerPartition (default: the runtime's)
   --naive-records N    records the naive scenario handles (default 100000; --quick: 5000)
+  --copy-format F      text or binary: the COPY ceiling's pre-built buffers (default binary)
   --scenarios LIST     comma-separated numbers or names (default all):
 ${SCENARIOS.map((s, i) => `                         ${i + 1} ${s}`).join('\n')}
   --runs N             repeat every scenario N times (interleaved) and report medians (default 1)
@@ -71,6 +84,7 @@ function parseArgs(argv: string[]): BenchArgs {
     'batch',
     'fetch-bytes',
     'naive-records',
+    'copy-format',
     'scenarios',
     'runs',
     'topic',
@@ -92,11 +106,15 @@ function parseArgs(argv: string[]): BenchArgs {
       const t = s.trim();
       const byNumber = /^\d+$/.test(t) ? SCENARIOS[Number(t) - 1] : undefined;
       const found = byNumber ?? SCENARIOS.find((x) => x === t);
-      if (!found) throw new UsageError(`--scenarios: unknown scenario ${t}; use 1-7 or ${SCENARIOS.join(', ')}`);
+      if (!found)
+        throw new UsageError(`--scenarios: unknown scenario ${t}; use 1-${SCENARIOS.length} or ${SCENARIOS.join(', ')}`);
       return found;
     });
     scenarios = SCENARIOS.filter((s) => scenarios.includes(s));
   }
+  const copyFormat = values.get('copy-format') ?? 'binary';
+  if (copyFormat !== 'text' && copyFormat !== 'binary')
+    throw new UsageError(`--copy-format must be text or binary; got ${copyFormat}`);
   return {
     records,
     partitions: int('partitions', 6)!,
@@ -104,6 +122,7 @@ function parseArgs(argv: string[]): BenchArgs {
     batchMaxRecords: int('batch', 2000)!,
     fetchMaxBytesPerPartition: int('fetch-bytes', undefined, 1024),
     naiveRecords: int('naive-records', quick ? 5_000 : 100_000)!,
+    copyFormat: copyFormat as CopyFormat,
     scenarios,
     runs: int('runs', 1)!,
     quick,
@@ -113,15 +132,16 @@ function parseArgs(argv: string[]): BenchArgs {
   };
 }
 
-const ONCELY = (s: ScenarioName) => s.startsWith('oncely-');
+const ONCELY = (s: ScenarioName) => ONCELY_SCENARIOS[s] !== undefined;
 
 function runChild(
   input: ScenarioInput,
   opts: { profileDir?: string; timeoutMs: number },
 ): Promise<{ result: ScenarioResult | undefined; error?: string }> {
-  const execArgv = [...process.execArgv];
+  // Plain node on the compiled entry point (not this process's TypeScript loader): the packages' dist/.
+  const execArgv = ['--expose-gc'];
   if (opts.profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`);
-  const child = fork(join(here, 'scenario.ts'), [], {
+  const child = fork(compiled('scenario.ts'), [], {
     env: { ...process.env, BENCH_INPUT: JSON.stringify(input) },
     execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -160,6 +180,7 @@ function failed(input: ScenarioInput, why: string): ScenarioResult {
     mbPerSec: 0,
     peakRssMb: 0,
     cpuSec: 0,
+    cpuUsPerRecord: Number.NaN,
     elu: 0,
     loadStart: 0,
     loadEnd: 0,
@@ -178,6 +199,15 @@ async function main(): Promise<number> {
     throw e;
   }
   const log = (line: string) => console.log(line);
+  try {
+    buildForBench(log);
+  } catch (e) {
+    if (e instanceof BuildError) {
+      console.error(e.message);
+      return 1;
+    }
+    throw e;
+  }
   const services = await up();
   const brokers = services.kafka.brokers;
   const databaseUrl = services.postgres.url;
@@ -209,6 +239,7 @@ async function main(): Promise<number> {
     batchMaxRecords: args.batchMaxRecords,
     fetchMaxBytesPerPartition: args.fetchMaxBytesPerPartition,
     naiveRecords: args.naiveRecords,
+    copyFormat: args.copyFormat,
   };
   // Generous: the slowest scenario (per-message) runs at a few thousand records/s on a loaded machine.
   const timeoutMs = Math.max(120_000, (args.records / 1_000) * 1_000);
@@ -221,14 +252,16 @@ async function main(): Promise<number> {
       const r = error ? failed(input, `${error}${result ? ` (after reporting: ${result.check})` : ''}`) : result!;
       results.push(r);
       console.log(
-        r.ok
-          ? `${Math.round(r.recordsPerSec).toLocaleString('en-US')} records/s, ${(r.activeMs / 1000).toFixed(2)} s, RSS ${Math.round(r.peakRssMb)} MB, load ${r.loadStart.toFixed(1)}→${r.loadEnd.toFixed(1)} — ${r.check}`
-          : `FAILED: ${r.check}`,
+        r.skipped
+          ? `skipped: ${r.check}`
+          : r.ok
+            ? `${Math.round(r.recordsPerSec).toLocaleString('en-US')} records/s, ${Number.isFinite(r.cpuUsPerRecord) ? r.cpuUsPerRecord.toFixed(1) : '–'} CPU µs/record, ${(r.activeMs / 1000).toFixed(2)} s, RSS ${Math.round(r.peakRssMb)} MB, load ${r.loadStart.toFixed(1)}→${r.loadEnd.toFixed(1)} — ${r.check}`
+            : `FAILED: ${r.check}`,
       );
       if (profileDir) {
         for (const f of readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile'))) {
           const summary = summarizeProfile(join(profileDir, f));
-          // tsx's module loader thread writes a profile too; it idles through the run.
+          // A thread that idles through the run (a loader's, a worker's) writes a profile too.
           const idle = summary.areas.find((a) => a.area === '(idle)')?.share ?? 0;
           if (idle < 0.95) profiles.push({ scenario, run, summary });
         }

@@ -21,12 +21,12 @@ export interface ProfileSummary {
 }
 
 const AREAS: Array<[RegExp, string]> = [
-  [/packages\/core\/src\/kafka\/wire/, 'oncely: wire decode'],
-  [/packages\/core\/src\/kafka\//, 'oncely: reader'],
-  [/packages\/core\/src\/runtime\//, 'oncely: runtime'],
-  [/packages\/core\/src\/codec\//, 'oncely: codec'],
-  [/packages\/core\/src\//, 'oncely: core other'],
-  [/packages\/postgres-offsets\/src\/bulk\//, 'oncely: insertRows'],
+  [/packages\/core\/(?:src|dist)\/kafka(?:js)?\/wire/, 'oncely: wire decode'],
+  [/packages\/core\/(?:src|dist)\/(?:kafka|kafkajs|reader)\//, 'oncely: reader'],
+  [/packages\/core\/(?:src|dist)\/runtime\//, 'oncely: runtime'],
+  [/packages\/core\/(?:src|dist)\/codec\//, 'oncely: codec'],
+  [/packages\/core\/(?:src|dist)\//, 'oncely: core other'],
+  [/packages\/postgres-offsets\/(?:src|dist)\/bulk\//, 'oncely: insertRows'],
   [/packages\/postgres-offsets\//, 'oncely: store'],
   [/node_modules\/.*\/knex\//, 'knex'],
   [/node_modules\/.*\/(pg|pg-protocol|pg-pool|pg-types|pgpass|postgres-[a-z]+)\//, 'pg driver'],

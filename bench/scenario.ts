@@ -1,33 +1,34 @@
 /**
- * One scenario in its own process, so that its peak RSS is its own: main.ts forks this file with the
- * scenario's input in BENCH_INPUT and receives one ScenarioResult over IPC.
+ * One scenario in its own process, so that its peak RSS and CPU are its own: main.ts builds the
+ * bench (bench/tsconfig.build.json) and forks the compiled file with plain node (the packages
+ * from their dist/, no TypeScript loader) with the scenario's input in BENCH_INPUT, and receives
+ * one ScenarioResult over IPC.
  */
 import { loadavg } from 'node:os';
-import type { ScenarioInput, ScenarioResult } from './config.js';
+import { ONCELY_SCENARIOS, type ScenarioInput, type ScenarioResult } from './config.js';
 import { peakRssMb } from './measure.js';
 import { kafkajsRaw } from './scenarios/kafkajs-raw.js';
 import { naive } from './scenarios/naive.js';
 import { oncely } from './scenarios/oncely.js';
 import { pgCopy } from './scenarios/pg-copy.js';
+import { psqlCopy } from './scenarios/psql-copy.js';
 import type { Outcome } from './scenarios/types.js';
 import { percentile } from './stats.js';
 
 async function runScenario(input: ScenarioInput): Promise<Outcome> {
+  const config = ONCELY_SCENARIOS[input.scenario];
+  if (config) return oncely(input, config);
   switch (input.scenario) {
     case 'kafkajs-raw':
       return kafkajsRaw(input);
     case 'pg-copy':
       return pgCopy(input);
+    case 'psql-copy':
+      return psqlCopy(input);
     case 'naive':
       return naive(input);
-    case 'oncely-message':
-      return oncely(input, 'message');
-    case 'oncely-batch-rows':
-      return oncely(input, 'batch-rows');
-    case 'oncely-batch-ledger':
-      return oncely(input, 'batch-ledger');
-    case 'oncely-batch-rows-unfenced':
-      return oncely(input, 'batch-rows-unfenced');
+    default:
+      throw new Error(`bench: no runner for scenario ${input.scenario}`);
   }
 }
 
@@ -44,13 +45,14 @@ async function main(): Promise<void> {
     scenario: input.scenario,
     run: input.run,
     ok: o.ok,
+    ...(o.skipped ? { skipped: true } : {}),
     check: o.check,
     records: o.records,
     bytes,
     wallMs,
     activeMs: o.window.activeMs,
-    recordsPerSec: o.records / seconds,
-    mbPerSec: bytes / 1_048_576 / seconds,
+    recordsPerSec: o.skipped ? 0 : o.records / seconds,
+    mbPerSec: o.skipped ? 0 : bytes / 1_048_576 / seconds,
     ...(o.commitDurations
       ? {
           commitP50Ms: percentile(o.commitDurations, 50),
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
       : {}),
     peakRssMb: peakRssMb(),
     cpuSec: o.window.cpuSec,
+    cpuUsPerRecord: o.records > 0 ? (o.window.cpuSec * 1e6) / o.records : Number.NaN,
     elu: o.window.elu,
     ...(o.stages ? { stages: o.stages } : {}),
     loadStart,

@@ -6,6 +6,8 @@ export interface Outcome {
   /** Records processed (for the COPY ceiling: rows written). */
   records: number;
   ok: boolean;
+  /** Could not run here (see ScenarioResult.skipped). */
+  skipped?: boolean;
   /** What the check found, in words. */
   check: string;
   window: Window;

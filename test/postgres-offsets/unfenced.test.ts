@@ -1,5 +1,5 @@
 /**
- * The benchmark-only `unsafeUnfencedCommitsForBenchmarks` option (bench scenario 7 prices the fence
+ * The benchmark-only `unsafeUnfencedCommitsForBenchmarks` option (bench scenario 8 prices the fence
  * with it): it must really drop the fence, or the benchmark measures nothing, and a default store
  * on the same rows must stay fenced.
  */
