@@ -4,7 +4,13 @@
  * the machine (ps, /proc) and ends up in shell histories.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, type KafkajsReaderOptions } from '@oncely/core';
+import {
+  ConfigError,
+  KafkajsPartitionReader,
+  type KafkajsReaderOptions,
+  type PartitionReader,
+  PlatformaticPartitionReader,
+} from '@oncely/core';
 import type { Command } from 'commander';
 import { type FlagSpec, flags, intFlag } from './flags.js';
 
@@ -21,7 +27,11 @@ export interface KafkaFlags {
   kafkaSaslPasswordFile?: string;
   kafkaConnectionTimeout?: string;
   kafkaRequestTimeout?: string;
+  reader?: string;
 }
+
+/** The reader adapters the CLI can read Kafka with (`--reader`). */
+export const READERS = ['kafkajs', 'platformatic'] as const;
 
 /** The variable that holds the SASL password (there is no flag for it). */
 export const SASL_PASSWORD_ENV = 'ONCELY_KAFKA_SASL_PASSWORD';
@@ -41,6 +51,12 @@ export const KAFKA_FLAGS: readonly FlagSpec[] = [
     flags: '--brokers <list>',
     description: 'Kafka bootstrap brokers, host:port[,…]',
     fallbackEnv: ['KAFKA_BROKERS'],
+  },
+  {
+    flags: '--reader <adapter>',
+    description: 'the Kafka reader: kafkajs, or platformatic (needs @platformatic/kafka installed)',
+    choices: READERS,
+    default: 'kafkajs',
   },
   { flags: '--kafka-client-id <id>', description: 'client id the brokers see (default: oncely-<group> or oncely-cli)' },
   { flags: '--kafka-connection-timeout <ms>', description: 'time to open a connection to a broker (default 3000)' },
@@ -151,4 +167,17 @@ export const READER_FLAG_NAMES: Readonly<Record<string, string>> = {
   requestTimeoutMs: '--kafka-request-timeout',
   ssl: '--kafka-ssl',
   sasl: '--kafka-sasl-mechanism',
+  reader: '--reader',
 };
+
+/**
+ * The reader `--reader` (ONCELY_READER) names, with these options. Both take the same options; the
+ * platformatic one loads @platformatic/kafka when it connects (a ConfigError names the install
+ * command when it is missing).
+ */
+export function createReader(f: KafkaFlags, options: KafkajsReaderOptions): PartitionReader {
+  const kind = f.reader ?? 'kafkajs';
+  if (kind === 'platformatic') return new PlatformaticPartitionReader(options);
+  if (kind !== 'kafkajs') throw new ConfigError(`--reader must be one of ${READERS.join(', ')}; got ${kind}.`);
+  return new KafkajsPartitionReader(options);
+}

@@ -1,9 +1,9 @@
-import { ConfigError, KafkajsPartitionReader, type Logger, silentLogger } from '@oncely/core';
+import { ConfigError, type Logger, type PartitionReader, silentLogger } from '@oncely/core';
 import { OffsetsAdmin, PostgresStore, type TopicScope } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
 import { type ConnectionFlags, isConfigurationError, resolveConnections } from './config.js';
 import { type FlagSpec, flags, inFlagTerms } from './flags.js';
-import { type KafkaFlags, kafkaOptions, kafkaReaderOptions, READER_FLAG_NAMES } from './kafka.js';
+import { createReader, type KafkaFlags, kafkaOptions, kafkaReaderOptions, READER_FLAG_NAMES } from './kafka.js';
 
 /** --database-url and --schema, which every command has. */
 export const DATABASE_FLAGS: readonly FlagSpec[] = [
@@ -107,14 +107,14 @@ export async function withAdmin<T>(
     STORE_FLAG_NAMES,
     () => new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax: 2 }),
   );
-  let reader: KafkajsPartitionReader | undefined;
+  let reader: PartitionReader | undefined;
   const reach: AdminReach = {};
   if (need.kafka === 'optional' && !useKafka) reach.kafkaUnavailable = 'no brokers given';
   try {
     if (readerOptions) {
       // An optional Kafka is tried briefly: the answer without it is worth more than a long wait.
       const options = need.kafka === 'optional' ? { ...readerOptions, retries: 2 } : readerOptions;
-      reader = inFlagTerms(READER_FLAG_NAMES, () => new KafkajsPartitionReader({ ...options, logger }));
+      reader = inFlagTerms(READER_FLAG_NAMES, () => createReader(flags, { ...options, logger }));
     }
     if (reader) {
       try {

@@ -14,6 +14,8 @@ const RANK: Record<string, number> = {
   codec: 2,
   store: 2,
   kafkajs: 2,
+  // The second adapter shares the first one's wire decoders, leader cache and fetch lanes.
+  platformatic: 2.5,
   policy: 3,
   membership: 3,
   app: 4,
@@ -22,9 +24,12 @@ const RANK: Record<string, number> = {
   testing: 6,
   index: 7,
 };
-const KAFKAJS_USERS = new Set(['kafkajs', 'observe', 'index']);
+const KAFKAJS_USERS = new Set(['kafkajs', 'platformatic', 'observe', 'index']);
+const PLATFORMATIC_USERS = new Set(['platformatic', 'index']);
 /** npm packages only the kafkajs adapter may import. */
 const ADAPTER_PACKAGES = /^(kafkajs|kafkajs-snappy|lz4-napi|fzstd)(\/|$)/;
+/** The npm package only the platformatic adapter may import (and only lazily or as types: it is an optional peer). */
+const PLATFORMATIC_PACKAGE = /^@platformatic\/kafka(\/|$)/;
 
 const root = import.meta.dirname;
 
@@ -59,11 +64,17 @@ function violations(): string[] {
         if (from !== 'kafkajs') out.push(`${name} imports ${spec}: only kafkajs/ may`);
         continue;
       }
+      if (PLATFORMATIC_PACKAGE.test(spec)) {
+        if (from !== 'platformatic') out.push(`${name} imports ${spec}: only platformatic/ may`);
+        continue;
+      }
       if (!spec.startsWith('.')) continue;
       const to = folderOf(join(file, '..', spec));
       if (to === from) continue;
       if (to === 'kafkajs' && !KAFKAJS_USERS.has(from))
-        out.push(`${name} imports ${spec}: only observe/ and index.ts use the adapter`);
+        out.push(`${name} imports ${spec}: only observe/, platformatic/ and index.ts use the adapter`);
+      else if (to === 'platformatic' && !PLATFORMATIC_USERS.has(from))
+        out.push(`${name} imports ${spec}: only index.ts uses the platformatic adapter`);
       else if (!((RANK[to] ?? 99) < (RANK[from] ?? -1))) out.push(`${name} imports ${spec}: ${from}/ may not import ${to}/`);
     }
   }
@@ -73,6 +84,14 @@ function violations(): string[] {
 describe('architecture', () => {
   it('imports point down the layer order, and only kafkajs/ imports kafkajs', () => {
     expect(violations()).toEqual([]);
+  });
+
+  it('@platformatic/kafka, an optional peer, is imported as types only: the entry loads without it', () => {
+    const valueImports = sources(root).filter((file) =>
+      /^\s*(?:import|export)\s+(?!type\b)[^'"]*from\s*['"]@platformatic\/kafka['"]/m.test(readFileSync(file, 'utf8')),
+    );
+    expect(valueImports.map((f) => relative(root, f))).toEqual([]);
+    expect(importsOf(join(root, 'platformatic', 'reader.ts'))).toContain('@platformatic/kafka');
   });
 
   it('the check sees the imports it guards (it can fail)', () => {

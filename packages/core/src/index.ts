@@ -91,6 +91,8 @@ export {
   workerHealth,
   workerMetrics,
 } from './observe/index.js';
+export type { PlatformaticReaderOptions, PlatformaticReaderState } from './platformatic/index.js';
+export { PlatformaticPartitionReader } from './platformatic/index.js';
 export { classifyError, type ErrorClass, type ErrorSource, type StoreErrorClassifier } from './policy/classify.js';
 export type {
   FetchedRecords,

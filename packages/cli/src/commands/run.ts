@@ -6,11 +6,11 @@ import {
   createOffsetMirror,
   createWorker,
   handleSignals,
-  KafkajsPartitionReader,
   type LogLevel,
   type ObservabilityServer,
   type OffsetMirror,
   type OffsetSpec,
+  type PartitionReader,
   serveObservability,
   stopOnProcessFailure,
   type WorkerOptions,
@@ -22,7 +22,7 @@ import type { Command } from 'commander';
 import * as promClient from 'prom-client';
 import { type ConnectionFlags, ExitCode, isConfigurationError, resolveConnections } from '../config.js';
 import { flags as addFlags, type FlagSpec, flag, inFlagTerms, intFlag } from '../flags.js';
-import { type KafkaFlags, kafkaReaderOptions, READER_FLAG_NAMES } from '../kafka.js';
+import { createReader, type KafkaFlags, kafkaReaderOptions, READER_FLAG_NAMES } from '../kafka.js';
 import { cliLogger, LOG_FORMATS } from '../logging.js';
 import { connectionOptions, STORE_FLAG_NAMES } from '../options.js';
 import { printJson } from '../output.js';
@@ -207,11 +207,12 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
         logger,
       }),
   );
-  let reader: KafkajsPartitionReader | undefined;
+  let reader: PartitionReader | undefined;
   let mirror: OffsetMirror | undefined;
   let observability: ObservabilityServer | undefined;
   try {
-    reader = inFlagTerms(READER_FLAG_NAMES, () => new KafkajsPartitionReader({ ...readerOptions, logger }));
+    reader = inFlagTerms(READER_FLAG_NAMES, () => createReader(flags, { ...readerOptions, logger }));
+    logger.info('kafka reader', { reader: flags.reader ?? 'kafkajs' });
     const { ssl, sasl } = readerOptions;
     if (flags.mirrorGroupId !== undefined) {
       const groupId = flags.mirrorGroupId;
