@@ -5,7 +5,7 @@
  * partitions are a fixed list and nothing is applied, so what is measured is the membership alone.
  *
  * Steps, each timed until the group has converged (every partition owned, with a live lease, by
- * the worker the shared assignment names, and every worker's own account agreeing):
+ * a live worker that holds and targets it, and the owners a fixed point of the shared assignment):
  *   1. cold start: all workers at once;
  *   2. steady state: store calls and PostgreSQL transactions per second per worker;
  *   3. a join; 4. a clean leave (drain + release); 5. a death (no leave, no release: its
@@ -156,23 +156,33 @@ async function owners(): Promise<Map<string, { owner: string | null; live: boole
   return new Map(rows.map((r) => [`${topic}:${r.partition}`, { owner: r.owner, live: r.live }]));
 }
 
-/** Waits until the group has converged on `live`; returns seconds taken and the owners then. */
+/**
+ * Waits until the group has converged on `live`; returns seconds taken and the owners then.
+ * Converged: every partition owned, with a live lease, by a live worker that holds it by its own
+ * account and targets it, no worker holding or targeting anything else, and the owners are the
+ * target the shared assignment computes from them (a fixed point: nothing moves any more).
+ */
 async function converge(what: string, live: SimWorker[], from = performance.now()) {
-  const expected = assignPartitions(
-    live.map((w) => ({ workerId: w.id })),
-    partitions,
-  );
   const byId = new Map(live.map((w) => [w.id, w]));
   const deadline = from + GUARD_MS;
   for (;;) {
     const now = await owners();
+    const current = new Map<string, string>();
+    for (const [k, o] of now) if (o.owner !== null && o.live && byId.has(o.owner)) current.set(k, o.owner);
     const ok =
-      now.size === P &&
-      [...expected].every(([k, id]) => {
-        const o = now.get(k);
-        return o?.owner === id && o.live && byId.get(id)!.held.has(k);
+      current.size === P &&
+      [...current].every(([k, id]) => byId.get(id)!.held.has(k)) &&
+      live.every((w) => {
+        const target = w.membership.view().target;
+        return w.held.size === target.length && target.every((k) => current.get(k) === w.id);
       }) &&
-      live.every((w) => w.held.size === [...expected.values()].filter((id) => id === w.id).length);
+      [
+        ...assignPartitions(
+          live.map((w) => ({ workerId: w.id })),
+          partitions,
+          current,
+        ),
+      ].every(([k, id]) => current.get(k) === id);
     if (ok) return { seconds: (performance.now() - from) / 1000, owners: now };
     if (performance.now() > deadline) throw new Error(`${what}: not converged after ${GUARD_MS} ms`);
     await new Promise((r) => setTimeout(r, 100));
@@ -239,7 +249,7 @@ try {
   const joinMoved = moved(before, step.owners);
   say(
     `1 joined (${W} -> ${W + 1}): converged in ${step.seconds.toFixed(1)} s, ${joinMoved} partitions moved ` +
-      `(ceil(P/N) = ${Math.ceil(P / (W + 1))}; the newcomer took ${joiner.held.size})`,
+      `(ceil(P/N) = ${Math.ceil(P / (W + 1))}; the newcomer took ${joiner.held.size}, the least a join can move)`,
   );
 
   let prev = step.owners;
@@ -249,7 +259,8 @@ try {
   step = await converge('clean leave', workers, t);
   say(
     `1 stopped cleanly (${W + 1} -> ${W}): converged in ${step.seconds.toFixed(1)} s, ${moved(prev, step.owners)} partitions moved ` +
-      `(it held ${[...prev.values()].filter((o) => o.owner === leaver.id).length})`,
+      `(it held ${[...prev.values()].filter((o) => o.owner === leaver.id).length}, the least a leave can move; ` +
+      `ceil(P/N) = ${Math.ceil(P / W)})`,
   );
 
   prev = step.owners;
@@ -260,7 +271,7 @@ try {
   step = await converge('death', workers, t);
   say(
     `1 died (${W} -> ${W - 1}): converged in ${step.seconds.toFixed(1)} s, ${moved(prev, step.owners)} partitions moved ` +
-      `(it held ${victimHeld})`,
+      `(it held ${victimHeld}, the least a death can move; ceil(P/N) = ${Math.ceil(P / (W - 1))})`,
   );
   await Promise.all(workers.map((w) => w.stop()));
 } finally {

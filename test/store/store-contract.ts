@@ -75,6 +75,60 @@ export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUn
       expect(c.takenFrom).toEqual({ owner: 'worker-b', leaseLive: false });
     });
 
+    it('a heartbeat returns the live workers, each with what it owns under a live lease, from one view', async () => {
+      const { store } = await fresh();
+      expect(typeof store.heartbeat).toBe('function');
+      const group = `hb-${process.pid}-${Date.now()}-${n++}`;
+      const topic = `topic-hb-${n++}`;
+      const beat = (workerId: string) => ({
+        group,
+        workerId,
+        host: 'h',
+        pid: 1,
+        membership: 'elastic' as const,
+        target: null,
+        held: 0,
+        maxPartitions: null,
+      });
+      const claim = (partition: number, workerId: string, leaseMs = 30_000) =>
+        store.claim(input({ group, topic, partition, workerId, leaseMs }));
+      await store.heartbeat!(beat('w-a'), 10_000);
+      await store.heartbeat!(beat('w-b'), 10_000);
+      const a2 = await claim(2, 'w-a');
+      await claim(0, 'w-a');
+      await claim(1, 'w-b');
+      const released = await claim(3, 'w-b');
+      await store.release(released);
+      await claim(4, 'w-b', 1_000); // expires below
+      await claim(5, 'w-dead'); // a live lease, but its worker has no live heartbeat
+      await store.claim(input({ group: `${group}-other`, topic, partition: 6, workerId: 'w-a' })); // another group
+      const view = await store.heartbeat!(beat('w-a'), 10_000);
+      expect(view.map((w) => [w.workerId, w.owned])).toEqual([
+        [
+          'w-a',
+          [
+            { topic, partition: 0 },
+            { topic, partition: 2 },
+          ],
+        ],
+        [
+          'w-b',
+          [
+            { topic, partition: 1 },
+            { topic, partition: 4 },
+          ],
+        ],
+      ]);
+      // An expired lease is not owned any more; a renewed one is.
+      await store.renew([a2], 1_000);
+      await new Promise((r) => setTimeout(r, 1_200));
+      const later = await store.heartbeat!(beat('w-b'), 10_000);
+      expect(later.map((w) => [w.workerId, w.owned.map((tp) => tp.partition)])).toEqual([
+        ['w-a', [0]],
+        ['w-b', [1]],
+      ]);
+    });
+
     it('of two concurrent claims of a free partition exactly one succeeds', async () => {
       const { store } = await fresh();
       for (let round = 0; round < 5; round++) {

@@ -1,10 +1,12 @@
 import type { TopicPartition } from '../reader/types.js';
 
-/** A live worker as the assignment sees it: its id and, optionally, the most partitions it takes. */
+/** A live worker as the assignment sees it: its id and, optionally, its cap and its weight. */
 export interface AssignmentWorker {
   workerId: string;
   /** Its cap (`maxPartitions`); undefined: no cap of its own. */
   maxPartitions?: number | undefined;
+  /** Its share relative to the others' (`weight`, a positive integer); undefined: 1. */
+  weight?: number | undefined;
 }
 
 /** FNV-1a over the UTF-16 code units: fast, and the same in every process. */
@@ -35,56 +37,134 @@ export function partitionKey(tp: TopicPartition): string {
   return `${tp.topic}:${tp.partition}`;
 }
 
+const weightOf = (w: AssignmentWorker) =>
+  w.weight !== undefined && Number.isFinite(w.weight) && w.weight > 0 ? Math.floor(w.weight) || 1 : 1;
+const capOf = (w: AssignmentWorker) =>
+  w.maxPartitions === undefined || w.maxPartitions === null ? Number.POSITIVE_INFINITY : Math.max(0, w.maxPartitions);
+
 /**
- * How many partitions each worker may take: the lowest level L with Σ min(cap, L) ≥ P, so that
- * workers without a cap (or a high one) carry what capped workers cannot, and the load is as even
- * as the caps allow (⌈P/N⌉ when no worker is capped).
+ * How many partitions each worker (sorted by id) should own: shares proportional to the weights,
+ * no worker above its cap (the others carry what a capped worker cannot: water-filling), in whole
+ * partitions by largest remainder. Ties of the remainder go to the workers that own the most above
+ * their whole share now (`owned`), then by id, so that the extra partitions stay where they are: a
+ * join makes only as many partitions move as the newcomer takes. With equal weights and no caps
+ * every worker gets ⌊P/N⌋ or ⌈P/N⌉. The quotas add up to P unless the caps add up to less.
  */
-function capacities(workers: readonly AssignmentWorker[], total: number): number[] {
-  const caps = workers.map((w) => (w.maxPartitions === undefined ? Number.POSITIVE_INFINITY : Math.max(0, w.maxPartitions)));
-  let level = Math.ceil(total / Math.max(1, workers.length));
-  const room = (l: number) => caps.reduce((a, c) => a + Math.min(c, l), 0);
-  while (room(level) < total && level < total) level++;
-  return caps.map((c) => Math.min(c, level));
+export function quotas(workers: readonly AssignmentWorker[], total: number, owned: readonly number[] = []): number[] {
+  const n = workers.length;
+  const out = new Array<number>(n).fill(0);
+  if (n === 0 || total <= 0) return out;
+  const caps = workers.map(capOf);
+  const weights = workers.map(weightOf);
+  let open = workers.map((_, i) => i);
+  let left = total;
+  // Fix at their cap the workers whose proportional share is above it, until none is.
+  for (;;) {
+    const sum = open.reduce((a, i) => a + weights[i]!, 0);
+    const over = open.filter((i) => left * weights[i]! > caps[i]! * sum);
+    if (over.length === 0 || sum === 0) break;
+    for (const i of over) {
+      out[i] = caps[i]!;
+      left -= caps[i]!;
+    }
+    open = open.filter((i) => !over.includes(i));
+  }
+  if (open.length === 0 || left <= 0) return out;
+  // Integer arithmetic: share_i = left * w_i / sum, whole part and remainder exact.
+  const sum = open.reduce((a, i) => a + weights[i]!, 0);
+  let given = 0;
+  const rema = new Map<number, number>();
+  for (const i of open) {
+    out[i] = Math.floor((left * weights[i]!) / sum);
+    rema.set(i, (left * weights[i]!) % sum);
+    given += out[i]!;
+  }
+  const extra = [...open]
+    .filter((i) => rema.get(i)! > 0)
+    .sort(
+      (a, b) =>
+        rema.get(b)! - rema.get(a)! ||
+        (owned[b] ?? 0) - out[b]! - ((owned[a] ?? 0) - out[a]!) ||
+        cmp(workers[a]!.workerId, workers[b]!.workerId),
+    );
+  for (let k = 0; k < left - given && k < extra.length; k++) out[extra[k]!]! += 1;
+  return out;
 }
 
 /**
- * The target assignment every live worker computes alike: rendezvous (highest-random-weight)
- * hashing with bounded loads. Each (worker, partition) pair gets a score from a hash of both; the
- * pairs are taken from the highest score down, a partition going to the first worker that has room
- * left (see capacities). Inputs are sorted first, so workers that see the same live list and the
- * same partitions compute the same map, with no coordination beyond the store.
+ * The target assignment every live worker computes alike, from the same view: the live workers,
+ * the group's partitions and who owns them now (live owners with a live lease, read in the same
+ * snapshot as the live list). Sticky: each worker keeps what it owns up to its quota (see
+ * {@link quotas}; the partitions it keeps above are those it scores highest), and only the rest
+ * (unowned, owned by a worker no longer live, or above an owner's quota) is placed, by rendezvous
+ * (highest-random-weight) hashing among the workers below their quota: each (worker, partition)
+ * pair gets a score from a hash of both and the pairs are taken from the highest score down, a
+ * partition going to the first worker with room left. Inputs are sorted first, so workers that see
+ * the same view compute the same map, with no coordination beyond the store.
  *
- * Why this scheme: pure rendezvous moves only about P/N partitions when a worker joins or leaves,
- * but its loads vary (with 1,000 partitions on 50 workers, the busiest took twice its share); the
- * bound keeps every worker at its share (⌈P/N⌉) at the price of some extra moves, measured in
- * membership/rendezvous.test.ts and bench/README.md.
+ * What it moves: a join only the newcomer's quota (at most ⌈P/N⌉), a leave or a death only the
+ * leaver's partitions (equal weights, no caps); the loads stay within one of each other. Once the
+ * owners are the target, computing it again gives the same target, so a group at rest stays put.
+ * Without `owners` it is plain bounded rendezvous over the live workers (what a cold start places).
  *
  * Returns partition key → worker id; a partition is missing when the caps leave no room for it.
  */
 export function assignPartitions(
   workers: readonly AssignmentWorker[],
   partitions: readonly TopicPartition[],
+  owners: ReadonlyMap<string, string> = new Map(),
 ): Map<string, string> {
   const ws = [...workers].sort((a, b) => cmp(a.workerId, b.workerId));
-  const ps = [...partitions].map(partitionKey).sort(cmp);
+  const ps = [...new Set(partitions.map(partitionKey))].sort(cmp);
   const out = new Map<string, string>();
   if (ws.length === 0 || ps.length === 0) return out;
-  const left = capacities(ws, ps.length);
+  const index = new Map(ws.map((w, i) => [w.workerId, i] as const));
   const wh = ws.map((w) => fnv1a(w.workerId));
-  const n = ws.length;
+  const ph = ps.map(fnv1a);
+  // What each live worker owns now, among these partitions.
+  const mine: number[][] = ws.map(() => []);
+  for (let p = 0; p < ps.length; p++) {
+    const owner = owners.get(ps[p]!);
+    const w = owner === undefined ? undefined : index.get(owner);
+    if (w !== undefined) mine[w]!.push(p);
+  }
+  const quota = quotas(
+    ws,
+    ps.length,
+    mine.map((m) => m.length),
+  );
+  const load = new Array<number>(ws.length).fill(0);
+  const placed = new Uint8Array(ps.length);
+  for (let w = 0; w < ws.length; w++) {
+    const owned = mine[w]!;
+    if (owned.length > quota[w]!) {
+      const score = (p: number) => mix(wh[w]!, ph[p]!);
+      owned.sort((a, b) => score(b) - score(a) || a - b);
+    }
+    for (const p of owned.slice(0, quota[w]!)) {
+      out.set(ps[p]!, ws[w]!.workerId);
+      placed[p] = 1;
+      load[w]! += 1;
+    }
+  }
+  const rest: number[] = [];
+  for (let p = 0; p < ps.length; p++) if (!placed[p]) rest.push(p);
+  const open: number[] = [];
+  for (let w = 0; w < ws.length; w++) if (load[w]! < quota[w]!) open.push(w);
+  if (rest.length === 0 || open.length === 0) return out;
+  const n = open.length;
   // One number per pair: (inverted score) * 2^21 + pair index, exact in a double while there are
   // fewer than 2^21 pairs, so a native numeric sort orders them by score (highest first) and then
   // by position (partition, then worker) without a comparator: ~10x faster for 50k pairs.
-  const pairs = ps.length * n;
+  const pairs = rest.length * n;
   const packed = pairs < 2 ** 21;
   const keys = new Float64Array(pairs);
   const scores = packed ? undefined : new Float64Array(pairs);
-  for (let p = 0; p < ps.length; p++) {
-    const ph = fnv1a(ps[p]!);
-    for (let w = 0; w < n; w++) {
-      const i = p * n + w;
-      const score = mix(wh[w]!, ph);
+  for (let r = 0; r < rest.length; r++) {
+    const h = ph[rest[r]!]!;
+    for (let k = 0; k < n; k++) {
+      const i = r * n + k;
+      const score = mix(wh[open[k]!]!, h);
       if (scores) {
         scores[i] = score;
         keys[i] = i;
@@ -93,16 +173,16 @@ export function assignPartitions(
   }
   if (scores) keys.sort((x, y) => scores[y]! - scores[x]! || x - y);
   else keys.sort();
-  const taken = new Uint8Array(ps.length);
-  let remaining = ps.length;
+  let remaining = rest.length;
   for (let k = 0; k < keys.length && remaining > 0; k++) {
     const i = scores ? keys[k]! : keys[k]! % 2 ** 21;
-    const p = Math.floor(i / n);
-    const w = i - p * n;
-    if (taken[p] || left[w]! <= 0) continue;
-    taken[p] = 1;
+    const r = Math.floor(i / n);
+    const w = open[i - r * n]!;
+    const p = rest[r]!;
+    if (placed[p] || load[w]! >= quota[w]!) continue;
+    placed[p] = 1;
     out.set(ps[p]!, ws[w]!.workerId);
-    left[w] = left[w]! - 1;
+    load[w]! += 1;
     remaining--;
   }
   return out;

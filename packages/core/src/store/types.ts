@@ -81,6 +81,12 @@ export interface LiveWorker {
   heartbeatAgeMs: number;
   membership: 'static' | 'elastic';
   maxPartitions: number | null;
+  /**
+   * The partitions of the group it owns now with a live lease (by the store's clock), sorted by
+   * topic and partition, read in the same snapshot as the list: elastic workers keep what they own
+   * (a sticky target), so they must agree on who owns what as well as on who is live.
+   */
+  owned: Array<{ topic: string; partition: number }>;
 }
 
 /**
@@ -218,7 +224,9 @@ export interface TransactionalStore<Tx> {
   /**
    * Registers or refreshes this worker (elastic membership) and returns the group's live workers,
    * itself included, sorted by workerId: those whose last heartbeat is younger than
-   * `sessionTimeoutMs` by the store's clock. Optional: without it only static membership works.
+   * `sessionTimeoutMs` by the store's clock, each with the partitions it owns with a live lease
+   * (`owned`), all read at one instant (one snapshot), so that every worker computes its target
+   * from a consistent view. Optional: without it only static membership works.
    */
   heartbeat?(worker: WorkerHeartbeat, sessionTimeoutMs: number): Promise<LiveWorker[]>;
   /** Removes this worker's registration (a clean stop), so the others re-balance at once. */

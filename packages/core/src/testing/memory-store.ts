@@ -132,9 +132,16 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
       startedAt: worker.starting || !known ? now : known.startedAt,
       heartbeatAt: now,
     });
+    // The partitions each worker owns with a live lease, at the same instant as the live list.
+    const owned = new Map<string, Array<{ topic: string; partition: number }>>();
+    for (const row of this.#rows.values()) {
+      if (row.group !== worker.group || row.owner === null || row.leaseUntil <= now) continue;
+      owned.set(row.owner, [...(owned.get(row.owner) ?? []), { topic: row.topic, partition: row.partition }]);
+    }
+    const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
     return [...this.#workers.values()]
       .filter((w) => w.group === worker.group && now - w.heartbeatAt < sessionTimeoutMs)
-      .sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0))
+      .sort((a, b) => cmp(a.workerId, b.workerId))
       .map((w) => ({
         workerId: w.workerId,
         host: w.host,
@@ -143,6 +150,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
         heartbeatAgeMs: now - w.heartbeatAt,
         membership: w.membership,
         maxPartitions: w.maxPartitions,
+        owned: (owned.get(w.workerId) ?? []).sort((a, b) => cmp(a.topic, b.topic) || a.partition - b.partition),
       }));
   }
 

@@ -1,4 +1,10 @@
 import { WORKER_COLUMNS, type WorkerRow } from './rows.js';
+
+/** A live worker as {@link heartbeatSql} returns it: its row and what it owns (topic → partitions). */
+export interface LiveWorkerRow extends WorkerRow {
+  owned: Record<string, number[]>;
+}
+
 import type { Statement } from './statement.js';
 
 /** The values {@link heartbeatSql} binds. */
@@ -26,11 +32,16 @@ export interface HeartbeatParams {
  * query reads the statement's snapshot, in which this worker's own row is still the old one (or
  * absent), so the worker comes from the upsert's `returning` instead.
  *
+ * Each live worker comes with the partitions of the group it owns with a live lease (`owned`,
+ * `{topic: [partition, …]}`), from the same snapshot as the live list: elastic workers keep what
+ * they own (a sticky target), so they must read owners and live workers at one instant. The
+ * partitions are read by the group's primary-key prefix, one row per partition of the group.
+ *
  * Rows of workers silent for `forgetMs` are deleted on the way (a Deployment's restarts leave one
  * per pod otherwise); `oncely status` shows a dead worker until then. The index workers_heartbeat
  * (0001) keeps both the delete and the live list a range scan.
  */
-export function heartbeatSql(schema: string): Statement<HeartbeatParams, WorkerRow> {
+export function heartbeatSql(schema: string): Statement<HeartbeatParams, LiveWorkerRow> {
   return `
 with settings as (select set_config('lock_timeout', :lockTimeout, true) as lock_timeout),
 beat as (
@@ -49,13 +60,25 @@ beat as (
 forgotten as (
   delete from ${schema}.workers
    where group_id = :group and heartbeat_at < now() - :forgetMs::int * interval '1 millisecond' and worker_id <> :workerId
+),
+by_topic as (
+  select p.owner, p.topic, jsonb_agg(p.partition order by p.partition) as partitions
+    from ${schema}.partitions p
+   where p.group_id = :group and p.owner is not null and p.lease_expires_at > now()
+   group by p.owner, p.topic
+),
+owned as (
+  select owner, jsonb_object_agg(topic, partitions) as owned from by_topic group by owner
 )
-select ${WORKER_COLUMNS}
+select ${WORKER_COLUMNS}, coalesce(o.owned, '{}'::jsonb) as owned
   from ${schema}.workers w
+  left join owned o on o.owner = w.worker_id
  where w.group_id = :group and w.heartbeat_at > now() - :sessionTimeoutMs::int * interval '1 millisecond'
    and w.worker_id <> :workerId
 union all
-select * from beat`;
+select b.*, coalesce(o.owned, '{}'::jsonb) as owned
+  from beat b
+  left join owned o on o.owner = b.worker_id`;
 }
 
 /**

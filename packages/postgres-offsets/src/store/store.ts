@@ -263,15 +263,25 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         // A dead worker stays visible to operators for ten session timeouts (at least 5 min).
         forgetMs: Math.min(2_147_483_647, Math.max(300_000, sessionTimeoutMs * 10)),
       });
-      return rows.map(decodeWorker).map((w) => ({
-        workerId: w.workerId,
-        host: w.host,
-        pid: w.pid,
-        startedAt: w.startedAt,
-        heartbeatAgeMs: w.heartbeatAgeMs,
-        membership: w.membership,
-        maxPartitions: w.maxPartitions,
-      }));
+      const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+      return rows
+        .map((r) => ({
+          ...decodeWorker(r),
+          owned: Object.entries(r.owned)
+            .sort(([a], [b]) => cmp(a, b))
+            .flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition }))),
+        }))
+        .sort((a, b) => cmp(a.workerId, b.workerId))
+        .map((w) => ({
+          workerId: w.workerId,
+          host: w.host,
+          pid: w.pid,
+          startedAt: w.startedAt,
+          heartbeatAgeMs: w.heartbeatAgeMs,
+          membership: w.membership,
+          maxPartitions: w.maxPartitions,
+          owned: w.owned,
+        }));
     } catch (e) {
       throw this.#map(e, `heartbeat of worker ${worker.workerId}`);
     }
