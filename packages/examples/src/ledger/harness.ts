@@ -30,6 +30,7 @@ export interface LedgerWorkerEnv {
   LEDGER_HEARTBEAT_MS?: string;
   LEDGER_SESSION_TIMEOUT_MS?: string;
   LEDGER_PARTITION_REFRESH_MS?: string;
+  LEDGER_READER?: 'kafkajs' | 'platformatic';
   ONCELY_LOG_LEVEL?: string;
 }
 

@@ -9,9 +9,10 @@
  * LEDGER_HEARTBEAT_MS, LEDGER_SESSION_TIMEOUT_MS, LEDGER_PARTITION_REFRESH_MS; with LEDGER_TRACE=1 it also prints
  * `event claim|release <p> <epoch>` and `event fenced <p> <epoch> <action> <detectedBy>` lines;
  * LEDGER_STALL_MS makes SIGUSR2 stall the next record's transaction (see below); LEDGER_IDLE_TX_MS sets the
- * store's idleInTransactionTimeoutMs.
+ * store's idleInTransactionTimeoutMs. LEDGER_READER picks the Kafka reader: kafkajs (the default) or
+ * platformatic (@platformatic/kafka).
  */
-import { consoleLogger, createWorker, handleSignals, KafkajsPartitionReader } from '@oncely/core';
+import { consoleLogger, createWorker, handleSignals, KafkajsPartitionReader, PlatformaticPartitionReader } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import { createLedgerApp } from './app.js';
 
@@ -56,11 +57,17 @@ const store = new PostgresStore({
   ...(process.env.LEDGER_IDLE_TX_MS ? { idleInTransactionTimeoutMs: Number(process.env.LEDGER_IDLE_TX_MS) } : {}),
 });
 await store.migrate();
+const readerKind = env('LEDGER_READER', 'kafkajs');
+if (readerKind !== 'kafkajs' && readerKind !== 'platformatic') {
+  console.error(`ledger worker: LEDGER_READER must be kafkajs or platformatic; got ${readerKind}`);
+  process.exit(2);
+}
+const Reader = readerKind === 'platformatic' ? PlatformaticPartitionReader : KafkajsPartitionReader;
 const num = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
 const membership = process.env.LEDGER_MEMBERSHIP as 'static' | 'elastic' | undefined;
 const worker = createWorker(app, {
   store,
-  reader: new KafkajsPartitionReader({ brokers: env('KAFKA_BROKERS').split(','), logger }),
+  reader: new Reader({ brokers: env('KAFKA_BROKERS').split(','), logger }),
   logger,
   batchMaxRecords: Number(process.env.LEDGER_BATCH ?? 200),
   ...(process.env.LEDGER_CRASH_BUDGET ? { crashBudget: Number(process.env.LEDGER_CRASH_BUDGET) } : {}),
