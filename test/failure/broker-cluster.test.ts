@@ -164,69 +164,78 @@ describe('a 3-broker KRaft cluster', () => {
     }
   });
 
-  it('follows a leader move at once: preferred-leader election, then a reassignment that removes the old leader', async () => {
-    const topic = await createTopic([
-      [1, 2, 3],
-      [2, 3, 1],
-    ]);
-    const run = await startLedger({ databaseUrl: databaseUrl(), brokers: cluster.brokers, topic, schema: freshSchema('lead') });
-    const producer = kafka(cluster.brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    try {
-      const produced = emptyProduced();
-      const caughtUp = async () =>
-        waitCaughtUp(run.store.knex, run.schema, run.group, topic, await highWatermarks(cluster.brokers, topic), {
-          timeoutMs: 90_000,
-        });
-      await sendPayments(producer, topic, [0, 1], 200, produced);
-      await caughtUp();
-      expect(run.reader.leaderOf(topic, 0)?.nodeId).toBe(1);
-      const epoch0 = run.reader.leaderOf(topic, 0)!.leaderEpoch;
-
-      // Preferred-leader election: node 2 first in the replica list; the controller elects it and
-      // node 1 stays a follower (which Fetch v11 would let answer).
-      await admin.alterPartitionReassignments({
-        topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [2, 1, 3] }] }],
+  for (const reader of ['kafkajs', 'platformatic'] as const)
+    it(`follows a leader move at once (${reader} reader): preferred-leader election, then a reassignment that removes the old leader`, async () => {
+      const topic = await createTopic([
+        [1, 2, 3],
+        [2, 3, 1],
+      ]);
+      const run = await startLedger({
+        databaseUrl: databaseUrl(),
+        brokers: cluster.brokers,
+        topic,
+        schema: freshSchema('lead'),
+        reader,
       });
-      await until(async () => (await partitionState(topic, 0)).leader === 2, 'node 2 elected leader of partition 0', 60_000);
-      expect((await partitionState(topic, 0)).isr).toContain(1);
-      await sendPayments(producer, topic, [0], 200, produced);
-      await caughtUp();
-      // The first fetch at node 1 was fenced (its epoch is over), so the reader moved to node 2.
-      expect(run.reader.leaderOf(topic, 0)).toMatchObject({ nodeId: 2 });
-      expect(run.reader.leaderOf(topic, 0)!.leaderEpoch).toBeGreaterThan(epoch0);
-      expect(run.logs.some((l) => l.includes('partition leaders moved') && l.includes(`${topic}/0: 1 → 2`))).toBe(true);
+      const producer = kafka(cluster.brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      try {
+        const produced = emptyProduced();
+        const caughtUp = async () =>
+          waitCaughtUp(run.store.knex, run.schema, run.group, topic, await highWatermarks(cluster.brokers, topic), {
+            timeoutMs: 90_000,
+          });
+        await sendPayments(producer, topic, [0, 1], 200, produced);
+        await caughtUp();
+        expect(run.reader.leaderOf(topic, 0)?.nodeId).toBe(1);
+        const epoch0 = run.reader.leaderOf(topic, 0)!.leaderEpoch;
 
-      // A reassignment that removes the current leader (node 2) from the replicas of partition 0.
-      await admin.alterPartitionReassignments({ topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [3, 1] }] }] });
-      await until(
-        async () => {
-          const s = await partitionState(topic, 0);
-          const pending = await admin.listPartitionReassignments({ topics: [{ topic, partitions: [0] }] });
-          return s.leader === 3 && s.replicas.length === 2 && pending.topics.length === 0;
-        },
-        'partition 0 reassigned to nodes 3 and 1, led by 3',
-        90_000,
-      );
-      // The old leader goes away entirely: partition 0 must go on without it (partition 1 fails over).
-      await cluster.kill(2);
-      await sendPayments(producer, topic, [0], 150, produced);
-      const target = (await observer.highWatermarks(topic, [0])).get(0)!;
-      await until(
-        () => run.worker.progress().find((p) => p.partition === 0)!.nextOffset >= target,
-        'partition 0 applied everything while node 2 is down',
-        90_000,
-      );
-      expect(run.reader.leaderOf(topic, 0)).toMatchObject({ nodeId: 3 });
-      await cluster.start(2);
-      // Produce only once the controller moved partition 1 back to its preferred leader: a
-      // producer's records acked during an election can be lost (a client-side hazard of
-      // idempotent producers), which the audit would blame on the worker.
-      await until(async () => (await leaderNow(topic, 1)) === 2, 'node 2 leads partition 1 again', 60_000);
-      await sendPayments(producer, topic, [0, 1], 200, produced);
-      await expectExactlyOnce(run, cluster.brokers, topic, produced);
-    } finally {
-      await producer.disconnect();
-    }
-  });
+        // Preferred-leader election: node 2 first in the replica list; the controller elects it and
+        // node 1 stays a follower (which Fetch v11 would let answer).
+        await admin.alterPartitionReassignments({
+          topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [2, 1, 3] }] }],
+        });
+        await until(async () => (await partitionState(topic, 0)).leader === 2, 'node 2 elected leader of partition 0', 60_000);
+        expect((await partitionState(topic, 0)).isr).toContain(1);
+        await sendPayments(producer, topic, [0], 200, produced);
+        await caughtUp();
+        // The first fetch at node 1 was fenced (its epoch is over), so the reader moved to node 2.
+        expect(run.reader.leaderOf(topic, 0)).toMatchObject({ nodeId: 2 });
+        expect(run.reader.leaderOf(topic, 0)!.leaderEpoch).toBeGreaterThan(epoch0);
+        expect(run.logs.some((l) => l.includes('partition leaders moved') && l.includes(`${topic}/0: 1 → 2`))).toBe(true);
+
+        // A reassignment that removes the current leader (node 2) from the replicas of partition 0.
+        await admin.alterPartitionReassignments({
+          topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [3, 1] }] }],
+        });
+        await until(
+          async () => {
+            const s = await partitionState(topic, 0);
+            const pending = await admin.listPartitionReassignments({ topics: [{ topic, partitions: [0] }] });
+            return s.leader === 3 && s.replicas.length === 2 && pending.topics.length === 0;
+          },
+          'partition 0 reassigned to nodes 3 and 1, led by 3',
+          90_000,
+        );
+        // The old leader goes away entirely: partition 0 must go on without it (partition 1 fails over).
+        await cluster.kill(2);
+        await sendPayments(producer, topic, [0], 150, produced);
+        const target = (await observer.highWatermarks(topic, [0])).get(0)!;
+        await until(
+          () => run.worker.progress().find((p) => p.partition === 0)!.nextOffset >= target,
+          'partition 0 applied everything while node 2 is down',
+          90_000,
+        );
+        expect(run.reader.leaderOf(topic, 0)).toMatchObject({ nodeId: 3 });
+        await cluster.start(2);
+        // Produce only once the controller moved partition 1 back to its preferred leader: a
+        // producer's records acked during an election can be lost (a client-side hazard of
+        // idempotent producers), which the audit would blame on the worker.
+        await until(async () => (await leaderNow(topic, 1)) === 2, 'node 2 leads partition 1 again', 60_000);
+        await sendPayments(producer, topic, [0, 1], 200, produced);
+        await expectExactlyOnce(run, cluster.brokers, topic, produced);
+      } finally {
+        await producer.disconnect();
+      }
+    });
 });

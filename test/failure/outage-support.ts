@@ -1,5 +1,5 @@
 /** What both outage tests share: a ledger worker over given services, a paced payment stream, the audit. */
-import { createWorker, KafkajsPartitionReader, type Worker } from '@oncely/core';
+import { createWorker, KafkajsPartitionReader, PlatformaticPartitionReader, type Worker } from '@oncely/core';
 import {
   auditLedger,
   createLedgerApp,
@@ -18,7 +18,7 @@ import { captureLogger } from './support.js';
 
 export interface LedgerRun {
   worker: Worker<Knex.Transaction>;
-  reader: KafkajsPartitionReader;
+  reader: KafkajsPartitionReader | PlatformaticPartitionReader;
   store: PostgresStore;
   logs: string[];
   group: string;
@@ -32,6 +32,8 @@ export async function startLedger(o: {
   brokers: string[];
   topic: string;
   schema: string;
+  /** The reader adapter. Default kafkajs. */
+  reader?: 'kafkajs' | 'platformatic';
 }): Promise<LedgerRun> {
   const store = new PostgresStore({ connectionString: o.databaseUrl, schema: o.schema, poolMax: 6 });
   await store.migrate();
@@ -39,7 +41,10 @@ export async function startLedger(o: {
   await createLedgerTables(store.knex, ledger);
   const group = randomName('ledger-group');
   const logger = captureLogger();
-  const reader = new KafkajsPartitionReader({ brokers: o.brokers, logger });
+  const reader =
+    o.reader === 'platformatic'
+      ? new PlatformaticPartitionReader({ brokers: o.brokers, logger })
+      : new KafkajsPartitionReader({ brokers: o.brokers, logger });
   const worker = createWorker(createLedgerApp({ topic: o.topic, group, schema: ledger }) as never, {
     store,
     reader,
