@@ -5,14 +5,31 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { quoteIdentifier } from '../identifiers.js';
 
-/** One value in COPY's text format: \N for null, backslash escapes, bytea as \\x hex. */
+/** The four characters COPY's text format escapes. */
+const SPECIAL = /[\\\t\n\r]/;
+
+function escapeText(s: string): string {
+  return SPECIAL.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
+}
+
+/**
+ * One value in COPY's text format: \N for null, backslash escapes, bytea as \\x hex. Strings and
+ * numbers, the common values, are told apart first by typeof; a number or bigint needs no escaping.
+ */
 function field(v: unknown): string {
-  if (v === null || v === undefined) return '\\N';
+  switch (typeof v) {
+    case 'string':
+      return escapeText(v);
+    case 'number':
+    case 'bigint':
+      return String(v);
+    case 'undefined':
+      return '\\N';
+  }
+  if (v === null) return '\\N';
   if (Buffer.isBuffer(v)) return `\\\\x${v.toString('hex')}`;
   if (v instanceof Date) return v.toISOString();
-  const s = typeof v === 'object' ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) : String(v);
-  // Only these four characters need escaping in the text format.
-  return /[\\\t\n\r]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
+  return escapeText(typeof v === 'object' ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) : String(v));
 }
 
 /**
@@ -51,9 +68,10 @@ export async function copyRows(
   });
   let chunk = '';
   for (const row of rows) {
-    let line = '';
-    for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : '\t') + field(row[i]);
-    chunk += `${line}\n`;
+    // Appended field by field to the chunk: no string per line.
+    chunk += field(row[0]);
+    for (let i = 1; i < row.length; i++) chunk += `\t${field(row[i])}`;
+    chunk += '\n';
     if (chunk.length > 65_536) {
       if (!stream.write(chunk)) await once(stream, 'drain');
       chunk = '';
