@@ -27,3 +27,53 @@ export async function query<P extends object, R>(
  * needs no text built from a number.
  */
 export const setLockTimeoutSql: Statement<{ lockTimeout: string }> = `select set_config('lock_timeout', :lockTimeout, true)`;
+
+/**
+ * A statement compiled once to node-postgres's positional form: `$1…$n`, one per `:name` in the
+ * text (a name used twice gets two placeholders, as knex renders it), with the name each binds.
+ */
+export interface PositionalStatement<P, R = never> {
+  readonly text: string;
+  readonly names: readonly (keyof P & string)[];
+  readonly [shape]?: (params: P) => R;
+}
+
+/** `:name` (a colon not preceded by another: `::type` is a cast), the rule knex's named bindings follow here. */
+const NAMED = /(?<!:):([A-Za-z_]\w*)/g;
+
+/** Compiles `statement` once (see {@link PositionalStatement}). */
+export function positional<P extends object, R>(statement: Statement<P, R>): PositionalStatement<P, R> {
+  const names: string[] = [];
+  const text = statement.replace(NAMED, (_m, name: string) => {
+    names.push(name);
+    return `$${names.length}`;
+  });
+  return { text, names: names as (keyof P & string)[] };
+}
+
+/** What {@link queryInTransaction} needs of a knex transaction's client: the connection it holds. */
+interface TransactionConnection {
+  client: { acquireConnection(): Promise<{ query(config: { text: string; values: unknown[] }): Promise<unknown> }> };
+}
+
+/**
+ * Runs a compiled statement on the connection of a knex transaction, without knex's per-statement
+ * work (parsing the named bindings again, events, the runner): for the store's own statements of
+ * every batch. Like knex, it refuses a transaction that has completed: its connection may be back
+ * in the pool, serving another transaction.
+ */
+export async function queryInTransaction<P extends object, R>(
+  trx: Knex.Transaction,
+  statement: PositionalStatement<P, R>,
+  params: NoInfer<P>,
+): Promise<Rows<R>> {
+  const connection = await (trx as unknown as TransactionConnection).client.acquireConnection();
+  if (trx.isCompleted()) throw new Error('Transaction query already complete: the batch transaction has ended.');
+  const values = new Array<unknown>(statement.names.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = params[statement.names[i]!];
+    if (v === undefined) throw new Error(`Undefined binding :${statement.names[i]} in a store statement.`);
+    values[i] = v;
+  }
+  return (await connection.query({ text: statement.text, values })) as Rows<R>;
+}

@@ -11,7 +11,7 @@ import {
   batchStartSql,
   batchStartUnfencedSql,
 } from './run-batch.js';
-import { type Statement, setLockTimeoutSql } from './statement.js';
+import { positional, type Statement, setLockTimeoutSql } from './statement.js';
 import { heartbeatSql, leaveSql } from './workers.js';
 
 // Rendering needs the pg dialect only; no connection is opened.
@@ -122,5 +122,12 @@ describe('hot-path statements', () => {
       .toNative();
     // next: the new position, the highest committed, the log's to_offset.
     expect(native.bindings.filter((b) => b === '5')).toHaveLength(3);
+  });
+
+  it.each(statements)('%s compiled to the positional form is the text and the values knex would send', (_name, text, params) => {
+    const native = knex.raw(text, params).toSQL().toNative();
+    const compiled = positional(text);
+    expect(compiled.text).toBe(native.sql);
+    expect(compiled.names.map((n) => params[n])).toEqual(native.bindings);
   });
 });

@@ -41,10 +41,11 @@ import {
   batchCommitUnfencedSql,
   batchStartSql,
   batchStartUnfencedSql,
+  type FenceParams,
   IDLE_TIMEOUT,
   STILL_OPEN,
 } from '../sql/run-batch.js';
-import { query } from '../sql/statement.js';
+import { type PositionalStatement, positional, query, queryInTransaction } from '../sql/statement.js';
 import { markStoppedSql } from '../sql/stop.js';
 import { heartbeatSql, leaveSql } from '../sql/workers.js';
 import { type EndingCall, guardTransaction } from './guarded-transaction.js';
@@ -111,7 +112,9 @@ function checkLease(what: string, leaseMs: number): void {
  * transaction as the handler's writes. Handlers write through the `Knex.Transaction` they are given.
  *
  * Hot-path statements (claim, runBatch, renew, release) are hand-written SQL in `src/sql/`, one
- * round trip each (runBatch: BEGIN, start, handler, commit, COMMIT).
+ * round trip each (runBatch: BEGIN, start, handler, commit, COMMIT). runBatch's start and commit are
+ * compiled once to pg's positional form and sent on the transaction's connection without knex's
+ * per-statement work (statement.ts queryInTransaction).
  */
 export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   /** The validated options, defaults applied (no secret in it). */
@@ -123,8 +126,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     renew: ReturnType<typeof renewSql>;
     release: ReturnType<typeof releaseSql>;
     markStopped: ReturnType<typeof markStoppedSql>;
-    batchStart: ReturnType<typeof batchStartSql>;
-    batchCommit: ReturnType<typeof batchCommitSql>;
+    batchStart: PositionalStatement<FenceParams & { lockTimeout: string; idleTimeout: string }, { current: boolean }>;
+    batchCommit: PositionalStatement<BatchCommitParams, { updated: number; open: boolean }>;
     recordInFlight: ReturnType<typeof recordInFlightSql>;
     appliedRanges: ReturnType<typeof appliedRangesSql>;
     heartbeat: ReturnType<typeof heartbeatSql>;
@@ -165,8 +168,9 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       markStopped: markStoppedSql(s),
       heartbeat: heartbeatSql(s),
       leave: leaveSql(s),
-      batchStart: this.options.unsafeUnfencedCommitsForBenchmarks ? batchStartUnfencedSql() : batchStartSql(s),
-      batchCommit: this.options.unsafeUnfencedCommitsForBenchmarks ? batchCommitUnfencedSql(s) : batchCommitSql(s),
+      // Every batch runs these two: compiled once to pg's positional form, sent without knex.
+      batchStart: positional(this.options.unsafeUnfencedCommitsForBenchmarks ? batchStartUnfencedSql() : batchStartSql(s)),
+      batchCommit: positional(this.options.unsafeUnfencedCommitsForBenchmarks ? batchCommitUnfencedSql(s) : batchCommitSql(s)),
     };
     this.#lockTimeout = String(lockTimeoutMs);
     this.#idleTimeout = String(this.options.idleInTransactionTimeoutMs);
@@ -423,7 +427,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     try {
       const result = await this.knex.transaction(async (trx) => {
         try {
-          const start = await query(trx, this.#sql.batchStart, {
+          const start = await queryInTransaction(trx, this.#sql.batchStart, {
             lockTimeout: this.#lockTimeout,
             idleTimeout: this.#idleTimeout,
             ...batch,
@@ -440,7 +444,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
           );
           if (ended) throw ended;
           if (signal?.aborted) throw new AbortedError();
-          const commit = await query(trx, this.#sql.batchCommit, {
+          const commit = await queryInTransaction(trx, this.#sql.batchCommit, {
             ...batch,
             deadLetters: deadLettersJson(options.deadLetters),
           });
