@@ -48,6 +48,11 @@ describe('json codec', () => {
     expect(json<{ s: string }>().decode(Buffer.from('{"s":"café €𝄞"}'), rec(null)).s).toBe('café €𝄞');
   });
 
+  it('keeps a byte-order mark in the text, so a value that starts with one is not JSON', () => {
+    const value = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":1}')]);
+    expect(() => json().decode(value, rec(value))).toThrow(/offset 7 is not valid JSON/);
+  });
+
   it('validates with a schema', () => {
     const schema = {
       parse(v: unknown) {
