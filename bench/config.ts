@@ -13,6 +13,8 @@ export const SCENARIOS = [
   'oncely-batch-rows',
   'oncely-batch-ledger',
   'oncely-batch-rows-unfenced',
+  'platformatic-raw',
+  'oncely-batch-ledger-platformatic',
 ] as const;
 
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -27,6 +29,8 @@ export const TITLES: Record<ScenarioName, string> = {
   'oncely-batch-rows': '6. oncely batch, row per record (copyRows)',
   'oncely-batch-ledger': '7. oncely batch, ledger (1 upsert/batch)',
   'oncely-batch-rows-unfenced': '8. oncely batch, row per record, fence off',
+  'platformatic-raw': '9. Kafka read ceiling: raw @platformatic/kafka consumer stream',
+  'oncely-batch-ledger-platformatic': '10. oncely batch, ledger, platformatic reader (7 with the other reader)',
 };
 
 /** The number the report gives a scenario (its place in {@link SCENARIOS}, from 1). */
@@ -35,7 +39,7 @@ export function numberOf(s: ScenarioName): number {
 }
 
 /** The Kafka readers an oncely scenario can use (see scenarios/readers.ts). */
-export type ReaderName = 'kafkajs';
+export type ReaderName = 'kafkajs' | 'platformatic';
 
 /** What an oncely worker scenario runs: its handler, the reader it fetches with, and whether commits are fenced. */
 export interface OncelyConfig {
@@ -57,6 +61,7 @@ export const ONCELY_SCENARIOS: Partial<Record<ScenarioName, OncelyConfig>> = {
   'oncely-batch-rows': { handler: 'batch-rows', reader: 'kafkajs', fenced: true },
   'oncely-batch-ledger': { handler: 'batch-ledger', reader: 'kafkajs', fenced: true },
   'oncely-batch-rows-unfenced': { handler: 'batch-rows', reader: 'kafkajs', fenced: false },
+  'oncely-batch-ledger-platformatic': { handler: 'batch-ledger', reader: 'platformatic', fenced: true },
 };
 
 /** COPY data format of the pre-built-buffer ceiling (psql's \copy always uses text). */

@@ -6,7 +6,8 @@
  * process, one after another, from a cold start on a fresh table:
  *   1 raw kafkajs (read ceiling) · 2 COPY of pre-built buffers (write ceiling) · 3 psql's \copy of
  *   the same rows · 4 naive at-least-once · 5 oncely per-message · 6 oncely batch rows ·
- *   7 oncely batch ledger · 8 oncely batch rows, fence off
+ *   7 oncely batch ledger · 8 oncely batch rows, fence off · 9 raw @platformatic/kafka (its read
+ *   ceiling, beside 1) · 10 oncely batch ledger with the platformatic reader (beside 7)
  * and reports records/s, MB/s, CPU µs per record, wall time, commit latency, peak RSS, the targets
  * (PASS/MISS), and, on request, per-stage timings and CPU profiles. Results: bench/results/*.json and *.md.
  *

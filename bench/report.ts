@@ -182,6 +182,27 @@ export function evaluateTargets(results: ScenarioResult[], runs: number): Target
       (v) => v <= 5,
     ),
     target(
+      'readers: read ceilings side by side',
+      `${n('platformatic-raw')} ÷ ${n('kafkajs-raw')}`,
+      '–',
+      perRun((r) => ratio(rate('platformatic-raw', r), rate('kafkajs-raw', r))),
+      undefined,
+    ),
+    target(
+      'readers: batch ledger, platformatic reader vs kafkajs reader',
+      `${n('oncely-batch-ledger-platformatic')} ÷ ${n(ledger)}`,
+      '–',
+      perRun((r) => ratio(rate('oncely-batch-ledger-platformatic', r), rate(ledger, r))),
+      undefined,
+    ),
+    target(
+      'readers: CPU per record, batch ledger, platformatic ÷ kafkajs',
+      `CPU µs/record of ${n('oncely-batch-ledger-platformatic')} ÷ ${n(ledger)}`,
+      '–',
+      perRun((r) => ratio(cpu('oncely-batch-ledger-platformatic', r), cpu(ledger, r))),
+      undefined,
+    ),
+    target(
       'COPY ceiling vs psql',
       `${n('pg-copy')} ÷ ${n('psql-copy')}`,
       '–',

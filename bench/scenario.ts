@@ -11,6 +11,7 @@ import { kafkajsRaw } from './scenarios/kafkajs-raw.js';
 import { naive } from './scenarios/naive.js';
 import { oncely } from './scenarios/oncely.js';
 import { pgCopy } from './scenarios/pg-copy.js';
+import { platformaticRaw } from './scenarios/platformatic-raw.js';
 import { psqlCopy } from './scenarios/psql-copy.js';
 import type { Outcome } from './scenarios/types.js';
 import { percentile } from './stats.js';
@@ -21,6 +22,8 @@ async function runScenario(input: ScenarioInput): Promise<Outcome> {
   switch (input.scenario) {
     case 'kafkajs-raw':
       return kafkajsRaw(input);
+    case 'platformatic-raw':
+      return platformaticRaw(input);
     case 'pg-copy':
       return pgCopy(input);
     case 'psql-copy':
