@@ -16,6 +16,10 @@
  * Prints records/s of each and its ratio to normal. Options: --records (10000), --partitions (4),
  * --batch-max-records (2000). Uses the services of `pnpm services up` (or KAFKA_BROKERS /
  * DATABASE_URL).
+ *
+ * `--kill` measures instead a real SIGKILL (kill.ts): a worker process draining a backlog is
+ * killed mid-run and started again, and the records/s of the first 60 s after the restart are
+ * compared with the steady state before the kill, in the same run.
  */
 import { parseArgs } from 'node:util';
 import { consoleLogger, createWorker, defineApp, json, KafkajsPartitionReader } from '@oncely/core';
@@ -31,11 +35,32 @@ type Mode = 'normal' | 'unclean' | 'two deaths';
 
 const { values } = parseArgs({
   options: {
-    records: { type: 'string', default: '10000' },
-    partitions: { type: 'string', default: '4' },
+    records: { type: 'string' },
+    partitions: { type: 'string' },
     'batch-max-records': { type: 'string', default: '2000' },
+    kill: { type: 'boolean', default: false },
+    handler: { type: 'string', default: 'batch-ledger' },
+    'kill-at': { type: 'string', default: '0.3' },
+    window: { type: 'string', default: '60' },
+    'lease-ms': { type: 'string' },
   },
 });
+if (values.kill) {
+  const { killRecovery } = await import('./kill.js');
+  process.exit(
+    await killRecovery({
+      records: Number(values.records ?? 1_000_000),
+      partitions: Number(values.partitions ?? 6),
+      batchMaxRecords: Number(values['batch-max-records']),
+      handler: values.handler,
+      killAt: Number(values['kill-at']),
+      windowSec: Number(values.window),
+      leaseMs: values['lease-ms'] === undefined ? undefined : Number(values['lease-ms']),
+    }),
+  );
+}
+values.records ??= '10000';
+values.partitions ??= '4';
 const records = Number(values.records);
 const partitions = Number(values.partitions);
 const batchMaxRecords = Number(values['batch-max-records']);

@@ -1,0 +1,182 @@
+/**
+ * The parent's side of the multi-process benchmarks (`pnpm bench:recovery --kill`, `pnpm bench:scale`):
+ * a fresh table and offsets schema for one oncely group, worker processes (worker.ts, compiled,
+ * plain node) to start, stop and SIGKILL, and how far the group is, read from the offsets table
+ * (the sum of next_offset over its partitions: the topic's offsets start at 0 and are dense, so
+ * that is the number of records applied).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { PostgresStore } from '@oncely/postgres-offsets';
+import pg from 'pg';
+import { compiled } from './build.js';
+import type { OncelyConfig } from './config.js';
+import { suffix } from './measure.js';
+import { checkTable, createTable } from './scenarios/oncely-app.js';
+import { dropSchema } from './scenarios/tables.js';
+import type { WorkerInput, WorkerMessage } from './worker.js';
+
+export interface GroupSetup {
+  brokers: string[];
+  databaseUrl: string;
+  topic: string;
+  config: OncelyConfig;
+  batchMaxRecords: number;
+  fetchMaxBytesPerPartition?: number | undefined;
+  /** Connections per worker's store. */
+  poolMax: number;
+  timings?: WorkerInput['timings'];
+}
+
+export interface WorkerHandle {
+  child: ChildProcess;
+  /** Date.now() in the worker when start() resolved. */
+  ready: Promise<number>;
+  /** What the worker reports once stopped (rejects when it exits without reporting, e.g. killed). */
+  final: Promise<{ cpuSec: number; peakRssMb: number; committed: number }>;
+  stop(): Promise<{ cpuSec: number; peakRssMb: number; committed: number }>;
+  kill(): Promise<void>;
+}
+
+export class BenchGroup {
+  readonly group = `oncely-bench-group-${suffix()}`;
+  readonly offsetsSchema = `bench_group_oncely_${suffix()}`;
+  readonly dataSchema = `bench_group_data_${suffix()}`;
+  table = '';
+  readonly #client: pg.Client;
+  readonly #workers = new Set<WorkerHandle>();
+  #count = 0;
+
+  constructor(readonly setup: GroupSetup) {
+    this.#client = new pg.Client({ connectionString: setup.databaseUrl, application_name: 'oncely-bench-group' });
+  }
+
+  async open(): Promise<void> {
+    await this.#client.connect();
+    this.table = await createTable(this.#client, this.setup.config.handler, this.dataSchema);
+    const store = new PostgresStore({ connectionString: this.setup.databaseUrl, schema: this.offsetsSchema, poolMax: 1 });
+    try {
+      await store.migrate();
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** Records the group has applied (its committed positions), and how its partitions are held. */
+  async sample(): Promise<Sample> {
+    const { rows } = await this.#client.query<{ n: string; owners: string; most: string | null }>(
+      `select coalesce(sum(next_offset), 0)::text as n,
+              count(distinct owner)::text as owners,
+              (select max(c) from (select count(*) as c from ${this.offsetsSchema}.partitions
+                 where group_id = $1 and topic = $2 and owner is not null group by owner) held)::text as most
+         from ${this.offsetsSchema}.partitions where group_id = $1 and topic = $2`,
+      [this.group, this.setup.topic],
+    );
+    const r = rows[0]!;
+    return { at: Date.now(), applied: Number(r.n), owners: Number(r.owners), most: Number(r.most ?? 0) };
+  }
+
+  check(expected: { records: number; totalCents: string }) {
+    return checkTable(this.#client, this.setup.config.handler, this.table, expected);
+  }
+
+  start(): WorkerHandle {
+    const s = this.setup;
+    const input: WorkerInput = {
+      brokers: s.brokers,
+      databaseUrl: s.databaseUrl,
+      topic: s.topic,
+      group: this.group,
+      offsetsSchema: this.offsetsSchema,
+      table: this.table,
+      config: s.config,
+      batchMaxRecords: s.batchMaxRecords,
+      fetchMaxBytesPerPartition: s.fetchMaxBytesPerPartition,
+      poolMax: s.poolMax,
+      timings: s.timings,
+      name: `worker-${++this.#count}`,
+    };
+    const child = fork(compiled('worker.ts'), [], {
+      env: { ...process.env, BENCH_WORKER: JSON.stringify(input) },
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let readyResolve!: (at: number) => void;
+    let readyReject!: (e: Error) => void;
+    const ready = new Promise<number>((resolve, reject) => {
+      readyResolve = resolve;
+      readyReject = reject;
+    });
+    let finalResolve!: (f: { cpuSec: number; peakRssMb: number; committed: number }) => void;
+    let finalReject!: (e: Error) => void;
+    const final = new Promise<{ cpuSec: number; peakRssMb: number; committed: number }>((resolve, reject) => {
+      finalResolve = resolve;
+      finalReject = reject;
+    });
+    ready.catch(() => {});
+    final.catch(() => {});
+    const exited = new Promise<void>((resolve) => {
+      child.on('exit', (code, signal) => {
+        const e = new Error(`${input.name} exited with ${code ?? signal}`);
+        readyReject(e);
+        finalReject(e);
+        resolve();
+      });
+    });
+    child.on('message', (m: WorkerMessage) => {
+      if (m.type === 'ready') readyResolve(m.at);
+      else if (m.type === 'final') finalResolve(m);
+      else {
+        readyReject(new Error(`${input.name} failed: ${m.error}`));
+        finalReject(new Error(`${input.name} failed: ${m.error}`));
+      }
+    });
+    const handle: WorkerHandle = {
+      child,
+      ready,
+      final,
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.send('stop');
+        try {
+          return await final;
+        } finally {
+          await exited;
+          this.#workers.delete(handle);
+        }
+      },
+      kill: async () => {
+        child.kill('SIGKILL');
+        await exited;
+        this.#workers.delete(handle);
+      },
+    };
+    this.#workers.add(handle);
+    return handle;
+  }
+
+  /** Polls {@link sample} until it reaches `records` or `until` (Date.now()) passes; returns the samples. */
+  async follow(opts: { records: number; until: number; everyMs?: number; onSample?: (s: Sample) => boolean | undefined }) {
+    const samples: Sample[] = [];
+    for (;;) {
+      const s = await this.sample();
+      samples.push(s);
+      if (s.applied >= opts.records || s.at >= opts.until || opts.onSample?.(s)) return samples;
+      await new Promise((r) => setTimeout(r, opts.everyMs ?? 100));
+    }
+  }
+
+  /** Stops (SIGKILL) every worker still running and drops what the group created. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#workers].map((w) => w.kill()));
+    await dropSchema(this.#client, this.dataSchema).catch(() => {});
+    await dropSchema(this.#client, this.offsetsSchema).catch(() => {});
+    await this.#client.end();
+  }
+}
+
+export interface Sample {
+  at: number;
+  applied: number;
+  /** Workers holding at least one partition, and the most partitions one of them holds. */
+  owners: number;
+  most: number;
+}

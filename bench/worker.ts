@@ -1,0 +1,99 @@
+/**
+ * One oncely worker process of `pnpm bench:recovery --kill` and `pnpm bench:scale`: forked from
+ * the compiled bench (plain node, the packages' dist/) with a {@link WorkerInput} in BENCH_WORKER,
+ * it runs the app of oncely-app.ts unbounded, with the runtime's default membership (elastic:
+ * the live workers of the group share its partitions), until the parent says `stop` over IPC
+ * (or kills it). It sends `ready` when start() has resolved and `final` (CPU since ready, peak
+ * RSS, records it committed) once stopped. How far the group is comes from the offsets table,
+ * which the parent reads.
+ */
+import { consoleLogger, createWorker, json } from '@oncely/core';
+import { PostgresStore } from '@oncely/postgres-offsets';
+import type { OncelyConfig } from './config.js';
+import { peakRssMb } from './measure.js';
+import { benchApp, type Payment } from './scenarios/oncely-app.js';
+import { makeReader } from './scenarios/readers.js';
+
+export interface WorkerInput {
+  brokers: string[];
+  databaseUrl: string;
+  topic: string;
+  group: string;
+  offsetsSchema: string;
+  table: string;
+  config: OncelyConfig;
+  batchMaxRecords: number;
+  fetchMaxBytesPerPartition: number | undefined;
+  poolMax: number;
+  name: string;
+  /** Membership timings, when not the runtime's defaults (bench:recovery --lease-ms). */
+  timings?: { leaseMs: number; sessionTimeoutMs: number } | undefined;
+}
+
+export type WorkerMessage =
+  | { type: 'ready'; at: number }
+  | { type: 'final'; cpuSec: number; peakRssMb: number; committed: number }
+  | { type: 'failed'; error: string };
+
+async function main(): Promise<void> {
+  const input = JSON.parse(process.env.BENCH_WORKER ?? 'null') as WorkerInput | null;
+  if (!input) throw new Error('bench/worker.ts is started by bench:recovery or bench:scale (BENCH_WORKER is not set)');
+  const send = (m: WorkerMessage) =>
+    new Promise<void>((resolve) => {
+      process.send!(m, () => resolve());
+    });
+  const logger = consoleLogger({ level: 'warn' });
+  const store = new PostgresStore({
+    connectionString: input.databaseUrl,
+    schema: input.offsetsSchema,
+    poolMax: input.poolMax,
+    applicationName: `oncely-bench-${input.name}`,
+    unsafeUnfencedCommitsForBenchmarks: !input.config.fenced,
+  });
+  const app = benchApp({
+    group: input.group,
+    topic: input.topic,
+    handler: input.config.handler,
+    table: input.table,
+    codec: json<Payment>(),
+  });
+  const worker = createWorker(app, {
+    store,
+    reader: makeReader(input.config.reader, input.brokers, logger),
+    logger,
+    batchMaxRecords: input.batchMaxRecords,
+    ...(input.timings ?? {}),
+    ...(input.fetchMaxBytesPerPartition ? { fetchMaxBytesPerPartition: input.fetchMaxBytesPerPartition } : {}),
+  });
+  let committed = 0;
+  worker.on('commit', (c) => {
+    committed += c.records;
+  });
+  let stopping = false;
+  let cpu0 = process.cpuUsage();
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await worker.stop();
+    const cpu = process.cpuUsage(cpu0);
+    await send({ type: 'final', cpuSec: (cpu.user + cpu.system) / 1e6, peakRssMb: peakRssMb(), committed });
+    process.exit(0);
+  };
+  process.on('message', (m) => {
+    if (m === 'stop') void stop();
+  });
+  process.on('SIGTERM', () => void stop());
+  process.on('disconnect', () => void stop());
+  worker.done.catch(async (e: unknown) => {
+    await send({ type: 'failed', error: e instanceof Error ? e.message : String(e) });
+    process.exit(1);
+  });
+  await worker.start();
+  cpu0 = process.cpuUsage();
+  await send({ type: 'ready', at: Date.now() });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
