@@ -296,3 +296,61 @@ describe('Kafka over TLS', () => {
     expect(noCert.stderr).toMatch(/KAFKA_AUTH_FAILED: TLS with 127\.0\.0\.1:\d+ failed/);
   });
 });
+
+describe('Kafka over SASL and TLS with the platformatic reader (ONCELY_READER=platformatic)', () => {
+  it('SCRAM-SHA-512 and PLAIN runs and status, mutual TLS; a wrong password or an unknown CA exits 2 naming what failed', async () => {
+    const passwordFile = join(dir, 'password-platformatic');
+    writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+    const done = { [`${topic}:0`]: String(PER_PARTITION), [`${topic}:1`]: String(PER_PARTITION) };
+    const sasl = kafka.saslBrokers.join(',');
+    const scram512 = {
+      ONCELY_READER: 'platformatic',
+      ONCELY_BROKERS: sasl,
+      ONCELY_KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      ONCELY_KAFKA_SASL_USERNAME: USER,
+      ONCELY_KAFKA_SASL_PASSWORD_FILE: passwordFile,
+    };
+    const g1 = randomName('plt-scram512');
+    const s512 = await oncely(['run', V1, '--until', 'caught-up'], appEnv(g1, scram512));
+    expect(s512.code, s512.stderr).toBe(0);
+    expect(await positions(schema, g1)).toEqual(done);
+
+    const plain = {
+      ONCELY_READER: 'platformatic',
+      ONCELY_BROKERS: sasl,
+      ONCELY_KAFKA_SASL_MECHANISM: 'plain',
+      ONCELY_KAFKA_SASL_USERNAME: USER,
+      ONCELY_KAFKA_SASL_PASSWORD: PASSWORD,
+    };
+    const status = await oncely(['status', '--group', g1, '--json'], appEnv(g1, plain));
+    expect(status.code, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as Array<{ lag: string }>).map((r) => r.lag)).toEqual(['0', '0']);
+
+    const wrong = 'Wr0ng-s3ntinel-pw';
+    const bad = await oncely(['status', '--group', g1], appEnv(g1, { ...plain, ONCELY_KAFKA_SASL_PASSWORD: wrong }));
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.stderr).toMatch(/KAFKA_AUTH_FAILED: SASL PLAIN authentication of user "alice" at 127\.0\.0\.1:\d+ failed/);
+
+    const tls = kafka.tlsBrokers.join(',');
+    const g2 = randomName('plt-tls');
+    const viaEnv = {
+      ONCELY_READER: 'platformatic',
+      ONCELY_BROKERS: tls,
+      ONCELY_KAFKA_CA_FILE: certs.ca,
+      ONCELY_KAFKA_CERT_FILE: certs.cert,
+      ONCELY_KAFKA_KEY_FILE: certs.key,
+    };
+    const run = await oncely(['run', V1, '--until', 'caught-up'], appEnv(g2, viaEnv));
+    expect(run.code, run.stderr).toBe(0);
+    expect(await positions(schema, g2)).toEqual(done);
+    const unknownCa = await oncely(['status', '--brokers', tls, '--kafka-ssl', '--reader', 'platformatic'], appEnv(g2));
+    expect(unknownCa.code, unknownCa.stderr).toBe(2);
+    expect(unknownCa.stderr).toMatch(
+      /KAFKA_AUTH_FAILED: TLS with 127\.0\.0\.1:\d+ failed: .*\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
+    );
+    for (const r of [s512, status, bad, run, unknownCa]) {
+      expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+      expect(r.stdout + r.stderr).not.toContain(wrong);
+    }
+  });
+});
