@@ -10,7 +10,15 @@
 import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { createWorker, defineApp, KafkajsPartitionReader, type Logger, OncelyError, string } from '@oncely/core';
+import {
+  createWorker,
+  defineApp,
+  KafkajsPartitionReader,
+  type Logger,
+  OncelyError,
+  PlatformaticPartitionReader,
+  string,
+} from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Knex } from 'knex';
@@ -121,66 +129,67 @@ function legacyInPlaceOf(topic: string, partition: number, needle: string, small
 }
 
 describe('damaged record batches (private broker)', () => {
-  it('a batch that stays damaged is fetched again, then its partition stops with an actionable error; the others go on', async () => {
-    const topic = await topicWith(2);
-    await produce(topic, 0, ['{"cents":1}', '{"cents":100}', '{"cents":3}']);
-    await produce(topic, 1, ['{"cents":5}', '{"cents":6}']);
-    const repair = damage(topic, 0, '{"cents":100}', '{"cents":900}');
+  for (const Reader of [KafkajsPartitionReader, PlatformaticPartitionReader])
+    it(`a batch that stays damaged is fetched again, then its partition stops with an actionable error; the others go on (${Reader.name})`, async () => {
+      const topic = await topicWith(2);
+      await produce(topic, 0, ['{"cents":1}', '{"cents":100}', '{"cents":3}']);
+      await produce(topic, 1, ['{"cents":5}', '{"cents":6}']);
+      const repair = damage(topic, 0, '{"cents":100}', '{"cents":900}');
 
-    const schema = freshSchema('crc');
-    const group = randomName('crc');
-    const store = new PostgresStore({ connectionString: databaseUrl(), schema, poolMax: 4 });
-    cleanup(() => store.close());
-    await store.migrate();
-    const applied: Array<[number, string]> = [];
-    const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: string() }, async (m) => {
-      applied.push([m.partition, m.value]);
-    });
-    const run = () => {
-      const logger = captureLogger();
-      const stopped: Array<{ partition: number; offset: bigint; error: Error }> = [];
-      const worker = createWorker(app, {
-        store,
-        reader: new KafkajsPartitionReader({ brokers: kafka.brokers, logger, retries: 2, retryBackoffMs: 20 }),
-        logger,
-        fetchMaxWaitMs: 100,
-        closeOnStop: false,
+      const schema = freshSchema('crc');
+      const group = randomName('crc');
+      const store = new PostgresStore({ connectionString: databaseUrl(), schema, poolMax: 4 });
+      cleanup(() => store.close());
+      await store.migrate();
+      const applied: Array<[number, string]> = [];
+      const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: string() }, async (m) => {
+        applied.push([m.partition, m.value]);
       });
-      worker.on('partition-stopped', (s) => stopped.push(s));
-      workers.push(worker);
-      return { worker, logger, stopped };
-    };
+      const run = () => {
+        const logger = captureLogger();
+        const stopped: Array<{ partition: number; offset: bigint; error: Error }> = [];
+        const worker = createWorker(app, {
+          store,
+          reader: new Reader({ brokers: kafka.brokers, logger, retries: 2, retryBackoffMs: 20 }),
+          logger,
+          fetchMaxWaitMs: 100,
+          closeOnStop: false,
+        });
+        worker.on('partition-stopped', (s) => stopped.push(s));
+        workers.push(worker);
+        return { worker, logger, stopped };
+      };
 
-    const first = run();
-    await first.worker.start();
-    await until(() => first.stopped.length > 0 && applied.filter(([p]) => p === 1).length === 2, 'partition 0 stopped');
-    const [stop] = first.stopped;
-    expect(stop!.partition).toBe(0);
-    expect(stop!.offset).toBe(1n);
-    expect(stop!.error).toBeInstanceOf(OncelyError);
-    expect((stop!.error as OncelyError).code).toBe('CORRUPT_RECORD_BATCH');
-    expect(stop!.error.message).toContain(`${topic}/0`);
-    expect(stop!.error.message).toMatch(/CRC-32C/);
-    expect(stop!.error.message).toMatch(/offsets reset/); // says what to do
-    // It was retried as a protocol error first: refetches, logged, before the stop.
-    expect(first.logger.lines.filter((l) => l.includes('fetch retry') && l.includes('CRC-32C')).length).toBeGreaterThan(0);
-    expect(first.logger.lines.some((l) => l.startsWith('error') && l.includes('CRC-32C'))).toBe(true);
-    expect(first.worker.progress().find((p) => p.partition === 0)).toMatchObject({ nextOffset: 1n, stopped: { offset: 1n } });
-    expect(first.worker.state).toBe('running');
-    await first.worker.stop();
-    const of = (partition: number) => applied.filter(([p]) => p === partition).map(([, v]) => v);
-    expect(of(0)).toEqual(['{"cents":1}']);
-    expect(of(1)).toEqual(['{"cents":5}', '{"cents":6}']);
+      const first = run();
+      await first.worker.start();
+      await until(() => first.stopped.length > 0 && applied.filter(([p]) => p === 1).length === 2, 'partition 0 stopped');
+      const [stop] = first.stopped;
+      expect(stop!.partition).toBe(0);
+      expect(stop!.offset).toBe(1n);
+      expect(stop!.error).toBeInstanceOf(OncelyError);
+      expect((stop!.error as OncelyError).code).toBe('CORRUPT_RECORD_BATCH');
+      expect(stop!.error.message).toContain(`${topic}/0`);
+      expect(stop!.error.message).toMatch(/CRC-32C/);
+      expect(stop!.error.message).toMatch(/offsets reset/); // says what to do
+      // It was retried as a protocol error first: refetches, logged, before the stop.
+      expect(first.logger.lines.filter((l) => l.includes('fetch retry') && l.includes('CRC-32C')).length).toBeGreaterThan(0);
+      expect(first.logger.lines.some((l) => l.startsWith('error') && l.includes('CRC-32C'))).toBe(true);
+      expect(first.worker.progress().find((p) => p.partition === 0)).toMatchObject({ nextOffset: 1n, stopped: { offset: 1n } });
+      expect(first.worker.state).toBe('running');
+      await first.worker.stop();
+      const of = (partition: number) => applied.filter(([p]) => p === partition).map(([, v]) => v);
+      expect(of(0)).toEqual(['{"cents":1}']);
+      expect(of(1)).toEqual(['{"cents":5}', '{"cents":6}']);
 
-    // Once the broker serves good bytes again, the next run resumes at the stored position.
-    repair();
-    const second = run();
-    await second.worker.start();
-    await until(() => second.worker.progress().find((p) => p.partition === 0)?.nextOffset === 3n, 'partition 0 caught up');
-    await second.worker.stop();
-    expect(of(0)).toEqual(['{"cents":1}', '{"cents":100}', '{"cents":3}']);
-    expect(second.stopped).toEqual([]);
-  });
+      // Once the broker serves good bytes again, the next run resumes at the stored position.
+      repair();
+      const second = run();
+      await second.worker.start();
+      await until(() => second.worker.progress().find((p) => p.partition === 0)?.nextOffset === 3n, 'partition 0 caught up');
+      await second.worker.stop();
+      expect(of(0)).toEqual(['{"cents":1}', '{"cents":100}', '{"cents":3}']);
+      expect(second.stopped).toEqual([]);
+    });
 
   it('a refetch that comes back intact is used: a damaged read is a retriable error, not a wrong value', async () => {
     const topic = await topicWith(1);
