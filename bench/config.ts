@@ -39,7 +39,8 @@ export function numberOf(s: ScenarioName): number {
 }
 
 /** The Kafka readers an oncely scenario can use (see scenarios/readers.ts). */
-export type ReaderName = 'kafkajs' | 'platformatic';
+export const READERS = ['kafkajs', 'platformatic'] as const;
+export type ReaderName = (typeof READERS)[number];
 
 /** What an oncely worker scenario runs: its handler, the reader it fetches with, and whether commits are fenced. */
 export interface OncelyConfig {

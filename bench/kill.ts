@@ -16,7 +16,7 @@
  */
 import { up } from '../scripts/services/index.js';
 import { BuildError, buildForBench } from './build.js';
-import type { OncelyConfig } from './config.js';
+import { type OncelyConfig, READERS, type ReaderName } from './config.js';
 import { totalCents } from './data.js';
 import { BenchGroup, type Sample } from './group.js';
 import { prepareTopic } from './produce.js';
@@ -28,6 +28,7 @@ export async function killRecovery(o: {
   partitions: number;
   batchMaxRecords: number;
   handler: string;
+  reader: string;
   killAt: number;
   windowSec: number;
   /** leaseMs and sessionTimeoutMs of both workers (the heartbeat follows: a third of it, at most 3 s); default: the runtime's (15 s). */
@@ -35,6 +36,10 @@ export async function killRecovery(o: {
 }): Promise<number> {
   if (!HANDLERS.includes(o.handler as OncelyConfig['handler'])) {
     console.error(`bench:recovery: --handler must be one of ${HANDLERS.join(', ')}; got ${o.handler}`);
+    return 2;
+  }
+  if (!READERS.includes(o.reader as ReaderName)) {
+    console.error(`bench:recovery: --reader must be one of ${READERS.join(', ')}; got ${o.reader}`);
     return 2;
   }
   if (!(o.killAt > 0 && o.killAt < 1) || !(o.windowSec > 0) || !Number.isInteger(o.records) || o.records < 1) {
@@ -65,7 +70,7 @@ export async function killRecovery(o: {
     valueBytes,
     log: console.log,
   });
-  const config: OncelyConfig = { handler: o.handler as OncelyConfig['handler'], reader: 'kafkajs', fenced: true };
+  const config: OncelyConfig = { handler: o.handler as OncelyConfig['handler'], reader: o.reader as ReaderName, fenced: true };
   const group = new BenchGroup({
     brokers: services.kafka.brokers,
     databaseUrl: services.postgres.url,
@@ -103,7 +108,7 @@ export async function killRecovery(o: {
     const seconds = (inWindow.at - killedAt) / 1000;
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
     console.log(
-      `\nSIGKILL recovery: ${o.records.toLocaleString('en-US')} records in ${o.partitions} partitions, handler ${o.handler}, batchMaxRecords ${o.batchMaxRecords}, lease and session timeout ${o.leaseMs === undefined ? 'the defaults' : `${o.leaseMs} ms`}, killed at ${fmt(last.applied)} applied`,
+      `\nSIGKILL recovery: ${o.records.toLocaleString('en-US')} records in ${o.partitions} partitions, handler ${o.handler}, reader ${o.reader}, batchMaxRecords ${o.batchMaxRecords}, lease and session timeout ${o.leaseMs === undefined ? 'the defaults' : `${o.leaseMs} ms`}, killed at ${fmt(last.applied)} applied`,
     );
     console.log(`  steady state before the kill   ${fmt(steady).padStart(9)} records/s (over ${(span / 1000).toFixed(1)} s)`);
     console.log(

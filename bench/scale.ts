@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { up } from '../scripts/services/index.js';
 import { BuildError, buildForBench } from './build.js';
-import type { OncelyConfig } from './config.js';
+import { type OncelyConfig, READERS, type ReaderName } from './config.js';
 import { KEY_BYTES, totalCents, valueBytesOf } from './data.js';
 import { BenchGroup, type Sample } from './group.js';
 import { prepareTopic } from './produce.js';
@@ -41,6 +41,7 @@ const usage = `usage: pnpm bench:scale [options]
   --workers LIST     worker processes on one group, at 6 partitions (default 1,2,3)
   --partitions LIST  partitions, with 1 worker (default 6,24,96)
   --sizes LIST       value bytes, with 1 worker and 6 partitions (default 150,1024,10240)
+  --reader NAME      kafkajs or platformatic (default kafkajs)
   --batch N          batchMaxRecords (default 2000)
   --fetch-bytes N    fetchMaxBytesPerPartition (default: the runtime's, 256 KiB)`;
 
@@ -115,6 +116,7 @@ async function runOne(
   services: { brokers: string[]; databaseUrl: string },
   batchMaxRecords: number,
   fetchMaxBytesPerPartition: number | undefined,
+  reader: ReaderName,
 ): Promise<RunResult> {
   const topic = `oncely-bench-${run.records}r-${run.partitions}p-${run.valueBytes}b`;
   await prepareTopic({
@@ -129,7 +131,7 @@ async function runOne(
     brokers: services.brokers,
     databaseUrl: services.databaseUrl,
     topic,
-    config: { handler: run.handler, reader: 'kafkajs', fenced: true },
+    config: { handler: run.handler, reader, fenced: true },
     batchMaxRecords,
     fetchMaxBytesPerPartition,
     // Each worker's connections: one per partition it may run at once, a few at most (they share one server).
@@ -200,6 +202,7 @@ async function main(): Promise<number> {
       sizes: { type: 'string' },
       batch: { type: 'string', default: '2000' },
       'fetch-bytes': { type: 'string' },
+      reader: { type: 'string', default: 'kafkajs' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -210,7 +213,9 @@ async function main(): Promise<number> {
   let runs: Run[];
   let batchMaxRecords: number;
   let fetchBytes: number | undefined;
+  const reader = values.reader as ReaderName;
   try {
+    if (!READERS.includes(reader)) throw new Error(`--reader must be one of ${READERS.join(', ')}; got ${values.reader}`);
     const handlers = values.handlers.split(',').map((h) => h.trim());
     for (const h of handlers)
       if (h !== 'batch-ledger' && h !== 'batch-rows' && h !== 'message') throw new Error(`unknown handler ${h}`);
@@ -249,6 +254,7 @@ async function main(): Promise<number> {
       { brokers: services.kafka.brokers, databaseUrl: services.postgres.url },
       batchMaxRecords,
       fetchBytes,
+      reader,
     );
     results.push(r);
     console.log(
@@ -258,7 +264,7 @@ async function main(): Promise<number> {
     );
   }
   const environment = `${new Date().toISOString()} · node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${Math.round(totalmem() / 2 ** 30)} GiB · Kafka ${services.kafka.brokers.join(',')} (${services.kafka.source}) · PostgreSQL (${services.postgres.source}) · ${((performance.now() - t0) / 60_000).toFixed(1)} min`;
-  const md = markdown(results, environment, batchMaxRecords, fetchBytes);
+  const md = markdown(results, `${environment} · reader ${reader}`, batchMaxRecords, fetchBytes);
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
   const name = `scale-${new Date().toISOString().replace(/[:.]/g, '-')}`;
