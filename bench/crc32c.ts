@@ -7,7 +7,7 @@
  * ms per MB and MB/s (the best of the rounds, each round over the whole input):
  *   decode            decodePartitionRecords with the CRC check off (the baseline)
  *   decode + CRC      decodePartitionRecords as the reader runs it
- *   CRC-32C alone     the slicing-by-8 checksum over the same bytes
+ *   CRC-32C alone     the slicing-by-16 checksum over the same bytes
  *   byte-at-a-time    kafkajs's table-driven CRC-32C, one lookup per byte (for comparison)
  * Nothing is asserted: read the figures on the machine you care about.
  */
