@@ -111,8 +111,12 @@ export async function killRecovery(o: {
       `\nSIGKILL recovery: ${o.records.toLocaleString('en-US')} records in ${o.partitions} partitions, handler ${o.handler}, reader ${o.reader}, batchMaxRecords ${o.batchMaxRecords}, lease and session timeout ${o.leaseMs === undefined ? 'the defaults' : `${o.leaseMs} ms`}, killed at ${fmt(last.applied)} applied`,
     );
     console.log(`  steady state before the kill   ${fmt(steady).padStart(9)} records/s (over ${(span / 1000).toFixed(1)} s)`);
+    // A window cut short by the end of the backlog holds the takeover wait in a larger share: its
+    // ratio is a lower bound of the full window's, so only a pass is conclusive then.
+    const ratio = windowRate / steady;
+    const status = ratio >= 0.5 ? (caughtUp ? 'PASS (a lower bound)' : 'PASS') : caughtUp ? 'n/a (window cut short)' : 'MISS';
     console.log(
-      `  first ${caughtUp ? `${seconds.toFixed(1)} s (caught up sooner than ${o.windowSec} s)` : `${o.windowSec} s`} after the restart ${fmt(windowRate).padStart(9)} records/s = ${(windowRate / steady).toFixed(2)} × steady (target ≥ 0.5)`,
+      `  first ${caughtUp ? `${seconds.toFixed(1)} s (caught up sooner than ${o.windowSec} s)` : `${o.windowSec} s`} after the restart ${fmt(windowRate).padStart(9)} records/s = ${ratio.toFixed(2)} × steady (target ≥ 0.5: ${status})`,
     );
     if (resumed) {
       const tail = rate(resumed, inWindow);
