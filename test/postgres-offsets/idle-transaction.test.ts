@@ -3,11 +3,17 @@
  * its row locks for ever: PostgreSQL ends a batch's transaction left idle longer than
  * idleInTransactionTimeoutMs (nothing of it is committed), and a claim gives up quickly on a row
  * another transaction holds instead of stalling its membership round for the whole lock timeout.
+ * A handler that keeps its transaction idle that long itself (slow work that is not the
+ * database's inside the batch) is told apart from an outage: retried within the retry budget, then
+ * the partition stops loudly, naming the option; never retried for ever as "store unavailable".
  */
-import { OncelyError } from '@oncely/core';
+import { defineApp, json, OncelyError, type WorkerEventMap } from '@oncely/core';
+import type { Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
+import { captureLogger } from '../failure/support.js';
 import { cleanup } from '../support/cleanup.js';
-import { freshSchema, pgPool } from '../support/fixtures.js';
+import { createTopic, freshSchema, kafkaClient, pgPool } from '../support/fixtures.js';
+import { realWorker, until } from '../support/oncely.js';
 import { claimInput, logRows, newStore, partitionRow } from './support.js';
 
 const schema = freshSchema('idle');
@@ -29,8 +35,10 @@ describe('a transaction left idle', () => {
       (e: unknown) => e,
     );
     expect(error, 'the batch must fail').toBeDefined();
-    // The lost session is a store failure the runtime retries (the record's tries are not spent).
-    expect(store.classifyError(error)).toBe('transient');
+    // The session was ended for being idle in the batch: not an outage, the handler's doing.
+    expect(OncelyError.is(error, 'IDLE_IN_TRANSACTION'), String(error)).toBe(true);
+    expect(String((error as Error).message)).toMatch(/idleInTransactionTimeoutMs \(300 ms/);
+    expect(store.classifyError(error)).toBe('systemic');
     expect((await pool.query(`select count(*)::int as n from ${schema}.writes`)).rows[0].n).toBe(0);
     expect(await partitionRow(pool, schema, claim)).toMatchObject({ next_offset: '0' });
     expect(await logRows(pool, schema, claim)).toEqual([]);
@@ -68,5 +76,53 @@ describe('a transaction left idle', () => {
     await holder.query('rollback');
     // Once the row is free the claim succeeds.
     await expect(store.claim({ ...input, workerId: 'worker-b', force: true })).resolves.toMatchObject({ workerId: 'worker-b' });
+  });
+
+  it('a handler that keeps its batch idle longer than the timeout is retried within the budget, then stops the partition loudly', {
+    timeout: 120_000,
+  }, async () => {
+    const schema = freshSchema('idle_handler');
+    const topic = await createTopic(1);
+    const group = `idle-${topic}`;
+    const producer = kafkaClient().producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ value: '{"n":0}' }] });
+    await producer.disconnect();
+    const store = newStore(schema, { idleInTransactionTimeoutMs: 300 });
+    await store.migrate();
+    await pool.query(`create table ${schema}.applied (n int)`);
+    let tries = 0;
+    const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: json<{ n: number }>() }, async (m, ctx) => {
+      tries++;
+      await ctx.tx.raw(`insert into ${schema}.applied values (?)`, [m.value.n]);
+      // Slow work that is not the database's (a call to another service), inside the batch.
+      await new Promise((r) => setTimeout(r, 1_000));
+    });
+    const log = captureLogger();
+    const w = await realWorker(app, schema, { store, logger: log, retryAttempts: 3, membership: 'static' });
+    const stops: Array<WorkerEventMap['partition-stopped']> = [];
+    w.on('partition-stopped', (e) => stops.push(e));
+    await w.start();
+    // Before the fix the lost session was retried as a store outage for ever: this never came.
+    await until(() => w.state === 'failed', 'the worker to stop on the idle transaction', 90_000);
+    const error = w.error as OncelyError;
+    expect(OncelyError.is(error, 'PARTITION_STOPPED'), String(error)).toBe(true);
+    expect(OncelyError.is(error.cause, 'IDLE_IN_TRANSACTION'), String(error.cause)).toBe(true);
+    expect(error.message).toMatch(/idleInTransactionTimeoutMs/);
+    expect(error.message).toMatch(/--idle-in-transaction-timeout/);
+    await expect(w.done).rejects.toBe(error);
+    // The retry budget: three tries of the batch (of one record), then the stop at the stored position.
+    expect(tries).toBe(3);
+    expect(stops.map((s) => s.offset)).toEqual([0n]);
+    expect(w.progress()[0]?.stopped?.offset).toBe(0n);
+    expect(log.lines.filter((l) => l.startsWith('error partition stopped'))).toHaveLength(1);
+    expect(log.lines.filter((l) => l.startsWith('warn batch transaction ended: idle'))).toHaveLength(2);
+    expect(log.lines.some((l) => /store unavailable/.test(l))).toBe(false);
+    // Nothing committed, nothing dead-lettered.
+    expect((await pool.query(`select count(*)::int as n from ${schema}.applied`)).rows[0].n).toBe(0);
+    expect((await pool.query(`select next_offset::text from ${schema}.partitions where group_id = $1`, [group])).rows).toEqual([
+      { next_offset: '0' },
+    ]);
+    expect((await pool.query(`select count(*)::int as n from ${schema}.dead_letters`)).rows[0].n).toBe(0);
   });
 });

@@ -28,6 +28,7 @@ export type OncelyErrorCode =
   | 'PARTITION_STOPPED'
   | 'CRASH_LOOP'
   | 'CIRCUIT_OPEN'
+  | 'IDLE_IN_TRANSACTION'
   | 'ABORTED';
 
 /**
@@ -250,6 +251,26 @@ export class CircuitOpenError extends OncelyError {
   override readonly name = 'CircuitOpenError';
   constructor(message: string) {
     super('CIRCUIT_OPEN', message, { retriable: false });
+  }
+}
+
+/**
+ * The store ended a batch's transaction because it stayed idle (no statement running) for longer
+ * than the store allows (PostgresStore's idleInTransactionTimeoutMs, PostgreSQL's
+ * idle_in_transaction_session_timeout, SQLSTATE 25P03). Nothing of the batch was committed. The
+ * handler's doing, not an outage: it spent that long on something other than the database inside
+ * the batch (or the process was paused). The runtime retries the batch within the retry budget
+ * (a one-off pause passes), then stops the partition loudly.
+ */
+export class IdleInTransactionError extends OncelyError {
+  override readonly name = 'IdleInTransactionError';
+  constructor(
+    message: string,
+    /** The store's idle timeout, in ms. */
+    readonly timeoutMs: number,
+    options: OncelyErrorOptions = {},
+  ) {
+    super('IDLE_IN_TRANSACTION', message, { ...options, retriable: false });
   }
 }
 

@@ -44,6 +44,7 @@ export {
   CodecError,
   ConfigError,
   FencedError,
+  IdleInTransactionError,
   isRetriable,
   KafkaUnavailableError,
   NonRetriableError,

@@ -1,8 +1,9 @@
-import { OncelyError, StoreUnavailableError } from '@oncely/core';
+import { IdleInTransactionError, OncelyError, StoreUnavailableError } from '@oncely/core';
 import { describe, expect, it } from 'vitest';
 import {
   ADMIN_SHUTDOWN,
   classifyPgError,
+  isIdleInTransactionTimeout,
   LOCK_NOT_AVAILABLE,
   mapStoreError,
   pgRemedy,
@@ -125,6 +126,14 @@ describe('classifyPgError', () => {
     expect(classifyPgError(new Error('plain'))).toBeUndefined();
     expect(classifyPgError(pgError('57014'))).toBeUndefined();
     expect(classifyPgError('a string')).toBeUndefined();
+  });
+
+  it('knows a session ended for idling in a transaction (25P03), in the cause chain too, and calls it systemic', () => {
+    expect(isIdleInTransactionTimeout(pgError('25P03'))).toBe(true);
+    expect(isIdleInTransactionTimeout(new Error('wrapped', { cause: pgError('25P03') }))).toBe(true);
+    expect(isIdleInTransactionTimeout(new Error('Connection terminated unexpectedly'))).toBe(false);
+    expect(isIdleInTransactionTimeout(undefined)).toBe(false);
+    expect(classifyPgError(new IdleInTransactionError('idle too long', 300))).toBe('systemic');
   });
 
   it('names what to do about systemic SQLSTATEs, through wrappers', () => {

@@ -15,6 +15,8 @@ export const ADMIN_SHUTDOWN = '57P01';
 export const CRASH_SHUTDOWN = '57P02';
 export const CANNOT_CONNECT_NOW = '57P03';
 export const TOO_MANY_CONNECTIONS = '53300';
+/** The session was ended for staying idle inside a transaction (idle_in_transaction_session_timeout). */
+export const IDLE_IN_TRANSACTION_TIMEOUT = '25P03';
 export const UNDEFINED_TABLE = '42P01';
 export const INVALID_SCHEMA_NAME = '3F000';
 /** Class 28: the server rejected the credentials (28P01 wrong password, 28000 no pg_hba entry / no such role). */
@@ -80,6 +82,16 @@ function sqlState(e: Error): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** Whether `e` or an error of its cause chain is PostgreSQL ending the session for idling in a transaction (25P03). */
+export function isIdleInTransactionTimeout(e: unknown): boolean {
+  let current = e;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (sqlState(current) === IDLE_IN_TRANSACTION_TIMEOUT) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** Whether an error means the database could not be reached or dropped the connection. */
 export function isConnectionError(e: Error): boolean {
   const code = sqlState(e);
@@ -117,7 +129,7 @@ const TRANSIENT_CLASSES = new Set(['53']);
  */
 export function classifyPgError(e: unknown): ErrorClass | undefined {
   if (OncelyError.is(e, 'STORE_UNAVAILABLE')) return 'transient';
-  if (OncelyError.is(e, 'SCHEMA_TOO_NEW')) return 'systemic';
+  if (OncelyError.is(e, 'SCHEMA_TOO_NEW') || OncelyError.is(e, 'IDLE_IN_TRANSACTION')) return 'systemic';
   if (!(e instanceof Error)) return undefined;
   if (isConnectionError(e)) return 'transient';
   const code = sqlState(e);

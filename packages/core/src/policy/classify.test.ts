@@ -3,6 +3,7 @@ import {
   AbortedError,
   CodecError,
   ConfigError,
+  IdleInTransactionError,
   NonRetriableError,
   OncelyError,
   PartitionHeldError,
@@ -62,6 +63,10 @@ describe('classifyError', () => {
     expect(classifyError(new ConfigError('missing binding'), 'handler', store)).toBe('systemic');
     expect(classifyError(new TransactionEndedError('t/0', 'commit'), 'handler', store)).toBe('systemic');
     expect(classifyError(new OncelyError('SCHEMA_TOO_NEW', 'newer'), 'oncely', store)).toBe('systemic');
+    // A transaction the store ended for idling: not an outage, even though its connection died.
+    const idle = new IdleInTransactionError('idle too long', 300, { cause: new Error('Connection terminated unexpectedly') });
+    expect(classifyError(idle, 'oncely', store)).toBe('systemic');
+    expect(classifyError(idle, 'handler', store)).toBe('systemic');
   });
 
   it("says systemic for what oncely's own statements get that is not transient: no record is to blame", () => {

@@ -11,6 +11,9 @@
  *   missing privilege, a syntax error, a binding missing from the container, a position past the
  *   end of the log, a schema too new), or anything oncely's own statements get that no retry fixes.
  *   Stop loudly with what to do: retrying cannot help, and dead-lettering would drain every record.
+ *   One of them gets a retry budget first: a batch whose transaction the store ended for staying
+ *   idle too long (IDLE_IN_TRANSACTION: the handler did slow work that is not the database's
+ *   inside it), since a one-off pause passes; it is never taken for an outage.
  */
 import { type ErrorClass, OncelyError, type OncelyErrorCode } from '../errors.js';
 
@@ -48,6 +51,9 @@ const SYSTEMIC_CODES: ReadonlySet<OncelyErrorCode> = new Set([
   'MESSAGE_FORMAT_UNSUPPORTED',
   'COMPRESSION_UNSUPPORTED',
   'PARTITION_STOPPED',
+  // The handler kept its batch transaction idle past the store's timeout: the runner retries it
+  // within the retry budget first (a one-off pause passes), then stops (partition-runner.ts).
+  'IDLE_IN_TRANSACTION',
 ]);
 
 const RECORD_CODES: ReadonlySet<OncelyErrorCode> = new Set(['CODEC_FAILED', 'NON_RETRIABLE', 'HANDLER_FAILED']);

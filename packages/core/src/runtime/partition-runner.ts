@@ -676,7 +676,13 @@ export class PartitionRunner<Tx> {
    * log says why at error level with what to do, progress().stopped and the partition-stopped
    * event say so, and the returned PartitionStoppedError, thrown from run(), stops the worker.
    */
-  async #stopSystemic(e: unknown, source: ErrorSource, doing?: string, todo?: string): Promise<PartitionStoppedError> {
+  async #stopSystemic(
+    e: unknown,
+    source: ErrorSource,
+    doing?: string,
+    todo?: string,
+    what?: string,
+  ): Promise<PartitionStoppedError> {
     const error = toError(OncelyError.is(e) && e.name === 'RecordFailedError' ? e.cause : e);
     const offset = this.claim.nextOffset;
     const code = failureKind(error);
@@ -689,9 +695,10 @@ export class PartitionRunner<Tx> {
           ? 'see the message above, fix the cause, then start the worker again.'
           : 'fix the cause (code, schema, permissions or configuration), then start the worker again.');
     const who =
-      source === 'handler'
+      what ??
+      (source === 'handler'
         ? `the handler of ${this.topic} failed with an error that is not the record's`
-        : `${doing ? `while ${doing}, ` : ''}oncely met an error that is not the record's`;
+        : `${doing ? `while ${doing}, ` : ''}oncely met an error that is not the record's`);
     const stopped = new PartitionStoppedError(
       this.topic,
       this.partition,
@@ -730,6 +737,7 @@ export class PartitionRunner<Tx> {
     recordAttempt = 1,
   ): Promise<Outcome | RecordFailedError> {
     const { store } = this.options;
+    let idleTries = 0;
     for (let attempt = 1; ; attempt++) {
       if (this.#abort.signal.aborted) return 'stopped';
       const started = performance.now();
@@ -767,6 +775,51 @@ export class PartitionRunner<Tx> {
         const ended = e instanceof RecordFailedError ? e.cause : e;
         if (OncelyError.is(ended, 'TRANSACTION_ENDED')) throw ended;
         if (this.#abort.signal.aborted) return 'stopped';
+        // The store ended the transaction for staying idle too long: the handler's doing (slow
+        // work that is not the database's inside the batch), not an outage. The batch is tried
+        // again within the retry budget (a one-off pause passes), then the partition stops.
+        const idle = OncelyError.is(e, 'IDLE_IN_TRANSACTION')
+          ? e
+          : e instanceof RecordFailedError && OncelyError.is(e.cause, 'IDLE_IN_TRANSACTION')
+            ? e.cause
+            : undefined;
+        if (idle) {
+          idleTries++;
+          if (idleTries >= this.#retry.attempts) {
+            throw await this.#stopSystemic(
+              idle,
+              'handler',
+              undefined,
+              "keep slow work that is not the database's out of the batch (do it before, or make it faster; fewer records " +
+                'per batch, --batch-max-records, help when it adds up over many), or raise idleInTransactionTimeoutMs ' +
+                '(--idle-in-transaction-timeout, ONCELY_IDLE_IN_TRANSACTION_TIMEOUT) above the longest batch; then start the ' +
+                'worker again: it goes on from the stored position.',
+              `the handler of ${this.topic} kept the batch's transaction idle for longer than the store allows, ` +
+                `${idleTries} time(s) in a row`,
+            );
+          }
+          const delayMs = backoff(idleTries, this.#retry.initialDelayMs, this.#retry.maxDelayMs);
+          this.#log.warn('batch transaction ended: idle for longer than the store allows; rolled back, will retry', {
+            from: range.fetchedFrom,
+            records: range.recordCount,
+            attempt: idleTries,
+            attempts: this.#retry.attempts,
+            delayMs,
+            error: idle.message,
+          });
+          this.events.emit('retry', {
+            topic: this.topic,
+            partition: this.partition,
+            fromOffset: range.fetchedFrom,
+            attempt: idleTries,
+            delayMs,
+            error: idle,
+          });
+          if (this.#stopping) return 'stopped';
+          await sleep(delayMs, this.#abort.signal);
+          if (this.#stopping) return 'stopped';
+          continue;
+        }
         const source: ErrorSource = e instanceof RecordFailedError ? 'handler' : 'oncely';
         const cls = classifyError(e, source, store);
         // The record's: its retry budget, then the dead letters (the caller decides).

@@ -8,6 +8,7 @@ import {
   consoleLogger,
   type ErrorClass,
   FencedError,
+  IdleInTransactionError,
   type LiveWorker,
   type Logger,
   type OffsetRange,
@@ -24,7 +25,7 @@ import {
 } from '@oncely/core';
 import createKnex, { type Knex } from 'knex';
 import { defaultActor } from '../actor.js';
-import { classifyPgError, isConnectionError, mapStoreError, pgRemedy, redact } from '../errors.js';
+import { classifyPgError, isConnectionError, isIdleInTransactionTimeout, mapStoreError, pgRemedy, redact } from '../errors.js';
 import { type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
@@ -424,9 +425,18 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     // function may still run: the batch counts only when that function got through the CAS.
     let casMatched = false;
     let settled = false;
+    // PostgreSQL ended the session for idling in the transaction (25P03): it says so on the
+    // connection, with no statement running, so the next statement only sees a dead connection.
+    let idleEnded = false;
+    const onConnectionError = (e: unknown) => {
+      if (isIdleInTransactionTimeout(e)) idleEnded = true;
+    };
+    let connection: PgConnection | undefined;
     try {
       const result = await this.knex.transaction(async (trx) => {
         try {
+          connection = (await trx.client.acquireConnection()) as PgConnection;
+          connection.on?.('error', onConnectionError);
           const start = await queryInTransaction(trx, this.#sql.batchStart, {
             lockTimeout: this.#lockTimeout,
             idleTimeout: this.#idleTimeout,
@@ -460,11 +470,25 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return result;
     } catch (e) {
       if (ended) throw ended;
+      if (idleEnded || isIdleInTransactionTimeout(e) || isIdleInTransactionTimeout(workFailure?.error)) {
+        const ms = this.options.idleInTransactionTimeoutMs;
+        throw new IdleInTransactionError(
+          `runBatch ${claim.topic}/${claim.partition}: PostgreSQL ended the batch's transaction because it stayed idle ` +
+            `(no statement running) for longer than idleInTransactionTimeoutMs (${ms} ms, --idle-in-transaction-timeout; ` +
+            'SQLSTATE 25P03, idle_in_transaction_session_timeout): the handler spent that long inside the batch on work ' +
+            "that is not the database's (a call to another service, a slow computation), or the process was paused. " +
+            'Nothing of the batch was committed.',
+          ms,
+          { cause: workFailure?.error ?? e },
+        );
+      }
       // knex gave up the transaction while the handler still ran: it ended it through knex, unless
       // the connection died (knex then rejects at once; nothing committed, a retry is safe).
       if (!settled && !lostConnection(e)) throw end(undefined);
       if (workFailure) throw workFailure.error;
       throw this.#map(e, `runBatch ${claim.topic}/${claim.partition}`);
+    } finally {
+      connection?.removeListener?.('error', onConnectionError);
     }
   }
 
@@ -673,6 +697,8 @@ function lostConnection(e: unknown): boolean {
 /** The parts of a node-postgres client used to cancel its statement. */
 interface PgConnection {
   processID?: number | null;
+  on?(event: 'error', listener: (e: unknown) => void): unknown;
+  removeListener?(event: 'error', listener: (e: unknown) => void): unknown;
   connection?: { stream?: { destroy(): void } };
   query(text: string, values: unknown[]): Promise<unknown>;
 }
