@@ -292,6 +292,24 @@ describe('the packed packages in a new app outside the workspace', () => {
     await expectApplied([fromCode, fromCli]);
   }, 240_000);
 
+  it('without @platformatic/kafka (an optional peer) the package loads, and --reader platformatic exits 2 naming the install command', async () => {
+    expect(existsSync(join(app, 'node_modules/@platformatic/kafka'))).toBe(false);
+    const child = spawn(
+      join(app, 'node_modules/.bin/oncely'),
+      ['status', '--group', randomName('g'), '--reader', 'platformatic'],
+      {
+        cwd: app,
+        env: cleanEnv({ KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), ONCELY_SCHEMA: freshSchema('plt') }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    children.add(child);
+    const result = await collect(child);
+    children.delete(child);
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr).toContain('npm install @platformatic/kafka');
+  }, 60_000);
+
   it('runs the same app on Node 22, the oldest Node the packages support (engines >= 22)', async () => {
     expect(existsSync(join(app, 'dist/worker.js')), 'the app is built by the test before').toBe(true);
     // The official Node 22 binary from the npm registry, as the bootstrap fetches Node 24.
