@@ -44,6 +44,7 @@ const { values } = parseArgs({
     'kill-at': { type: 'string', default: '0.3' },
     window: { type: 'string', default: '60' },
     'lease-ms': { type: 'string' },
+    'restart-as': { type: 'string', default: 'new' },
   },
 });
 if (values.kill) {
@@ -58,6 +59,7 @@ if (values.kill) {
       killAt: Number(values['kill-at']),
       windowSec: Number(values.window),
       leaseMs: values['lease-ms'] === undefined ? undefined : Number(values['lease-ms']),
+      restartAs: values['restart-as'] as 'new' | 'same',
     }),
   );
 }

@@ -79,7 +79,8 @@ export class BenchGroup {
     return checkTable(this.#client, this.setup.config.handler, this.table, expected);
   }
 
-  start(): WorkerHandle {
+  /** Forks a worker; `workerId` names it (a restart under the same id, as a pod keeps its name). */
+  start(opts: { workerId?: string } = {}): WorkerHandle {
     const s = this.setup;
     const input: WorkerInput = {
       brokers: s.brokers,
@@ -94,6 +95,7 @@ export class BenchGroup {
       poolMax: s.poolMax,
       timings: s.timings,
       name: `worker-${++this.#count}`,
+      workerId: opts.workerId,
     };
     const child = fork(compiled('worker.ts'), [], {
       env: { ...process.env, BENCH_WORKER: JSON.stringify(input) },

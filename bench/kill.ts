@@ -33,6 +33,12 @@ export async function killRecovery(o: {
   windowSec: number;
   /** leaseMs and sessionTimeoutMs of both workers (the heartbeat follows: a third of it, at most 3 s); default: the runtime's (15 s). */
   leaseMs?: number | undefined;
+  /**
+   * new: the restarted process has a new identity (a replacement pod, the runtime's default id), so
+   * it waits for the dead one's lease; same: it restarts under the killed worker's id (a container
+   * restart with ONCELY_WORKER_ID set to the pod's name), which reclaims its own partitions at once.
+   */
+  restartAs?: 'new' | 'same';
 }): Promise<number> {
   if (!HANDLERS.includes(o.handler as OncelyConfig['handler'])) {
     console.error(`bench:recovery: --handler must be one of ${HANDLERS.join(', ')}; got ${o.handler}`);
@@ -44,6 +50,10 @@ export async function killRecovery(o: {
   }
   if (!(o.killAt > 0 && o.killAt < 1) || !(o.windowSec > 0) || !Number.isInteger(o.records) || o.records < 1) {
     console.error('bench:recovery: --kill-at must be in (0, 1), --window > 0, --records a positive integer');
+    return 2;
+  }
+  if (o.restartAs !== undefined && o.restartAs !== 'new' && o.restartAs !== 'same') {
+    console.error(`bench:recovery: --restart-as must be new or same; got ${String(o.restartAs)}`);
     return 2;
   }
   if (o.leaseMs !== undefined && !(Number.isInteger(o.leaseMs) && o.leaseMs >= 1000)) {
@@ -82,12 +92,13 @@ export async function killRecovery(o: {
   });
   await group.open();
   try {
-    const first = group.start();
+    const sameId = o.restartAs === 'same' ? `bench-recovery-${process.pid}` : undefined;
+    const first = group.start({ ...(sameId ? { workerId: sameId } : {}) });
     await first.ready;
     const before = await group.follow({ records: Math.ceil(o.records * o.killAt), until: Number.POSITIVE_INFINITY });
     await first.kill();
     const killedAt = Date.now();
-    const second = group.start();
+    const second = group.start({ ...(sameId ? { workerId: sameId } : {}) });
     const windowEnd = killedAt + o.windowSec * 1000;
     const after = await group.follow({ records: o.records, until: windowEnd });
     const inWindow = after[after.length - 1]!;
@@ -108,7 +119,7 @@ export async function killRecovery(o: {
     const seconds = (inWindow.at - killedAt) / 1000;
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
     console.log(
-      `\nSIGKILL recovery: ${o.records.toLocaleString('en-US')} records in ${o.partitions} partitions, handler ${o.handler}, reader ${o.reader}, batchMaxRecords ${o.batchMaxRecords}, lease and session timeout ${o.leaseMs === undefined ? 'the defaults' : `${o.leaseMs} ms`}, killed at ${fmt(last.applied)} applied`,
+      `\nSIGKILL recovery: ${o.records.toLocaleString('en-US')} records in ${o.partitions} partitions, handler ${o.handler}, reader ${o.reader}, batchMaxRecords ${o.batchMaxRecords}, lease and session timeout ${o.leaseMs === undefined ? 'the defaults' : `${o.leaseMs} ms`}, restarted ${o.restartAs === 'same' ? 'under the same worker id' : 'as a new worker id'}, killed at ${fmt(last.applied)} applied`,
     );
     console.log(`  steady state before the kill   ${fmt(steady).padStart(9)} records/s (over ${(span / 1000).toFixed(1)} s)`);
     // A window cut short by the end of the backlog holds the takeover wait in a larger share: its

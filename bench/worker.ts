@@ -26,6 +26,8 @@ export interface WorkerInput {
   fetchMaxBytesPerPartition: number | undefined;
   poolMax: number;
   name: string;
+  /** The worker's id in claims and heartbeats; default: the runtime's (host-pid-random, new per process). */
+  workerId?: string | undefined;
   /** Membership timings, when not the runtime's defaults (bench:recovery --lease-ms). */
   timings?: { leaseMs: number; sessionTimeoutMs: number } | undefined;
 }
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     reader: makeReader(input.config.reader, input.brokers, logger),
     logger,
     batchMaxRecords: input.batchMaxRecords,
+    ...(input.workerId ? { workerId: input.workerId } : {}),
     ...(input.timings ?? {}),
     ...(input.fetchMaxBytesPerPartition ? { fetchMaxBytesPerPartition: input.fetchMaxBytesPerPartition } : {}),
   });
