@@ -38,6 +38,7 @@ export interface RunFlags extends ConnectionFlags, KafkaFlags {
   force?: boolean;
   onHeld?: 'wait' | 'fail';
   maxPartitions?: string;
+  weight?: string;
   heartbeatInterval?: string;
   sessionTimeout?: string;
   partitionRefresh?: string;
@@ -110,6 +111,7 @@ const WORKER_FLAG_NAMES: Readonly<Record<string, string>> = {
   force: '--force',
   onHeld: '--on-held',
   maxPartitions: '--max-partitions',
+  weight: '--weight',
   heartbeatIntervalMs: '--heartbeat-interval',
   sessionTimeoutMs: '--session-timeout',
   partitionRefreshMs: '--partition-refresh',
@@ -145,6 +147,7 @@ export function workerOptionsFromFlags(flags: RunFlags): TuningOptions {
     ...(flags.force ? { force: true } : {}),
     onHeld: flags.onHeld,
     maxPartitions: intFlag('--max-partitions', flags.maxPartitions),
+    weight: intFlag('--weight', flags.weight),
     heartbeatIntervalMs: intFlag('--heartbeat-interval', flags.heartbeatInterval),
     sessionTimeoutMs: intFlag('--session-timeout', flags.sessionTimeout),
     partitionRefreshMs: intFlag('--partition-refresh', flags.partitionRefresh),
@@ -329,6 +332,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
     choices: ['wait', 'fail'],
   },
   { flags: '--max-partitions <n>', description: 'elastic: the most partitions this worker takes' },
+  { flags: '--weight <n>', description: "elastic: this worker's share relative to the others' (1-1000, default 1)" },
   { flags: '--heartbeat-interval <ms>', description: 'lease renewal, heartbeat and re-balance interval (default 3000)' },
   { flags: '--session-timeout <ms>', description: 'elastic: a worker silent this long is dead (default 15000)' },
   { flags: '--partition-refresh <ms>', description: 'how often the topics are listed again for new partitions (default 30000)' },

@@ -281,6 +281,7 @@ export class ClaimKeeper<Tx> implements Membership {
         target: this.#started ? this.#target.size : null,
         held: host.held().length,
         maxPartitions: this.#strategy.maxPartitions,
+        weight: this.#strategy.weight,
       },
       sessionTimeoutMs,
     );

@@ -8,6 +8,11 @@ import type { MembershipContext } from './types.js';
 export interface ElasticMembershipOptions {
   /** The most partitions this worker takes; the others respect it in their targets. Default: no cap. */
   maxPartitions?: number;
+  /**
+   * This worker's share relative to the others' (a positive integer): a worker of weight 3 takes
+   * three times the partitions of one of weight 1. Default 1.
+   */
+  weight?: number;
 }
 
 /**
@@ -29,12 +34,17 @@ export class ElasticMembership<Tx> extends ClaimKeeper<Tx> {
       {
         kind: 'elastic',
         maxPartitions: options.maxPartitions ?? null,
+        weight: options.weight ?? 1,
         target(topics, live: readonly LiveWorker[] | undefined) {
           const elastic = (live ?? []).filter((w) => w.membership === 'elastic');
-          const workers = elastic.map((w) => ({ workerId: w.workerId, maxPartitions: w.maxPartitions ?? undefined }));
-          // The heartbeat's answer always holds this worker; its own cap is known best here.
+          const workers = elastic.map((w) => ({
+            workerId: w.workerId,
+            maxPartitions: w.maxPartitions ?? undefined,
+            weight: w.weight ?? 1,
+          }));
+          // The heartbeat's answer always holds this worker; its own cap and weight are known best here.
           if (!workers.some((w) => w.workerId === ctx.workerId)) {
-            workers.push({ workerId: ctx.workerId, maxPartitions: options.maxPartitions });
+            workers.push({ workerId: ctx.workerId, maxPartitions: options.maxPartitions, weight: options.weight ?? 1 });
           }
           // Who owns what now (live elastic owners, live leases), read with the live list: the
           // target keeps it where balance allows.
@@ -42,7 +52,7 @@ export class ElasticMembership<Tx> extends ClaimKeeper<Tx> {
           for (const w of elastic) for (const tp of w.owned ?? []) owners.set(partitionKey(tp), w.workerId);
           const partitions: TopicPartition[] = [];
           for (const [topic, ps] of topics) for (const partition of ps) partitions.push({ topic, partition });
-          const key = `${workers.map((w) => `${w.workerId}/${w.maxPartitions ?? ''}`).join('\n')}\n\n${partitions
+          const key = `${workers.map((w) => `${w.workerId}/${w.maxPartitions ?? ''}/${w.weight}`).join('\n')}\n\n${partitions
             .map((tp) => `${tp.topic}:${tp.partition}=${owners.get(partitionKey(tp)) ?? ''}`)
             .join(',')}`;
           if (memo?.key === key) return memo.mine;

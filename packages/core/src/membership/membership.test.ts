@@ -264,6 +264,21 @@ describe('elastic membership shares the partitions among the live workers', () =
     await Promise.all([a.stop(), b.stop()]);
   });
 
+  it('shares in proportion to the weights: weights 1 and 3 over 8 partitions end with 2 and 6', async () => {
+    const log = new MemoryLog().createTopic('t', 8);
+    const store = new MemoryStore();
+    const a = createWorker(app(), { ...elastic, store, reader: log, workerId: 'A', weight: 1 });
+    const b = createWorker(app(), { ...elastic, store, reader: log, workerId: 'B', weight: 3 });
+    await Promise.all([a.start(), b.start()]);
+    await until(() => owned(a).length === 2 && owned(b).length === 6, 'A two, B six', 5_000);
+    expect(await everyPartitionOwnedOnce(store, [a, b], 8)).toBe(true);
+    expect(store.workers().map((w) => [w.workerId, w.weight])).toEqual([
+      ['A', 1],
+      ['B', 3],
+    ]);
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
   it('rejects options that belong to static membership and timeouts that do not fit together', () => {
     const store = new MemoryStore();
     const log = new MemoryLog();

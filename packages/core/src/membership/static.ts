@@ -127,6 +127,7 @@ export class StaticMembership<Tx> extends ClaimKeeper<Tx> {
       {
         kind: 'static',
         maxPartitions: null,
+        weight: 1,
         target(topics) {
           const assignment = staticAssignment(topics, options);
           if (assignment.length === 0 && !warnedIdle) {

@@ -81,6 +81,8 @@ export interface MembershipStrategy {
   readonly kind: 'static' | 'elastic';
   /** The most partitions this worker takes (reported with its heartbeat), null: no cap. */
   readonly maxPartitions: number | null;
+  /** Its weight (reported with its heartbeat): its share relative to the others'. */
+  readonly weight: number;
   /**
    * What this worker should own now, from the topics' partitions and the group's live workers (by
    * the store's clock; undefined when the store keeps no heartbeats).

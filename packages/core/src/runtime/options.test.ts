@@ -138,6 +138,9 @@ describe('membership choice', () => {
     expect(configError({ partitions: 'payments:*', maxPartitions: 2 }).message).toMatch(
       /maxPartitions belongs to membership: 'elastic'/,
     );
+    expect(configError({ partitions: 'payments:*', weight: 2 }).message).toMatch(/weight belongs to membership: 'elastic'/);
+    expect(configError({ weight: 0 }).message).toMatch(/weight must be an integer from 1 to 1000; got 0/);
+    expect(compile({ weight: 3 })).toMatchObject({ membership: 'elastic', weight: 3 });
     expect(configError({ membership: 'sticky' as never }).message).toMatch(/membership must be 'static' or 'elastic'/);
   });
 });

@@ -77,6 +77,12 @@ export interface WorkerOptions<Tx> {
   /** Elastic membership: the most partitions this worker takes (the others respect it). Default: no cap. */
   maxPartitions?: number;
   /**
+   * Elastic membership: this worker's share relative to the others' (an integer from 1 to 1000):
+   * the group's partitions are shared in proportion to the weights (within the caps), so a worker
+   * of weight 3 takes three times the partitions of one of weight 1. Default 1.
+   */
+  weight?: number;
+  /**
    * Static membership: a listed partition that another live worker holds at start is waited for
    * (`'wait'`, default: taken once released or its lease expires) or fails the start (`'fail'`).
    */
@@ -169,6 +175,7 @@ export interface CompiledWorkerOptions<Tx> {
   readonly heartbeatIntervalMs: number;
   readonly sessionTimeoutMs: number;
   readonly maxPartitions: number | undefined;
+  readonly weight: number | undefined;
   readonly onHeld: 'wait' | 'fail';
   readonly force: boolean;
   readonly partitionRefreshMs: number;
@@ -237,6 +244,7 @@ function compileMembership<Tx>(o: WorkerOptions<Tx>): {
   kind: 'static' | 'elastic';
   reason: string;
   maxPartitions: number | undefined;
+  weight: number | undefined;
   onHeld: 'wait' | 'fail';
   force: boolean;
 } {
@@ -256,6 +264,7 @@ function compileMembership<Tx>(o: WorkerOptions<Tx>): {
     throw new ConfigError(`Worker option force must be a boolean; got ${JSON.stringify(o.force)}`);
   }
   const maxPartitions = o.maxPartitions === undefined ? undefined : int('maxPartitions', o.maxPartitions, 0, 1);
+  const weight = o.weight === undefined ? undefined : int('weight', o.weight, 1, 1, 1000);
   if (kind === 'elastic') {
     if (staticOnly.length > 0) {
       throw new ConfigError(
@@ -274,8 +283,10 @@ function compileMembership<Tx>(o: WorkerOptions<Tx>): {
     }
   } else if (maxPartitions !== undefined) {
     throw new ConfigError("Worker option maxPartitions belongs to membership: 'elastic'");
+  } else if (weight !== undefined) {
+    throw new ConfigError("Worker option weight belongs to membership: 'elastic'");
   }
-  return { kind, reason, maxPartitions, onHeld: o.onHeld ?? 'wait', force: o.force ?? false };
+  return { kind, reason, maxPartitions, weight, onHeld: o.onHeld ?? 'wait', force: o.force ?? false };
 }
 
 /** Validates options once into a frozen object with defaults (Temporal's compileWorkerOptions). */
@@ -385,6 +396,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     heartbeatIntervalMs,
     sessionTimeoutMs,
     maxPartitions: membership.maxPartitions,
+    weight: membership.weight,
     onHeld: membership.onHeld,
     force: membership.force,
     partitionRefreshMs: int('partitionRefreshMs', o.partitionRefreshMs, 30_000, 100),

@@ -71,7 +71,10 @@ export class Worker<Tx = DefaultTx> {
     };
     this.#membership =
       o.membership === 'elastic'
-        ? new ElasticMembership(ctx, { maxPartitions: o.maxPartitions })
+        ? new ElasticMembership(ctx, {
+            ...(o.maxPartitions !== undefined ? { maxPartitions: o.maxPartitions } : {}),
+            ...(o.weight !== undefined ? { weight: o.weight } : {}),
+          })
         : new StaticMembership(ctx, { selection: o.selection, split: o.split, force: o.force, onHeld: o.onHeld });
     const { reader, logger } = o;
     this.#fetcher = new Fetcher(

@@ -69,6 +69,11 @@ export interface WorkerHeartbeat {
   held: number;
   /** The most partitions it takes (`maxPartitions`); null: no cap. The others respect it in their targets. */
   maxPartitions: number | null;
+  /**
+   * Its share relative to the others' (`weight`, a positive integer; absent: 1): elastic workers
+   * share the partitions in proportion to their weights.
+   */
+  weight?: number;
 }
 
 /** A live worker of a group, as the store's clock sees it. */
@@ -81,6 +86,8 @@ export interface LiveWorker {
   heartbeatAgeMs: number;
   membership: 'static' | 'elastic';
   maxPartitions: number | null;
+  /** Its weight as it reported it (1 when it reported none). */
+  weight: number;
   /**
    * The partitions of the group it owns now with a live lease (by the store's clock), sorted by
    * topic and partition, read in the same snapshot as the list: elastic workers keep what they own

@@ -150,6 +150,7 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
         heartbeatAgeMs: now - w.heartbeatAt,
         membership: w.membership,
         maxPartitions: w.maxPartitions,
+        weight: w.weight ?? 1,
         owned: (owned.get(w.workerId) ?? []).sort((a, b) => cmp(a.topic, b.topic) || a.partition - b.partition),
       }));
   }

@@ -137,6 +137,8 @@ export interface WorkerStatus {
   /** Partitions it targets (its share), as it reported; null before its first full round. */
   target: number | null;
   maxPartitions: number | null;
+  /** Its share relative to the others' (elastic), as it reported. */
+  weight: number;
 }
 
 /** A checkpoint's summary. */

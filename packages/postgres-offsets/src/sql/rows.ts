@@ -131,6 +131,8 @@ export interface WorkerEntry {
   /** What it held at its last heartbeat. */
   held: number;
   maxPartitions: number | null;
+  /** Its share relative to the others' (elastic). */
+  weight: number;
   sessionTimeoutMs: number | null;
   /** Milliseconds since its last heartbeat, by the database's clock. */
   heartbeatAgeMs: number;
@@ -141,7 +143,7 @@ export interface WorkerEntry {
  * included: its fresh heartbeat is 0 ms old).
  */
 export const WORKER_COLUMNS = `w.group_id, w.worker_id, w.host, w.pid, w.started_at, w.membership, w.target, w.held,
-  w.max_partitions, w.session_timeout_ms,
+  w.max_partitions, w.weight, w.session_timeout_ms,
   greatest(0, floor(extract(epoch from (now() - w.heartbeat_at)) * 1000))::bigint::text as heartbeat_age_ms`;
 
 /** A row as {@link WORKER_COLUMNS} selects it. */
@@ -155,6 +157,7 @@ export interface WorkerRow {
   target: number | null;
   held: number;
   max_partitions: number | null;
+  weight: number;
   session_timeout_ms: number | null;
   heartbeat_age_ms: string;
 }
@@ -171,6 +174,7 @@ export function decodeWorker(r: WorkerRow): WorkerEntry {
     target: r.target,
     held: r.held,
     maxPartitions: r.max_partitions,
+    weight: r.weight,
     sessionTimeoutMs: r.session_timeout_ms,
     heartbeatAgeMs: Number(r.heartbeat_age_ms),
   };

@@ -96,6 +96,7 @@ const statements = [
     target: null,
     held: 0,
     maxPartitions: null,
+    weight: 1,
     sessionTimeoutMs: 15_000,
     starting: true,
     forgetMs: 300_000,

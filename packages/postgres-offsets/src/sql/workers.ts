@@ -18,6 +18,7 @@ export interface HeartbeatParams {
   target: number | null;
   held: number;
   maxPartitions: number | null;
+  weight: number;
   sessionTimeoutMs: number;
   /** The first heartbeat of this process: its start time is recorded. */
   starting: boolean;
@@ -46,13 +47,14 @@ export function heartbeatSql(schema: string): Statement<HeartbeatParams, LiveWor
 with settings as (select set_config('lock_timeout', :lockTimeout, true) as lock_timeout),
 beat as (
   insert into ${schema}.workers as w
-    (group_id, worker_id, host, pid, membership, target, held, max_partitions, session_timeout_ms, started_at, heartbeat_at)
-  select :group, :workerId, :host, :pid::int, :membership, :target::int, :held::int, :maxPartitions::int,
+    (group_id, worker_id, host, pid, membership, target, held, max_partitions, weight, session_timeout_ms, started_at,
+     heartbeat_at)
+  select :group, :workerId, :host, :pid::int, :membership, :target::int, :held::int, :maxPartitions::int, :weight::int,
          :sessionTimeoutMs::int, now(), now()
     from settings
   on conflict (group_id, worker_id) do update
     set host = excluded.host, pid = excluded.pid, membership = excluded.membership, target = excluded.target,
-        held = excluded.held, max_partitions = excluded.max_partitions,
+        held = excluded.held, max_partitions = excluded.max_partitions, weight = excluded.weight,
         session_timeout_ms = excluded.session_timeout_ms, heartbeat_at = now(),
         started_at = case when :starting::boolean then now() else w.started_at end
   returning ${WORKER_COLUMNS}

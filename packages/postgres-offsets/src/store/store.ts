@@ -263,6 +263,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         target: worker.target,
         held: worker.held,
         maxPartitions: worker.maxPartitions,
+        weight: worker.weight ?? 1,
         sessionTimeoutMs,
         starting: worker.starting === true,
         // A dead worker stays visible to operators for ten session timeouts (at least 5 min).
@@ -285,6 +286,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
           heartbeatAgeMs: w.heartbeatAgeMs,
           membership: w.membership,
           maxPartitions: w.maxPartitions,
+          weight: w.weight,
           owned: w.owned,
         }));
     } catch (e) {
