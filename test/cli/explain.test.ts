@@ -162,10 +162,22 @@ describe('oncely explain (real binary, real database)', () => {
       const aborted = await producer.transaction();
       await aborted.send({ topic, messages: [order('x0')] });
       await aborted.abort();
-      await producer.send({ topic, messages: [order('p0')] });
     } finally {
       await producer.disconnect();
     }
+    // The coordinator writes a transaction's marker after EndTxn has returned: p0 waits for the abort
+    // marker, or it could land before it at offset 4.
+    const admin = kafkaClient().admin();
+    await admin.connect();
+    try {
+      await until(async () => (await admin.fetchTopicOffsets(topic))[0]?.high === '5', 'the abort marker at offset 4');
+    } finally {
+      await admin.disconnect();
+    }
+    const plain = kafkaClient().producer();
+    await plain.connect();
+    await plain.send({ topic, messages: [order('p0')] });
+    await plain.disconnect();
     const env = { ONCELY_SCHEMA: schema, ORDERS_GROUP: group, ORDERS_TOPIC: topic, ORDERS_TABLE: table };
     const w = await realWorker(ordersApp({ group, topic, table, fixed: false }), schema);
     await w.start();

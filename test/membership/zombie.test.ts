@@ -104,7 +104,12 @@ describe('zombie workers in an elastic group', () => {
       const fenced = victim.proc.waitFor(new RegExp(`^event fenced ${partition} ${epoch} dropped (commit|renewal)$`));
       const wokeAt = performance.now();
       victim.proc.child.kill('SIGCONT');
-      await guard(fenced, GUARD_MS, `trial ${t}: ${victim.id}'s late commit on partition ${partition} refused`);
+      await guard(fenced, GUARD_MS, `trial ${t}: ${victim.id}'s late commit on partition ${partition} refused`).catch((e) => {
+        // What the victim did instead, for whoever reads the failure.
+        console.error(`${victim.id}'s last events:\n${victim.proc.events().slice(-40).join('\n')}`);
+        console.error(`${victim.id}'s stderr (tail):\n${victim.proc.stderr().slice(-6000)}`);
+        throw e;
+      });
       await waitOwnership(setup, `trial ${t}: ${victim.id} back in the group`, converged(setup, members), GUARD_MS);
       done.push({
         victim: victim.id,

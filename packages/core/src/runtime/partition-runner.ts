@@ -815,9 +815,9 @@ export class PartitionRunner<Tx> {
             delayMs,
             error: idle,
           });
-          if (this.#stopping) return 'stopped';
+          if (this.#stopping) return this.#afterIdleStop();
           await sleep(delayMs, this.#abort.signal);
-          if (this.#stopping) return 'stopped';
+          if (this.#stopping) return this.#afterIdleStop();
           continue;
         }
         const source: ErrorSource = e instanceof RecordFailedError ? 'handler' : 'oncely';
@@ -955,6 +955,19 @@ export class PartitionRunner<Tx> {
       this.notifyFetcher();
     }
     return outcome;
+  }
+
+  /**
+   * A batch that PostgreSQL ended for idling, when the worker stops the partition before retrying
+   * it (a hand-off, or the worker's stop): a worker that was frozen is often past its lease by then,
+   * and the membership round that hands the partition off also asked the runner to re-check its
+   * claim, a request a stopping runner never reads. So the claim is checked here: 'fenced' when it
+   * is gone (the fence is reported and the partition dropped, as after a refused commit), else
+   * 'stopped'. An unreadable store counts as stopped: the release that follows is fenced anyway.
+   */
+  async #afterIdleStop(): Promise<'stopped' | 'fenced'> {
+    const state = await this.options.store.position?.(this.claim).catch(() => undefined);
+    return state && state.epoch !== this.claim.epoch ? 'fenced' : 'stopped';
   }
 
   /**

@@ -5,7 +5,7 @@ import { HANDLER_CONTEXT, handles, TRANSACTION } from '../app/decorators.js';
 import { defineApp } from '../app/define-app.js';
 import type { HandlerContext, Message } from '../app/types.js';
 import { json, string } from '../codec/codecs.js';
-import { OffsetOutOfRangeError, OncelyError, StateError } from '../errors.js';
+import { IdleInTransactionError, OffsetOutOfRangeError, OncelyError, StateError } from '../errors.js';
 import { silentLogger } from '../logger.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
@@ -172,6 +172,45 @@ describe('worker (in-memory log and store)', () => {
     expect(fenced).toEqual(['dropped by commit']);
     expect(store.data.get('writes')).toEqual(['A:0', 'B:1']);
     expect(a.progress()).toEqual([]);
+  });
+
+  it('reports the fence of a batch the store ended for idling when the worker stops it before the retry (a woken zombie)', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    const store = new MemoryStore();
+    const fenced: string[] = [];
+    let retries = 0;
+    // The store ended the batch's transaction (a frozen process woke up past the idle timeout).
+    const appA = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: string() }, () => {
+      throw new IdleInTransactionError('terminating connection due to idle-in-transaction timeout', 1000);
+    });
+    const a = createWorker(appA, {
+      ...fast,
+      store,
+      reader: log,
+      workerId: 'A',
+      retryInitialDelayMs: 400,
+      retryMaxDelayMs: 400,
+    });
+    a.on('fenced', (f) => {
+      fenced.push(`${f.action} by ${f.detectedBy}`);
+    });
+    a.on('retry', () => {
+      retries++;
+    });
+    await a.start();
+    log.append('t', 0, [{ value: 'x' }]);
+    await until(() => retries === 1, 'A retrying the idle-ended batch');
+    // Meanwhile another worker took the partition; A is then stopped (its hand-off) before it retries.
+    const b = createWorker(
+      defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: string() }, () => {}),
+      { ...fast, store, reader: log, workerId: 'B', force: true },
+    );
+    await b.start();
+    await until(() => positions(b)['t:0'] === 1n, 'B applied the record');
+    await a.stop();
+    await b.stop();
+    expect(fenced).toEqual(['dropped by commit']);
+    expect(retries).toBe(1);
   });
 
   it('re-claims after an operator rewind and re-applies from there, marking replays', async () => {
