@@ -259,7 +259,7 @@ async function main(): Promise<number> {
     results.push(r);
     console.log(
       r.ok
-        ? `${Math.round(r.recordsPerSec).toLocaleString('en-US')} records/s, ${r.cpuUsPerRecord.toFixed(1)} CPU µs/record, ${r.seconds.toFixed(1)} s, load ${r.load.toFixed(1)}`
+        ? `${Number.isFinite(r.recordsPerSec) ? Math.round(r.recordsPerSec).toLocaleString('en-US') : '– (too few records after the group settled: raise --records)'} records/s, ${r.cpuUsPerRecord.toFixed(1)} CPU µs/record, ${r.seconds.toFixed(1)} s, load ${r.load.toFixed(1)}`
         : `FAILED: ${r.check}`,
     );
   }
