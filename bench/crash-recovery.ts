@@ -18,8 +18,8 @@
  * DATABASE_URL).
  *
  * `--kill` measures instead a real SIGKILL (kill.ts): a worker process draining a backlog is
- * killed mid-run and started again, and the records/s of the first 60 s after the restart are
- * compared with the steady state before the kill, in the same run.
+ * killed after 25 s (`--steady`) and started again, and the records/s of the first 60 s after the
+ * restart are compared with the steady state before the kill, in the same run.
  */
 import { parseArgs } from 'node:util';
 import { consoleLogger, createWorker, defineApp, json, KafkajsPartitionReader } from '@oncely/core';
@@ -41,25 +41,29 @@ const { values } = parseArgs({
     kill: { type: 'boolean', default: false },
     handler: { type: 'string', default: 'batch-ledger' },
     reader: { type: 'string', default: 'kafkajs' },
-    'kill-at': { type: 'string', default: '0.3' },
+    steady: { type: 'string', default: '25' },
     window: { type: 'string', default: '60' },
     'lease-ms': { type: 'string' },
     'restart-as': { type: 'string', default: 'new' },
+    drain: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
 if (values.kill) {
-  const { killRecovery } = await import('./kill.js');
+  const { DEFAULT_KILL_RECORDS, killRecovery } = await import('./kill.js');
   process.exit(
     await killRecovery({
-      records: Number(values.records ?? 1_000_000),
+      records: Number(values.records ?? DEFAULT_KILL_RECORDS),
       partitions: Number(values.partitions ?? 6),
       batchMaxRecords: Number(values['batch-max-records']),
       handler: values.handler,
       reader: values.reader,
-      killAt: Number(values['kill-at']),
+      steadySec: Number(values.steady),
       windowSec: Number(values.window),
       leaseMs: values['lease-ms'] === undefined ? undefined : Number(values['lease-ms']),
       restartAs: values['restart-as'] as 'new' | 'same',
+      drain: values.drain,
+      profile: values.profile,
     }),
   );
 }

@@ -13,7 +13,7 @@ import type { OncelyConfig } from './config.js';
 import { suffix } from './measure.js';
 import { checkTable, createTable } from './scenarios/oncely-app.js';
 import { dropSchema } from './scenarios/tables.js';
-import type { WorkerInput, WorkerMessage } from './worker.js';
+import type { ParentMessage, WorkerInput, WorkerMessage } from './worker.js';
 
 export interface GroupSetup {
   brokers: string[];
@@ -33,7 +33,11 @@ export interface WorkerHandle {
   ready: Promise<number>;
   /** What the worker reports once stopped (rejects when it exits without reporting, e.g. killed). */
   final: Promise<{ cpuSec: number; peakRssMb: number; committed: number }>;
+  /** The worker's `stats` messages so far (one a second: CPU since ready, records it committed). */
+  stats: Array<{ at: number; cpuSec: number; committed: number }>;
   stop(): Promise<{ cpuSec: number; peakRssMb: number; committed: number }>;
+  /** A CPU profile of the worker's main thread over the next `ms`, written to `file`; resolves once written. */
+  profile(ms: number, file: string): Promise<string>;
   kill(): Promise<void>;
 }
 
@@ -73,6 +77,44 @@ export class BenchGroup {
     );
     const r = rows[0]!;
     return { at: Date.now(), applied: Number(r.n), owners: Number(r.owners), most: Number(r.most ?? 0) };
+  }
+
+  /**
+   * The batches the group committed between two instants (Date.now() values; offset_log's
+   * committed_at is the server's clock, the same machine's): how many, their records, and when each
+   * partition's first one after `from` committed.
+   */
+  async batches(from: number, to: number): Promise<BatchStats> {
+    const { rows } = await this.#client.query<{ partition: number; batches: string; records: string; first_ms: string }>(
+      `select partition, count(*)::text as batches, sum(record_count)::text as records,
+              (extract(epoch from min(committed_at)) * 1000)::bigint::text as first_ms
+         from ${this.offsetsSchema}.offset_log
+        where group_id = $1 and topic = $2 and committed_at >= to_timestamp($3::float8 / 1000)
+          and committed_at < to_timestamp($4::float8 / 1000)
+        group by partition order by partition`,
+      [this.group, this.setup.topic, from, to],
+    );
+    return {
+      batches: rows.reduce((n, r) => n + Number(r.batches), 0),
+      records: rows.reduce((n, r) => n + Number(r.records), 0),
+      firstCommitAt: rows.map((r) => ({ partition: r.partition, at: Number(r.first_ms) })),
+    };
+  }
+
+  /** Whether the records applied so far were applied once: the handler's count against the committed positions. */
+  async checkApplied(): Promise<{ ok: boolean; check: string }> {
+    const { applied } = await this.sample();
+    const { handler } = this.setup.config;
+    const { rows } = await this.#client.query<{ n: string | null }>(
+      handler === 'batch-ledger'
+        ? `select sum(records)::text as n from ${this.table}`
+        : `select count(*)::text as n from ${this.table}`,
+    );
+    const n = Number(rows[0]!.n ?? 0);
+    return {
+      ok: n === applied,
+      check: `${handler === 'batch-ledger' ? 'sum(records) of the balances' : 'rows'} ${n}, records committed (the positions) ${applied}`,
+    };
   }
 
   check(expected: { records: number; totalCents: string }) {
@@ -124,8 +166,12 @@ export class BenchGroup {
         resolve();
       });
     });
+    const stats: WorkerHandle['stats'] = [];
+    const profiled = new Map<string, () => void>();
     child.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') readyResolve(m.at);
+      else if (m.type === 'stats') stats.push({ at: m.at, cpuSec: m.cpuSec, committed: m.committed });
+      else if (m.type === 'profiled') profiled.get(m.file)?.();
       else if (m.type === 'final') finalResolve(m);
       else {
         readyReject(new Error(`${input.name} failed: ${m.error}`));
@@ -136,6 +182,13 @@ export class BenchGroup {
       child,
       ready,
       final,
+      stats,
+      profile: (ms, file) =>
+        new Promise<string>((resolve, reject) => {
+          profiled.set(file, () => resolve(file));
+          exited.then(() => reject(new Error(`${input.name} exited before its profile was written`)));
+          child.send({ type: 'profile', ms, file } satisfies ParentMessage);
+        }),
       stop: async () => {
         if (child.exitCode === null && child.signalCode === null) child.send('stop');
         try {
@@ -173,6 +226,13 @@ export class BenchGroup {
     await dropSchema(this.#client, this.offsetsSchema).catch(() => {});
     await this.#client.end();
   }
+}
+
+export interface BatchStats {
+  batches: number;
+  records: number;
+  /** Per partition that committed in the interval: its first commit in it (Date.now() scale). */
+  firstCommitAt: Array<{ partition: number; at: number }>;
 }
 
 export interface Sample {

@@ -3,10 +3,13 @@
  * the compiled bench (plain node, the packages' dist/) with a {@link WorkerInput} in BENCH_WORKER,
  * it runs the app of oncely-app.ts unbounded, with the runtime's default membership (elastic:
  * the live workers of the group share its partitions), until the parent says `stop` over IPC
- * (or kills it). It sends `ready` when start() has resolved and `final` (CPU since ready, peak
- * RSS, records it committed) once stopped. How far the group is comes from the offsets table,
- * which the parent reads.
+ * (or kills it). It sends `ready` when start() has resolved, `stats` every second (CPU since ready
+ * and records it committed, so that the parent knows the CPU per record of a worker it SIGKILLs)
+ * and `final` (CPU since ready, peak RSS, records it committed) once stopped. How far the group is
+ * comes from the offsets table, which the parent reads.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { consoleLogger, createWorker, json } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { OncelyConfig } from './config.js';
@@ -34,8 +37,28 @@ export interface WorkerInput {
 
 export type WorkerMessage =
   | { type: 'ready'; at: number }
+  | { type: 'stats'; at: number; cpuSec: number; committed: number }
   | { type: 'final'; cpuSec: number; peakRssMb: number; committed: number }
-  | { type: 'failed'; error: string };
+  | { type: 'failed'; error: string }
+  | { type: 'profiled'; file: string };
+
+/** What the parent may send besides `stop`: profile the main thread for `ms` into `file` (a .cpuprofile). */
+export type ParentMessage = { type: 'profile'; ms: number; file: string };
+
+/** A CPU profile of this process's main thread over `ms`, taken in-process (a SIGKILLed worker never writes --cpu-prof's). */
+async function profile(ms: number, file: string): Promise<void> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    await new Promise((r) => setTimeout(r, ms));
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+  } finally {
+    session.disconnect();
+  }
+}
 
 async function main(): Promise<void> {
   const input = JSON.parse(process.env.BENCH_WORKER ?? 'null') as WorkerInput | null;
@@ -82,8 +105,13 @@ async function main(): Promise<void> {
     await send({ type: 'final', cpuSec: (cpu.user + cpu.system) / 1e6, peakRssMb: peakRssMb(), committed });
     process.exit(0);
   };
-  process.on('message', (m) => {
+  process.on('message', (m: 'stop' | ParentMessage) => {
     if (m === 'stop') void stop();
+    else if (m.type === 'profile')
+      void profile(m.ms, m.file).then(
+        () => send({ type: 'profiled', file: m.file }),
+        (e: unknown) => console.error('bench worker: profile failed', e),
+      );
   });
   process.on('SIGTERM', () => void stop());
   process.on('disconnect', () => void stop());
@@ -94,6 +122,11 @@ async function main(): Promise<void> {
   await worker.start();
   cpu0 = process.cpuUsage();
   await send({ type: 'ready', at: Date.now() });
+  const stats = setInterval(() => {
+    const cpu = process.cpuUsage(cpu0);
+    if (!stopping) process.send!({ type: 'stats', at: Date.now(), cpuSec: (cpu.user + cpu.system) / 1e6, committed });
+  }, 1000);
+  stats.unref();
 }
 
 main().catch((e: unknown) => {

@@ -34,12 +34,16 @@ export async function startLedger(o: {
   schema: string;
   /** The reader adapter. Default kafkajs. */
   reader?: 'kafkajs' | 'platformatic';
+  /** Join the group (and ledger tables) of this run instead of making new ones: a second worker. */
+  join?: LedgerRun;
+  /** Membership timings other than the outage tests' short lease. */
+  timings?: { leaseMs: number; sessionTimeoutMs: number; heartbeatIntervalMs: number };
 }): Promise<LedgerRun> {
   const store = new PostgresStore({ connectionString: o.databaseUrl, schema: o.schema, poolMax: 6 });
   await store.migrate();
-  const ledger = randomName('ledger').toLowerCase();
-  await createLedgerTables(store.knex, ledger);
-  const group = randomName('ledger-group');
+  const ledger = o.join?.ledger ?? randomName('ledger').toLowerCase();
+  if (!o.join) await createLedgerTables(store.knex, ledger);
+  const group = o.join?.group ?? randomName('ledger-group');
   const logger = captureLogger();
   const reader =
     o.reader === 'platformatic'
@@ -51,6 +55,7 @@ export async function startLedger(o: {
     logger,
     // Short leases, so they expire during the outage and must be taken again afterwards.
     leaseMs: 3000,
+    ...o.timings,
     fetchMaxWaitMs: 100,
     batchMaxRecords: 50,
     retryInitialDelayMs: 50,

@@ -113,3 +113,56 @@ describe('heartbeats', () => {
     expect((await store.heartbeat(beat(group, 'w-a'), 10_000)).map((w) => w.workerId)).toEqual(['w-a']);
   });
 });
+
+describe('a worker whose PostgreSQL sessions ended (a killed process)', () => {
+  it('is left out of the live list and loses its live leases after the grace; while unsure the lease holds', async () => {
+    const dead = newStore(schema);
+    const group = randomName('g');
+    const input = claimInput({ group, workerId: 'w-dead', leaseMs: 60_000 });
+    const ids = (live: Array<{ workerId: string }>) => live.map((w) => w.workerId).sort();
+    const takeover = () => other.claim({ ...input, workerId: 'w-b', goneGraceMs: 0 });
+    await dead.heartbeat(beat(group, 'w-dead', { starting: true }), 60_000);
+    await dead.claim(input);
+    const recorded = await pool.query<{ backend_pid: number }>(
+      `select backend_pid from ${schema}.workers where group_id = $1 and worker_id = 'w-dead'`,
+      [group],
+    );
+    const backendPid = recorded.rows[0]!.backend_pid;
+    expect(backendPid).toBeGreaterThan(0);
+    // Its session lives: live, and its lease holds, even with no grace at all.
+    expect(ids(await other.heartbeat(beat(group, 'w-b'), 60_000, { goneGraceMs: 0 }))).toEqual(['w-b', 'w-dead']);
+    expect(OncelyError.is(await rejection(takeover()), 'PARTITION_HELD')).toBe(true);
+
+    // The process dies: its connections close and the backends exit.
+    await dead.close();
+    for (let i = 0; ; i++) {
+      const { rowCount } = await pool.query('select 1 from pg_stat_activity where pid = $1', [backendPid]);
+      if (rowCount === 0) break;
+      if (i > 200) throw new Error(`backend ${backendPid} is still there after its pool closed`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // Within the grace (its last heartbeat is younger than a minute), or without the option: the lease and session count.
+    expect(ids(await other.heartbeat(beat(group, 'w-b'), 60_000, { goneGraceMs: 60_000 }))).toEqual(['w-b', 'w-dead']);
+    expect(ids(await other.heartbeat(beat(group, 'w-b'), 60_000))).toEqual(['w-b', 'w-dead']);
+    expect(
+      OncelyError.is(await rejection(other.claim({ ...input, workerId: 'w-b', goneGraceMs: 60_000 })), 'PARTITION_HELD'),
+    ).toBe(true);
+    expect(OncelyError.is(await rejection(other.claim({ ...input, workerId: 'w-b' })), 'PARTITION_HELD')).toBe(true);
+    // A session older than the server (PostgreSQL restarted, which ends every session, the live workers' too): no evidence.
+    const shift = (sign: '+' | '-') =>
+      pool.query(
+        `update ${schema}.workers set backend_start = backend_start ${sign} interval '876000 hours' where group_id = $1 and worker_id = 'w-dead'`,
+        [group],
+      );
+    await shift('-');
+    expect(ids(await other.heartbeat(beat(group, 'w-b'), 60_000, { goneGraceMs: 0 }))).toEqual(['w-b', 'w-dead']);
+    expect(OncelyError.is(await rejection(takeover()), 'PARTITION_HELD')).toBe(true);
+    await shift('+');
+
+    // Gone, past the grace: out of the live list, and its partition is taken with a new epoch.
+    expect(ids(await other.heartbeat(beat(group, 'w-b'), 60_000, { goneGraceMs: 0 }))).toEqual(['w-b']);
+    const taken = await takeover();
+    expect(taken).toMatchObject({ epoch: 2n, suspect: true, takenFrom: { owner: 'w-dead', leaseLive: true, gone: true } });
+    expect(await partitionRow(pool, schema, input)).toMatchObject({ owner: 'w-b', epoch: '2' });
+  });
+});

@@ -135,6 +135,7 @@ export type {
   ClaimInput,
   CrashEvidence,
   DeadLetter,
+  HeartbeatOptions,
   LiveWorker,
   OffsetRange,
   PartitionKey,

@@ -93,6 +93,19 @@ export interface KeeperOptions {
   quietWaitMs: number;
 }
 
+/**
+ * How long after its last heartbeat a worker whose PostgreSQL sessions have ended counts as dead
+ * (a store that can see sessions: ClaimInput.goneGraceMs): two rounds. A process killed by SIGKILL
+ * or the OOM killer loses its sessions at once, so its partitions move within a few seconds
+ * instead of after the lease and session timeout (15 s by default). A live worker whose heartbeat
+ * connection was reset heartbeats again from another one within a round, which makes it live
+ * whatever happened to the old session; the grace leaves it a round more. Taking a partition from
+ * a worker that was in fact alive costs no correctness: its next commit is fenced by the new epoch.
+ */
+export function goneGraceMs(ctx: Pick<MembershipContext<unknown>, 'heartbeatIntervalMs' | 'sessionTimeoutMs'>): number {
+  return Math.min(2 * ctx.heartbeatIntervalMs, ctx.sessionTimeoutMs);
+}
+
 /** Parallel claims in a round: enough for a fast start with many partitions, few pool connections. */
 const CLAIM_CONCURRENCY = 4;
 
@@ -284,6 +297,7 @@ export class ClaimKeeper<Tx> implements Membership {
         weight: this.#strategy.weight,
       },
       sessionTimeoutMs,
+      { goneGraceMs: goneGraceMs(this.#ctx) },
     );
     this.#lastBeat = performance.now();
     const sorted = [...live].sort((a, b) => cmp(a.workerId, b.workerId));
@@ -390,7 +404,16 @@ export class ClaimKeeper<Tx> implements Membership {
     const force = first && this.#options.force;
     let claim: Claim;
     try {
-      claim = await store.claim({ group, topic: p.tp.topic, partition: p.tp.partition, workerId, initialOffset, leaseMs, force });
+      claim = await store.claim({
+        group,
+        topic: p.tp.topic,
+        partition: p.tp.partition,
+        workerId,
+        initialOffset,
+        leaseMs,
+        force,
+        goneGraceMs: goneGraceMs(this.#ctx),
+      });
     } catch (e) {
       if (!(e instanceof PartitionHeldError) && !OncelyError.is(e, 'PARTITION_HELD')) throw e;
       const held = e as PartitionHeldError;
@@ -421,7 +444,14 @@ export class ClaimKeeper<Tx> implements Membership {
     }
     this.#known.add(key);
     this.#pending.delete(key);
-    if (claim.takenFrom?.leaseLive) {
+    if (claim.takenFrom?.gone) {
+      logger.info('took the partition over from a worker whose process is gone (its sessions ended; its lease had not run out)', {
+        topic: claim.topic,
+        partition: claim.partition,
+        from: claim.takenFrom.owner,
+        epoch: claim.epoch,
+      });
+    } else if (claim.takenFrom?.leaseLive) {
       logger.warn('took the partition over from a live worker by force (recorded in admin_audit); it is fenced', {
         topic: claim.topic,
         partition: claim.partition,

@@ -4,6 +4,7 @@ export type {
   ClaimInput,
   CrashEvidence,
   DeadLetter,
+  HeartbeatOptions,
   LiveWorker,
   OffsetRange,
   PartitionKey,

@@ -34,7 +34,12 @@ export interface Claim extends PartitionKey {
    * (it died or stalled), or, with `force`, a live one. Absent when the partition was free, released,
    * new, or already this worker's.
    */
-  takenFrom?: { owner: string; leaseLive: boolean };
+  takenFrom?: {
+    owner: string;
+    leaseLive: boolean;
+    /** The holder's lease was live but its process is gone (ClaimInput.goneGraceMs): taken without force. */
+    gone?: boolean;
+  };
 }
 
 export interface ClaimInput extends PartitionKey {
@@ -51,6 +56,23 @@ export interface ClaimInput extends PartitionKey {
    * takeover of a live holder. Default false.
    */
   force?: boolean;
+  /**
+   * Take the partition from a holder whose process is gone although its lease is live: a store
+   * that can tell (PostgreSQL: the session of the holder's last heartbeat has ended) treats a
+   * holder whose last heartbeat is older than this, in ms, as expired. The new epoch fences the
+   * holder as after any claim. Default: only the lease counts.
+   */
+  goneGraceMs?: number;
+}
+
+/** How a heartbeat judges the other workers. */
+export interface HeartbeatOptions {
+  /**
+   * Leave out of the live list a worker whose process is gone (see ClaimInput.goneGraceMs) once
+   * its last heartbeat is older than this, in ms, before its session timeout. Default: only the
+   * session timeout counts.
+   */
+  goneGraceMs?: number;
 }
 
 /** What a worker tells the store about itself on each heartbeat (elastic membership). */
@@ -235,7 +257,7 @@ export interface TransactionalStore<Tx> {
    * (`owned`), all read at one instant (one snapshot), so that every worker computes its target
    * from a consistent view. Optional: without it only static membership works.
    */
-  heartbeat?(worker: WorkerHeartbeat, sessionTimeoutMs: number): Promise<LiveWorker[]>;
+  heartbeat?(worker: WorkerHeartbeat, sessionTimeoutMs: number, options?: HeartbeatOptions): Promise<LiveWorker[]>;
   /** Removes this worker's registration (a clean stop), so the others re-balance at once. */
   leave?(group: string, workerId: string): Promise<void>;
   /**

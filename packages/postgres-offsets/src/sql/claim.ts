@@ -1,4 +1,5 @@
 import type { Statement } from './statement.js';
+import { goneSql } from './workers.js';
 
 /** The values {@link claimSql} binds. Offsets are decimal strings (exact beyond 2^53). */
 export interface ClaimParams {
@@ -15,6 +16,8 @@ export interface ClaimParams {
   force: boolean;
   /** Who a forced takeover is audited as. */
   actor: string;
+  /** A holder whose heartbeat session is gone and whose heartbeat is older than this is dead, its lease void (null: the lease only). */
+  goneGraceMs: number | null;
 }
 
 /** A row of {@link claimSql}: the claim when `claimed`, else the live holder. int8 columns arrive as text. */
@@ -32,6 +35,8 @@ export interface ClaimRow {
   owner: string | null;
   /** Whether that holder's lease was live. */
   live: boolean;
+  /** Claimed: whether that holder was taken for dead with a live lease (its sessions gone, see goneSql). */
+  gone: boolean | null;
   /** Not claimed: what is left of the holder's lease, in ms. */
   lease_left_ms: string | null;
 }
@@ -54,6 +59,11 @@ export interface ClaimRow {
  * `set_config('lock_timeout', …, true)` is `SET LOCAL lock_timeout` in function form: evaluated in
  * the `settings` CTE before the insert can wait on the row, it bounds that wait in this
  * single-statement transaction without a second round trip.
+ *
+ * A holder whose process is gone (its heartbeat's PostgreSQL session ended and that heartbeat is
+ * older than `goneGraceMs`, see goneSql in workers.ts) counts as expired even though its lease is
+ * live: a SIGKILLed worker's partitions are taken in seconds, not after the lease. The epoch moves
+ * on as with any claim, so if that holder was in fact alive, its next commit is fenced.
  *
  * `suspect`: the previous holder never released the row (it crashed, or was taken over), or crash
  * evidence written by recordInFlight is pending. A re-claim by the same live process after a rewind
@@ -79,11 +89,13 @@ claimed as (
         updated_at = now()
     where p.owner is null or p.owner = excluded.owner or p.lease_expires_at is null or p.lease_expires_at <= now()
        or :force::boolean
+       or exists (select 1 from ${schema}.workers w where w.group_id = p.group_id and w.worker_id = p.owner and ${goneSql('w')})
   returning p.group_id, p.topic, p.partition, p.epoch, p.next_offset, p.max_committed_offset, p.suspect,
             p.crash_offset, p.crash_end, p.crash_attempts, p.crash_alone, p.owner
 ),
 taken as (
-  select c.*, b.owner as previous_owner, coalesce(b.lease_expires_at > now(), false) as previous_live
+  select c.*, b.owner as previous_owner, coalesce(b.lease_expires_at > now(), false) as previous_live,
+         b.owner is not null and coalesce(b.lease_expires_at > now(), false) and not :force::boolean as previous_gone
     from claimed c
     left join ${schema}.partitions b
       on b.group_id = c.group_id and b.topic = c.topic and b.partition = c.partition and b.owner is distinct from c.owner
@@ -99,10 +111,10 @@ audit as (
 select true as claimed, t.epoch::text as epoch, t.next_offset::text as next_offset,
        t.max_committed_offset::text as max_committed_offset, t.suspect, t.crash_offset::text as crash_offset,
        t.crash_end::text as crash_end, t.crash_attempts, t.crash_alone, t.previous_owner as owner,
-       t.previous_live as live, null::bigint as lease_left_ms
+       t.previous_live as live, t.previous_gone as gone, null::bigint as lease_left_ms
   from taken t
 union all
-select false, null, null, null, null, null, null, null, null, h.owner, true,
+select false, null, null, null, null, null, null, null, null, h.owner, true, null,
        greatest(0, floor(extract(epoch from (h.lease_expires_at - now())) * 1000))::bigint
   from ${schema}.partitions h
  where h.group_id = :group and h.topic = :topic and h.partition = :partition::int and not exists (select 1 from claimed)`;

@@ -68,6 +68,7 @@ const statements = [
     reclaim: false,
     force: false,
     actor: 'op@host',
+    goneGraceMs: 6000,
   }),
   sample('recordInFlight', recordInFlightSql(s), { lockTimeout: '5000', from: '3', to: '5', deaths: 1, alone: 0, ...fence }),
   sample('release', releaseSql(s), { lockTimeout: '5000', ...fence }),
@@ -100,6 +101,7 @@ const statements = [
     sessionTimeoutMs: 15_000,
     starting: true,
     forgetMs: 300_000,
+    goneGraceMs: null,
   }),
   sample('leave', leaveSql(s), { lockTimeout: '5000', group: 'g', workerId: 'w' }),
 ];

@@ -1,5 +1,32 @@
 import { WORKER_COLUMNS, type WorkerRow } from './rows.js';
 
+/**
+ * Whether the worker row `w` belongs to a process that is gone: the PostgreSQL session of its last
+ * heartbeat (migration 0008) has ended, and that heartbeat is older than `:goneGraceMs` (null:
+ * never gone; then only the session timeout and the leases count). A killed process's sessions
+ * end with it (the kernel closes its sockets, each backend exits), so a peer needs to wait only
+ * the grace, not the session timeout. Unsure means alive, so the lease decides as before:
+ *
+ * - the grace: a live worker whose heartbeat session ended (a reset connection, a terminated
+ *   backend) heartbeats again from another connection within a round, and its fresh heartbeat
+ *   makes it live whatever happened to the old session;
+ * - a session that started before the server did (pg_postmaster_start_time): every session ended
+ *   when PostgreSQL restarted or failed over, the live workers' too, so that is no evidence;
+ * - a backend with that pid whose start time this role may not read (pg_stat_activity shows other
+ *   roles' sessions without it, unless pg_read_all_stats): it may be the same session;
+ * - no session recorded (a row from before 0008).
+ *
+ * Being taken for dead early is never a risk to exactly-once: a claim bumps the partition's epoch,
+ * and the fenced commit of a process that was in fact alive fails, as after a lease expiry.
+ */
+export function goneSql(w: string): string {
+  return `(:goneGraceMs::int is not null and ${w}.backend_pid is not null
+    and ${w}.heartbeat_at < now() - :goneGraceMs::int * interval '1 millisecond'
+    and ${w}.backend_start >= pg_postmaster_start_time()
+    and not exists (select 1 from pg_stat_activity a
+                     where a.pid = ${w}.backend_pid and (a.backend_start is null or a.backend_start = ${w}.backend_start)))`;
+}
+
 /** A live worker as {@link heartbeatSql} returns it: its row and what it owns (topic → partitions). */
 export interface LiveWorkerRow extends WorkerRow {
   owned: Record<string, number[]>;
@@ -24,6 +51,8 @@ export interface HeartbeatParams {
   starting: boolean;
   /** Rows silent this long are deleted. */
   forgetMs: number;
+  /** Workers whose heartbeat session is gone and whose heartbeat is older than this are dead (null: only the session timeout counts). */
+  goneGraceMs: number | null;
 }
 
 /**
@@ -38,6 +67,9 @@ export interface HeartbeatParams {
  * they own (a sticky target), so they must read owners and live workers at one instant. The
  * partitions are read by the group's primary-key prefix, one row per partition of the group.
  *
+ * The heartbeat records the session it runs on (backend pid and start), and a worker whose recorded
+ * session has ended is left out of the live list after `goneGraceMs` (see {@link goneSql}).
+ *
  * Rows of workers silent for `forgetMs` are deleted on the way (a Deployment's restarts leave one
  * per pod otherwise); `oncely status` shows a dead worker until then. The index workers_heartbeat
  * (0001) keeps both the delete and the live list a range scan.
@@ -45,17 +77,22 @@ export interface HeartbeatParams {
 export function heartbeatSql(schema: string): Statement<HeartbeatParams, LiveWorkerRow> {
   return `
 with settings as (select set_config('lock_timeout', :lockTimeout, true) as lock_timeout),
+conn as (
+  select pg_backend_pid() as backend_pid,
+         (select a.backend_start from pg_stat_activity a where a.pid = pg_backend_pid()) as backend_start
+),
 beat as (
   insert into ${schema}.workers as w
     (group_id, worker_id, host, pid, membership, target, held, max_partitions, weight, session_timeout_ms, started_at,
-     heartbeat_at)
+     heartbeat_at, backend_pid, backend_start)
   select :group, :workerId, :host, :pid::int, :membership, :target::int, :held::int, :maxPartitions::int, :weight::int,
-         :sessionTimeoutMs::int, now(), now()
-    from settings
+         :sessionTimeoutMs::int, now(), now(), s.backend_pid, s.backend_start
+    from settings, conn s
   on conflict (group_id, worker_id) do update
     set host = excluded.host, pid = excluded.pid, membership = excluded.membership, target = excluded.target,
         held = excluded.held, max_partitions = excluded.max_partitions, weight = excluded.weight,
         session_timeout_ms = excluded.session_timeout_ms, heartbeat_at = now(),
+        backend_pid = excluded.backend_pid, backend_start = excluded.backend_start,
         started_at = case when :starting::boolean then now() else w.started_at end
   returning ${WORKER_COLUMNS}
 ),
@@ -76,7 +113,7 @@ select ${WORKER_COLUMNS}, coalesce(o.owned, '{}'::jsonb) as owned
   from ${schema}.workers w
   left join owned o on o.owner = w.worker_id
  where w.group_id = :group and w.heartbeat_at > now() - :sessionTimeoutMs::int * interval '1 millisecond'
-   and w.worker_id <> :workerId
+   and w.worker_id <> :workerId and not ${goneSql('w')}
 union all
 select b.*, coalesce(o.owned, '{}'::jsonb) as owned
   from beat b

@@ -8,6 +8,7 @@ import {
   consoleLogger,
   type ErrorClass,
   FencedError,
+  type HeartbeatOptions,
   IdleInTransactionError,
   type LiveWorker,
   type Logger,
@@ -99,6 +100,14 @@ function checkKey(what: string, p: PartitionKey): void {
   if (!Number.isInteger(p.partition) || p.partition < 0 || p.partition > 2_147_483_647) {
     throw new ConfigError(`${what}: partition must be a non-negative integer; got ${p.partition}.`);
   }
+}
+
+/** A goneGraceMs option as the statements bind it (null: not used). */
+function graceOf(what: string, ms: number | undefined): number | null {
+  if (ms === undefined) return null;
+  if (!Number.isInteger(ms) || ms < 0 || ms > 2_147_483_647)
+    throw new ConfigError(`${what}: goneGraceMs must be a non-negative integer of milliseconds; got ${ms}.`);
+  return ms;
 }
 
 function checkLease(what: string, leaseMs: number): void {
@@ -215,6 +224,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         reclaim: input.reclaim === true,
         force: input.force === true,
         actor: this.#actor,
+        goneGraceMs: graceOf('claim', input.goneGraceMs),
       });
       row = rows[0];
     } catch (e) {
@@ -244,12 +254,14 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
             },
           }
         : {}),
-      ...(row.owner !== null ? { takenFrom: { owner: row.owner, leaseLive: row.live } } : {}),
+      ...(row.owner !== null
+        ? { takenFrom: { owner: row.owner, leaseLive: row.live, ...(row.gone ? { gone: true } : {}) } }
+        : {}),
     };
   }
 
   /** Registers or refreshes this worker and returns the group's live workers (by the server's clock). */
-  async heartbeat(worker: WorkerHeartbeat, sessionTimeoutMs: number): Promise<LiveWorker[]> {
+  async heartbeat(worker: WorkerHeartbeat, sessionTimeoutMs: number, options: HeartbeatOptions = {}): Promise<LiveWorker[]> {
     this.#assertOpen('heartbeat');
     checkLease('heartbeat', sessionTimeoutMs);
     try {
@@ -268,6 +280,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         starting: worker.starting === true,
         // A dead worker stays visible to operators for ten session timeouts (at least 5 min).
         forgetMs: Math.min(2_147_483_647, Math.max(300_000, sessionTimeoutMs * 10)),
+        goneGraceMs: graceOf('heartbeat', options.goneGraceMs),
       });
       const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
       return rows
