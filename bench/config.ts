@@ -2,6 +2,7 @@
  * Parameters of a `pnpm bench` run and the facts every scenario child needs. The orchestrator
  * (main.ts) parses the command line once and hands each child a frozen {@link ScenarioInput}.
  */
+import type { MemoryAtPeak } from './measure.js';
 
 /** The scenarios, in the order they run (the report numbers them from 1 in this order). */
 export const SCENARIOS = [
@@ -156,6 +157,8 @@ export interface ScenarioResult {
   commits?: number;
   /** Peak RSS of the child, from process.resourceUsage().maxRSS, in MB (MiB). */
   peakRssMb: number;
+  /** What the RSS was made of at the highest of its samples (every 100 ms). */
+  memoryAtPeak?: MemoryAtPeak;
   /**
    * CPU seconds (user + system) used during the active window by the process that does the
    * work: the child itself, or for psql's \copy the psql process. Not Kafka's or PostgreSQL's.

@@ -6,6 +6,7 @@
  * that is the number of records applied).
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { workerNodeFlags } from '@oncely/cli';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import pg from 'pg';
 import { compiled } from './build.js';
@@ -141,7 +142,8 @@ export class BenchGroup {
     };
     const child = fork(compiled('worker.ts'), [], {
       env: { ...process.env, BENCH_WORKER: JSON.stringify(input) },
-      execArgv: [],
+      // The node flags `oncely run` starts a worker with.
+      execArgv: workerNodeFlags([]),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let readyResolve!: (at: number) => void;

@@ -32,6 +32,7 @@ import {
   TITLES,
 } from './config.js';
 import { KEY_BYTES, totalCents, valueBytesOf } from './data.js';
+import { describeMemory } from './measure.js';
 import { prepareTopic } from './produce.js';
 import { type ProfileSummary, summarizeProfile } from './profile.js';
 import { evaluateTargets, markdown, summarize } from './report.js';
@@ -137,10 +138,10 @@ const ONCELY = (s: ScenarioName) => ONCELY_SCENARIOS[s] !== undefined;
 
 function runChild(
   input: ScenarioInput,
-  opts: { profileDir?: string; timeoutMs: number },
+  opts: { profileDir?: string; timeoutMs: number; nodeFlags: readonly string[] },
 ): Promise<{ result: ScenarioResult | undefined; error?: string }> {
   // Plain node on the compiled entry point (not this process's TypeScript loader): the packages' dist/.
-  const execArgv = ['--expose-gc'];
+  const execArgv = ['--expose-gc', ...opts.nodeFlags];
   if (opts.profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`);
   const child = fork(compiled('scenario.ts'), [], {
     env: { ...process.env, BENCH_INPUT: JSON.stringify(input) },
@@ -209,6 +210,10 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+  // The oncely scenarios run with the node flags `oncely run` starts a worker with (built just now).
+  const { workerNodeFlags } = await import('@oncely/cli');
+  const workerFlags = workerNodeFlags([]);
+  if (workerFlags.length > 0) log(`oncely scenarios run with ${workerFlags.join(' ')}, as \`oncely run\` does on this machine`);
   const services = await up();
   const brokers = services.kafka.brokers;
   const databaseUrl = services.postgres.url;
@@ -249,7 +254,11 @@ async function main(): Promise<number> {
       const input: ScenarioInput = { ...base, scenario, run, stages: args.stages && ONCELY(scenario) };
       const profileDir = args.profile && ONCELY(scenario) ? join(profileRoot, `${scenario}-run${run}`) : undefined;
       process.stdout.write(`run ${run}/${args.runs} ${TITLES[scenario]} … `);
-      const { result, error } = await runChild(input, { timeoutMs, ...(profileDir ? { profileDir } : {}) });
+      const { result, error } = await runChild(input, {
+        timeoutMs,
+        nodeFlags: ONCELY(scenario) ? workerFlags : [],
+        ...(profileDir ? { profileDir } : {}),
+      });
       const r = error ? failed(input, `${error}${result ? ` (after reporting: ${result.check})` : ''}`) : result!;
       results.push(r);
       console.log(
@@ -259,6 +268,7 @@ async function main(): Promise<number> {
             ? `${Math.round(r.recordsPerSec).toLocaleString('en-US')} records/s, ${Number.isFinite(r.cpuUsPerRecord) ? r.cpuUsPerRecord.toFixed(1) : '–'} CPU µs/record, ${(r.activeMs / 1000).toFixed(2)} s, RSS ${Math.round(r.peakRssMb)} MB, load ${r.loadStart.toFixed(1)}→${r.loadEnd.toFixed(1)} — ${r.check}`
             : `FAILED: ${r.check}`,
       );
+      if (r.ok && !r.skipped && r.memoryAtPeak) console.log(`  memory ${describeMemory(r.memoryAtPeak)}`);
       if (profileDir) {
         for (const f of readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile'))) {
           const summary = summarizeProfile(join(profileDir, f));
@@ -273,9 +283,9 @@ async function main(): Promise<number> {
   const summaries = summarize(results, args.runs);
   const targets = evaluateTargets(results, args.runs);
   const environment = `${new Date().toISOString()} · node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${Math.round(totalmem() / 2 ** 30)} GiB · Kafka ${brokers.join(',')} (${services.kafka.source}) · PostgreSQL (${services.postgres.source})`;
-  const md = markdown({ args, topic, produce, summaries, targets, profiles, environment });
+  const md = markdown({ args, topic, produce, summaries, targets, profiles, environment, workerFlags });
   const json = JSON.stringify(
-    { args, topic, produce, environment, results, summaries, targets, profiles },
+    { args, topic, produce, environment, workerFlags, results, summaries, targets, profiles },
     (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
     2,
   );

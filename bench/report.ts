@@ -4,6 +4,7 @@
  */
 import type { BenchArgs, ScenarioName, ScenarioResult, StageTimings } from './config.js';
 import { numberOf, ONCELY_SCENARIOS, SCENARIOS, TITLES } from './config.js';
+import type { MemoryAtPeak } from './measure.js';
 import type { ProfileSummary } from './profile.js';
 import { median } from './stats.js';
 
@@ -25,6 +26,8 @@ export interface ScenarioSummary {
   commitP99Ms: number | undefined;
   peakRssMb: number | undefined;
   maxPeakRssMb: number | undefined;
+  /** What the RSS was made of, in the run with the highest peak RSS. */
+  memoryAtPeak: MemoryAtPeak | undefined;
   cpuSec: number | undefined;
   cpuUsPerRecord: number | undefined;
   /** Each run's CPU µs per record, in run order. */
@@ -77,6 +80,8 @@ export function summarize(results: ScenarioResult[], runs: number): ScenarioSumm
       commitP99Ms: m((r) => r.commitP99Ms),
       peakRssMb: m((r) => r.peakRssMb),
       maxPeakRssMb: good.length ? Math.max(...good.map((r) => r.peakRssMb)) : undefined,
+      memoryAtPeak: good.reduce<ScenarioResult | undefined>((a, r) => (!a || r.peakRssMb > a.peakRssMb ? r : a), undefined)
+        ?.memoryAtPeak,
       cpuSec: m((r) => r.cpuSec),
       cpuUsPerRecord: m((r) => r.cpuUsPerRecord ?? undefined),
       cpuPerRun: each((r) => r.cpuUsPerRecord ?? undefined),
@@ -228,6 +233,8 @@ export interface ReportInput {
   targets: TargetResult[];
   profiles: Array<{ scenario: ScenarioName; run: number; summary: ProfileSummary }>;
   environment: string;
+  /** The node flags the oncely scenarios ran with (those `oncely run` adds on this machine). */
+  workerFlags: readonly string[];
 }
 
 export function markdown(r: ReportInput): string {
@@ -287,6 +294,45 @@ export function markdown(r: ReportInput): string {
     ),
     '',
   );
+  const memory = r.summaries.filter((s) => s.memoryAtPeak);
+  if (memory.length > 0) {
+    lines.push(
+      '## What peak RSS is made of',
+      '',
+      `The oncely scenarios ran with ${r.workerFlags.length ? `\`${r.workerFlags.join(' ')}\`, the node flags \`oncely run\` starts a worker with on this machine` : "V8's own heap sizing (`oncely run` adds no node flags on this machine)"}; the others with node's defaults. ` +
+        'Sampled every 100 ms (process.memoryUsage(), v8.getHeapSpaceStatistics()) in the run with the highest peak RSS; the breakdown is that of the sample with the highest RSS, which can be below the peak (maxRSS) between two samples. ' +
+        'Heap: committed, by space (new: the two semi-spaces of the young generation; old; large objects; other: code and the rest), and used. External: what V8 counts outside its heap, of which buffers are ArrayBuffers (Buffers). Rest: RSS − heap − external (code, libraries, native allocations). GC: pauses over the whole process.',
+      '',
+      table(
+        [
+          'scenario',
+          'peak RSS MB',
+          'sample MB',
+          'heap (new / old / large / other)',
+          'heap used',
+          'external (buffers)',
+          'rest',
+          'scavenges (ms)',
+          'other GCs (ms)',
+        ],
+        memory.map((s) => {
+          const m = s.memoryAtPeak!;
+          return [
+            TITLES[s.scenario],
+            num(s.maxPeakRssMb),
+            num(m.rssMb),
+            `${num(m.heapTotalMb)} (${num(m.newSpaceMb)} / ${num(m.oldSpaceMb)} / ${num(m.largeObjectMb)} / ${num(m.otherSpacesMb)})`,
+            num(m.heapUsedMb),
+            `${num(m.externalMb)} (${num(m.arrayBuffersMb)})`,
+            num(m.restMb),
+            `${num(m.gc.scavenges)} (${num(m.gc.scavengeMs)})`,
+            `${num(m.gc.majors)} (${num(m.gc.majorMs)})`,
+          ];
+        }),
+      ),
+      '',
+    );
+  }
   lines.push('## Targets', '');
   lines.push(
     table(

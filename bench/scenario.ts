@@ -6,7 +6,7 @@
  */
 import { loadavg } from 'node:os';
 import { ONCELY_SCENARIOS, type ScenarioInput, type ScenarioResult } from './config.js';
-import { peakRssMb } from './measure.js';
+import { peakRssMb, sampleMemory } from './measure.js';
 import { kafkajsRaw } from './scenarios/kafkajs-raw.js';
 import { naive } from './scenarios/naive.js';
 import { oncely } from './scenarios/oncely.js';
@@ -39,9 +39,11 @@ async function main(): Promise<void> {
   const input = JSON.parse(process.env.BENCH_INPUT ?? 'null') as ScenarioInput | null;
   if (!input) throw new Error('bench/scenario.ts is started by bench/main.ts (BENCH_INPUT is not set)');
   const loadStart = loadavg()[0]!;
+  const memory = sampleMemory();
   const wall0 = performance.now();
   const o = await runScenario(input);
   const wallMs = performance.now() - wall0;
+  const memoryAtPeak = memory();
   const seconds = o.window.activeMs / 1000;
   const bytes = o.records * input.recordBytes;
   const result: ScenarioResult = {
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
         }
       : {}),
     peakRssMb: peakRssMb(),
+    memoryAtPeak,
     cpuSec: o.window.cpuSec,
     cpuUsPerRecord: o.records > 0 ? (o.window.cpuSec * 1e6) / o.records : Number.NaN,
     elu: o.window.elu,

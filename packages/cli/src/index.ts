@@ -30,4 +30,5 @@ export { ExitCode, isConfigurationError, resolveConnections } from './config.js'
 export type { KafkaFlags } from './kafka.js';
 export { kafkaSecurity } from './kafka.js';
 export { buildProgram, main, VERSION } from './main.js';
+export { WORKER_SEMI_SPACE_MB, workerNodeFlags } from './node-flags.js';
 export { type ConsoleOptions, consoleHandler } from './ui/console.js';
