@@ -26,6 +26,8 @@ export interface GroupSetup {
   /** Connections per worker's store. */
   poolMax: number;
   timings?: WorkerInput['timings'];
+  /** Workers fetch nothing until {@link WorkerHandle.go} (bench:scale: the group settles first). */
+  gated?: boolean;
 }
 
 export interface WorkerHandle {
@@ -40,6 +42,10 @@ export interface WorkerHandle {
   /** A CPU profile of the worker's main thread over the next `ms`, written to `file`; resolves once written. */
   profile(ms: number, file: string): Promise<string>;
   kill(): Promise<void>;
+  /** Opens a gated worker's start gate. */
+  go(): void;
+  /** Whether the process has exited. */
+  readonly exited: boolean;
 }
 
 export class BenchGroup {
@@ -68,8 +74,9 @@ export class BenchGroup {
 
   /** Records the group has applied (its committed positions), and how its partitions are held. */
   async sample(): Promise<Sample> {
-    const { rows } = await this.#client.query<{ n: string; owners: string; most: string | null }>(
+    const { rows } = await this.#client.query<{ n: string; held: string; owners: string; most: string | null }>(
       `select coalesce(sum(next_offset), 0)::text as n,
+              count(owner)::text as held,
               count(distinct owner)::text as owners,
               (select max(c) from (select count(*) as c from ${this.offsetsSchema}.partitions
                  where group_id = $1 and topic = $2 and owner is not null group by owner) held)::text as most
@@ -77,7 +84,13 @@ export class BenchGroup {
       [this.group, this.setup.topic],
     );
     const r = rows[0]!;
-    return { at: Date.now(), applied: Number(r.n), owners: Number(r.owners), most: Number(r.most ?? 0) };
+    return {
+      at: Date.now(),
+      applied: Number(r.n),
+      held: Number(r.held),
+      owners: Number(r.owners),
+      most: Number(r.most ?? 0),
+    };
   }
 
   /**
@@ -137,6 +150,7 @@ export class BenchGroup {
       fetchMaxBytesPerPartition: s.fetchMaxBytesPerPartition,
       poolMax: s.poolMax,
       timings: s.timings,
+      gated: s.gated,
       name: `worker-${++this.#count}`,
       workerId: opts.workerId,
     };
@@ -160,8 +174,10 @@ export class BenchGroup {
     });
     ready.catch(() => {});
     final.catch(() => {});
+    let hasExited = false;
     const exited = new Promise<void>((resolve) => {
       child.on('exit', (code, signal) => {
+        hasExited = true;
         const e = new Error(`${input.name} exited with ${code ?? signal}`);
         readyReject(e);
         finalReject(e);
@@ -205,6 +221,12 @@ export class BenchGroup {
         await exited;
         this.#workers.delete(handle);
       },
+      go: () => {
+        if (!hasExited) child.send('go');
+      },
+      get exited() {
+        return hasExited;
+      },
     };
     this.#workers.add(handle);
     return handle;
@@ -240,6 +262,8 @@ export interface BatchStats {
 export interface Sample {
   at: number;
   applied: number;
+  /** Partitions that have an owner. */
+  held: number;
   /** Workers holding at least one partition, and the most partitions one of them holds. */
   owners: number;
   most: number;

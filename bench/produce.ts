@@ -5,7 +5,7 @@
  * no compression). A topic of the same name that already holds exactly these records is reused, so a
  * second `pnpm bench` with the same parameters starts at once.
  */
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { type Admin, Kafka, logLevel, Partitioners } from 'kafkajs';
 import { accountOf, recordValue } from './data.js';
 
 const CHUNK = 2_000;
@@ -33,6 +33,36 @@ async function recordsIn(kafka: Kafka, topic: string): Promise<{ partitions: num
   }
 }
 
+/**
+ * Waits until every partition of a new topic answers a ListOffsets from its leader, empty. A leader
+ * named in the metadata can still refuse requests for a while after createTopics returned (more so
+ * with many partitions): a produce it refused is retried by the producer, and a retry of a request
+ * that partly succeeded writes records twice.
+ */
+async function untilServed(admin: Admin, topic: string, partitions: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      if (offsets.length === partitions) {
+        if (offsets.some((p) => p.high !== '0'))
+          throw new Error(`topic ${topic} is not empty just after it was created; is something else writing to it?`);
+        return;
+      }
+      last = `${offsets.length} of ${partitions} partitions`;
+    } catch (e) {
+      if (e instanceof Error && e.message.includes('is not empty')) throw e;
+      last = e;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `topic ${topic}: its partitions were not all served within 60 s (${last instanceof Error ? last.message : String(last)})`,
+      );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** Makes `topic` hold exactly `records` records in `partitions` partitions. */
 export async function prepareTopic(opts: {
   brokers: string[];
@@ -52,16 +82,24 @@ export async function prepareTopic(opts: {
     log(`topic ${topic}: reusing ${records.toLocaleString('en-US')} records in ${partitions} partitions`);
     return { topic, reused: true, produceMs: 0, recordsPerSec: 0 };
   }
-  const admin = kafka.admin();
+  // The admin's retries of a new topic's not-yet-served partitions are expected: not logged.
+  const admin = new Kafka({ brokers, clientId: 'oncely-bench-admin', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     if (existing) {
       log(`topic ${topic}: has ${existing.records} records in ${existing.partitions} partitions; recreating it`);
       await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
       // Topic deletion is asynchronous in the broker: wait until the name is free.
-      for (let i = 0; i < 60 && (await admin.listTopics()).includes(topic); i++) await new Promise((r) => setTimeout(r, 500));
+      for (let i = 0; i < 120 && (await admin.listTopics()).includes(topic); i++) await new Promise((r) => setTimeout(r, 500));
     }
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    } catch (e) {
+      // Just after the deletion of a topic of the same name, the broker may not host the new
+      // partitions yet when createTopics looks for their leaders: wait for them below.
+      log(`topic ${topic}: ${e instanceof Error ? e.message : String(e)} while creating it; waiting for its partitions`);
+    }
+    await untilServed(admin, topic, partitions);
   } finally {
     await admin.disconnect();
   }

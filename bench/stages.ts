@@ -16,7 +16,7 @@ import type { Codec, PartitionReader, TransactionalStore } from '@oncely/core';
 import type { StageTimings } from './config.js';
 
 /** A proxy of `target` whose listed methods are replaced; everything else is the target's, bound to it. */
-function intercept<T extends object>(target: T, overrides: Partial<T>): T {
+export function intercept<T extends object>(target: T, overrides: Partial<T>): T {
   return new Proxy(target, {
     get(t, prop) {
       if (Object.hasOwn(overrides, prop)) return (overrides as Record<PropertyKey, unknown>)[prop];

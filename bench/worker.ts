@@ -3,16 +3,21 @@
  * the compiled bench (plain node, the packages' dist/) with a {@link WorkerInput} in BENCH_WORKER,
  * it runs the app of oncely-app.ts unbounded, with the runtime's default membership (elastic:
  * the live workers of the group share its partitions), until the parent says `stop` over IPC
- * (or kills it). It sends `ready` when start() has resolved, `stats` every second (CPU since ready
- * and records it committed, so that the parent knows the CPU per record of a worker it SIGKILLs)
- * and `final` (CPU since ready, peak RSS, records it committed) once stopped. How far the group is
- * comes from the offsets table, which the parent reads.
+ * (or kills it). It sends `ready` when start() has resolved, `stats` every second (CPU since ready,
+ * or since `go` when gated, and records it committed, so that the parent knows the CPU per record
+ * of a worker it SIGKILLs) and `final` (CPU from ready, or from `go` when gated, to the `stop`
+ * request; peak RSS; records it committed) once stopped. How far the group is comes from the
+ * offsets table, which the parent reads.
+ *
+ * Gated (bench:scale), its reader returns nothing until the parent says `go` (gate.ts): the
+ * workers join and share the partitions first, then all start applying at once.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { consoleLogger, createWorker, json } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { OncelyConfig } from './config.js';
+import { StartGate } from './gate.js';
 import { peakRssMb } from './measure.js';
 import { benchApp, type Payment } from './scenarios/oncely-app.js';
 import { makeReader } from './scenarios/readers.js';
@@ -33,6 +38,8 @@ export interface WorkerInput {
   workerId?: string | undefined;
   /** Membership timings, when not the runtime's defaults (bench:recovery --lease-ms). */
   timings?: { leaseMs: number; sessionTimeoutMs: number } | undefined;
+  /** Fetch nothing until the parent sends `go` (see gate.ts). */
+  gated?: boolean | undefined;
 }
 
 export type WorkerMessage =
@@ -82,9 +89,11 @@ async function main(): Promise<void> {
     table: input.table,
     codec: json<Payment>(),
   });
+  const gate = input.gated ? new StartGate() : undefined;
+  const reader = makeReader(input.config.reader, input.brokers, logger);
   const worker = createWorker(app, {
     store,
-    reader: makeReader(input.config.reader, input.brokers, logger),
+    reader: gate ? gate.reader(reader) : reader,
     logger,
     batchMaxRecords: input.batchMaxRecords,
     ...(input.workerId ? { workerId: input.workerId } : {}),
@@ -100,14 +109,20 @@ async function main(): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await worker.stop();
+    // The work ends when the parent asks: the stop itself (hand-back, pool close) is not billed.
     const cpu = process.cpuUsage(cpu0);
+    await worker.stop();
     await send({ type: 'final', cpuSec: (cpu.user + cpu.system) / 1e6, peakRssMb: peakRssMb(), committed });
     process.exit(0);
   };
-  process.on('message', (m: 'stop' | ParentMessage) => {
+  process.on('message', (m: 'stop' | 'go' | ParentMessage) => {
     if (m === 'stop') void stop();
-    else if (m.type === 'profile')
+    else if (m === 'go') {
+      if (gate && !gate.isOpen) {
+        cpu0 = process.cpuUsage();
+        gate.open();
+      }
+    } else if (m.type === 'profile')
       void profile(m.ms, m.file).then(
         () => send({ type: 'profiled', file: m.file }),
         (e: unknown) => console.error('bench worker: profile failed', e),

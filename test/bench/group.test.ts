@@ -31,7 +31,7 @@ afterAll(async () => {
   }
 });
 
-function group(handler: 'batch-ledger' | 'batch-rows', leaseMs?: number) {
+function group(handler: 'batch-ledger' | 'batch-rows', leaseMs?: number, gated = false) {
   return new BenchGroup({
     brokers: brokers(),
     databaseUrl: databaseUrl(),
@@ -41,6 +41,7 @@ function group(handler: 'batch-ledger' | 'batch-rows', leaseMs?: number) {
     batchMaxRecords: 100,
     poolMax: 4,
     timings: leaseMs === undefined ? undefined : { leaseMs, sessionTimeoutMs: leaseMs },
+    gated,
   });
 }
 
@@ -56,6 +57,34 @@ describe('bench worker processes', () => {
       const finals = await Promise.all(workers.map((w) => w.stop()));
       expect(finals.reduce((n, f) => n + f.committed, 0)).toBe(records);
       expect(finals.every((f) => f.cpuSec > 0 && f.peakRssMb > 0)).toBe(true);
+      expect(await g.check({ records, totalCents: totalCents(records).toString() })).toMatchObject({ ok: true });
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('gated workers share the partitions without applying a record, then apply every record once after go', async () => {
+    const g = group('batch-ledger', undefined, true);
+    await g.open();
+    try {
+      const workers = [g.start(), g.start()];
+      await Promise.all(workers.map((w) => w.ready));
+      // bench:scale's settled group: every partition held, by both workers, none holding more than 2.
+      const settling = await g.follow({
+        records: Number.POSITIVE_INFINITY,
+        until: Date.now() + 60_000,
+        onSample: (s) => s.held === partitions && s.owners === 2 && s.most <= 2,
+      });
+      expect(settling.at(-1)).toMatchObject({ held: partitions, owners: 2, applied: 0 });
+      expect(settling.every((s) => s.applied === 0)).toBe(true);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect((await g.sample()).applied).toBe(0);
+      for (const w of workers) w.go();
+      const samples = await g.follow({ records, until: Date.now() + 120_000 });
+      expect(samples.at(-1)!.applied).toBe(records);
+      const finals = await Promise.all(workers.map((w) => w.stop()));
+      expect(finals.reduce((n, f) => n + f.committed, 0)).toBe(records);
+      expect(finals.every((f) => f.committed > 0 && f.cpuSec > 0)).toBe(true);
       expect(await g.check({ records, totalCents: totalCents(records).toString() })).toMatchObject({ ok: true });
     } finally {
       await g.close();
