@@ -66,6 +66,21 @@ export const ONCELY_SCENARIOS: Partial<Record<ScenarioName, OncelyConfig>> = {
   'oncely-batch-ledger-platformatic': { handler: 'batch-ledger', reader: 'platformatic', fenced: true },
 };
 
+/**
+ * The order of the scenarios in run `run` (from 1). The two scenarios of the fence's price, 6
+ * (fenced) and 8 (the same with the fence off), run back to back, in alternating order: 6 then 8 in
+ * odd runs, 8 then 6 in even ones (6 8 | 8 6 | 6 8 …), so that the ratio of a run compares
+ * neighbours, and neither always runs first or after the same scenario. The others keep their
+ * numbered order.
+ */
+export function runOrder(scenarios: readonly ScenarioName[], run: number): ScenarioName[] {
+  const fenced = 'oncely-batch-rows';
+  const unfenced = 'oncely-batch-rows-unfenced';
+  if (!scenarios.includes(fenced) || !scenarios.includes(unfenced)) return [...scenarios];
+  const pair: ScenarioName[] = run % 2 === 1 ? [fenced, unfenced] : [unfenced, fenced];
+  return scenarios.flatMap((s) => (s === fenced ? pair : s === unfenced ? [] : [s]));
+}
+
 /** COPY data format of the pre-built-buffer ceiling (psql's \copy always uses text). */
 export type CopyFormat = 'text' | 'binary';
 

@@ -19,12 +19,14 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { up } from '../scripts/services/index.js';
 import { BuildError, buildForBench, compiled } from './build.js';
 import {
   type BenchArgs,
   type CopyFormat,
   ONCELY_SCENARIOS,
+  runOrder,
   SCENARIOS,
   type ScenarioInput,
   type ScenarioName,
@@ -50,7 +52,7 @@ const usage = `usage: pnpm bench [options]
   --copy-format F      text or binary: the COPY ceiling's pre-built buffers (default binary)
   --scenarios LIST     comma-separated numbers or names (default all):
 ${SCENARIOS.map((s, i) => `                         ${i + 1} ${s}`).join('\n')}
-  --runs N             repeat every scenario N times (interleaved) and report medians (default 1)
+  --runs N             repeat every scenario N times (interleaved; 6 and 8 back to back, alternating) and report medians (default 1)
   --quick              smoke test: small data; exit non-zero unless every scenario completes with correct counts
   --stages             per-stage timings (fetch, decode, handler, commit) in the oncely scenarios
   --profile            CPU profile (node --cpu-prof) of the oncely scenarios, summarized in the report
@@ -189,6 +191,24 @@ function failed(input: ScenarioInput, why: string): ScenarioResult {
   };
 }
 
+/**
+ * A CHECKPOINT before every scenario: PostgreSQL writes out what the scenario before left dirty
+ * (per-message leaves a million small transactions behind) now, not during the next one's window.
+ * Returns why it could not run (it needs a superuser or pg_checkpoint), else undefined.
+ */
+async function checkpoint(databaseUrl: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'oncely-bench-checkpoint' });
+  try {
+    await client.connect();
+    await client.query('checkpoint');
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 async function main(): Promise<number> {
   let args: BenchArgs;
   try {
@@ -249,10 +269,16 @@ async function main(): Promise<number> {
   };
   // Generous: the slowest scenario (per-message) runs at a few thousand records/s on a loaded machine.
   const timeoutMs = Math.max(120_000, (args.records / 1_000) * 1_000);
+  let checkpointWarned = false;
   for (let run = 1; run <= args.runs; run++) {
-    for (const scenario of args.scenarios) {
+    for (const scenario of runOrder(args.scenarios, run)) {
       const input: ScenarioInput = { ...base, scenario, run, stages: args.stages && ONCELY(scenario) };
       const profileDir = args.profile && ONCELY(scenario) ? join(profileRoot, `${scenario}-run${run}`) : undefined;
+      const noCheckpoint = await checkpoint(databaseUrl);
+      if (noCheckpoint && !checkpointWarned) {
+        checkpointWarned = true;
+        console.log(`bench: CHECKPOINT before each scenario failed (${noCheckpoint}); the scenarios run without it`);
+      }
       process.stdout.write(`run ${run}/${args.runs} ${TITLES[scenario]} … `);
       const { result, error } = await runChild(input, {
         timeoutMs,

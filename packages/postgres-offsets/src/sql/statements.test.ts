@@ -134,3 +134,21 @@ describe('hot-path statements', () => {
     expect(compiled.names.map((n) => params[n])).toEqual(native.bindings);
   });
 });
+
+describe("the benchmark's unfenced statements (the price of the fence, pnpm bench scenario 8)", () => {
+  const flat = (text: string) => text.replace(/\s+/g, ' ').trim();
+
+  it('the commit is the fenced commit without the three fence predicates, nothing else', () => {
+    const fenced = flat(batchCommitSql(s));
+    const guard = ' and p.epoch = :epoch::bigint and p.next_offset = :fetchedFrom::bigint and p.owner = :owner';
+    expect(fenced).toContain(guard);
+    expect(fenced.replace(guard, '')).toBe(flat(batchCommitUnfencedSql(s)));
+  });
+
+  it("the start statement is the fenced one with the claim's lookup replaced by true, nothing else", () => {
+    const fenced = flat(batchStartSql(s));
+    const lookup = /exists \( select 1 from "oncely"\.partitions where [^)]*\) as current$/;
+    expect(fenced).toMatch(lookup);
+    expect(fenced.replace(lookup, 'true as current')).toBe(flat(batchStartUnfencedSql()));
+  });
+});
