@@ -484,7 +484,7 @@ async function main(): Promise<number> {
     log(
       `  ${
         r.ok
-          ? `${fmt(r.recordsPerSec)} records/s, ${fmt(r.cpuUsPerRecord, 1)} CPU µs/record, ${fmt(r.seconds, 1)} s, busy cores ${r.busyCores === undefined ? '–' : fmt(r.busyCores, 1)}, load ${fmt(r.load, 1)}; ok: ${r.check}`
+          ? `${Number.isFinite(r.recordsPerSec) ? fmt(r.recordsPerSec) : '– (too short a window between 10% and 90%: raise --records)'} records/s, ${fmt(r.cpuUsPerRecord, 1)} CPU µs/record, ${fmt(r.seconds, 1)} s, busy cores ${r.busyCores === undefined ? '–' : fmt(r.busyCores, 1)}, load ${fmt(r.load, 1)}; ok: ${r.check}`
           : `FAILED: ${r.check}`
       }${runs.length > i + 1 ? ` · ${fmt((performance.now() - t0) / 60_000, 1)} min so far, about ${fmt(left / 60, 1)} min to go` : ''}`,
     );
