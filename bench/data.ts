@@ -44,3 +44,20 @@ export function totalCents(records: number): bigint {
 export function valueBytesOf(seq: number, valueBytes: number): number {
   return Buffer.byteLength(recordValue(seq, valueBytes));
 }
+
+/**
+ * What the ledger handler writes for a batch: per account, the sum of its records' cents and their
+ * count, as the three arrays of its `unnest` upsert (accounts, cents, records).
+ */
+export function ledgerColumns(values: Iterable<{ account: string; cents: number }>): [string[], number[], number[]] {
+  const sums = new Map<string, { cents: number; records: number }>();
+  for (const v of values) {
+    const s = sums.get(v.account);
+    if (s) {
+      s.cents += v.cents;
+      s.records++;
+    } else sums.set(v.account, { cents: v.cents, records: 1 });
+  }
+  const accounts = [...sums.keys()];
+  return [accounts, accounts.map((a) => sums.get(a)!.cents), accounts.map((a) => sums.get(a)!.records)];
+}

@@ -21,7 +21,7 @@ import { json } from '../packages/core/src/codec/codecs.js';
 import { decodePartitionRecords } from '../packages/core/src/kafkajs/wire.js';
 import { decodeRecords } from '../packages/core/src/runtime/handler-invoker.js';
 import { copyRows } from '../packages/postgres-offsets/src/bulk/copy-rows.js';
-import { accountOf, recordValue } from './data.js';
+import { accountOf, ledgerColumns, recordValue } from './data.js';
 import type { Payment } from './scenarios/oncely-app.js';
 
 const require = createRequire(import.meta.url);
@@ -144,16 +144,8 @@ async function main(): Promise<void> {
       u = cpu();
       spent.rows += u - t;
       t = u;
-      const sums = new Map<string, { cents: number; records: number }>();
-      for (const m of messages) {
-        const s = sums.get(m.value.account);
-        if (s) {
-          s.cents += m.value.cents;
-          s.records++;
-        } else sums.set(m.value.account, { cents: m.value.cents, records: 1 });
-      }
-      const accounts = [...sums.keys()];
-      sink += accounts.map((a) => sums.get(a)!.cents).length + accounts.map((a) => sums.get(a)!.records).length;
+      const [accounts, cents, counts] = ledgerColumns(messages.map((m) => m.value));
+      sink += accounts.length + cents.length + counts.length;
       spent.ledger += cpu() - t;
     }
     stages['wire decode']!.push(spent.wire / 1000);

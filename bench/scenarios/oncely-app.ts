@@ -8,6 +8,7 @@ import { copyRows } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import type { OncelyConfig } from '../config.js';
+import { ledgerColumns } from '../data.js';
 import { createBalancesTable, createRowsTable } from './tables.js';
 
 const ROW_COLUMNS = ['topic', 'partition', 'offset', 'key', 'value'];
@@ -61,16 +62,7 @@ export function benchApp(opts: {
     app.handleBatch(
       { topic, codec },
       timed(async (batch: Batch<Payment>, ctx: Ctx) => {
-        const sums = new Map<string, { cents: number; records: number }>();
-        for (const m of batch.messages) {
-          const s = sums.get(m.value.account);
-          if (s) {
-            s.cents += m.value.cents;
-            s.records++;
-          } else sums.set(m.value.account, { cents: m.value.cents, records: 1 });
-        }
-        const accounts = [...sums.keys()];
-        await ctx.tx.raw(sql, [accounts, accounts.map((a) => sums.get(a)!.cents), accounts.map((a) => sums.get(a)!.records)]);
+        await ctx.tx.raw(sql, ledgerColumns(batch.messages.map((m) => m.value)));
       }),
     );
   } else {
