@@ -14,6 +14,15 @@ export interface LaneFetch {
   signal: AbortSignal;
 }
 
+/** How long a partition counts as draining after an answer that carried records. */
+const DRAINING_FOR_MS = 1_000;
+
+/**
+ * The longest a request may wait at the broker while a partition of the lane that is draining a
+ * backlog is not in it (it is applying what it fetched and will ask again shortly).
+ */
+export const DRAINING_LANE_MAX_WAIT_MS = 10;
+
 interface Waiting {
   fetch: LaneFetch;
   resolve(p: FetchPartitionResponse | undefined): void;
@@ -26,10 +35,21 @@ interface Waiting {
  * order, so separate requests would only queue behind each other's long polls; one request per
  * broker carrying every waiting partition is what the single fetch loop used to send, while a
  * broker that is down or slow now holds back only the partitions it leads.
+ *
+ * One request at a time has a cost: a request of caught-up partitions long-polls (up to its
+ * maxWaitMs), and a partition with a backlog that asks meanwhile waits for it to end. Left alone,
+ * a lagging partition that shares its broker with idle ones (a rewound or replayed partition, the
+ * tail of a catch-up) got at most a fetch or two per long poll: a few hundred records per 500 ms.
+ * So while a partition of the lane is draining (its last answer carried records, within the last
+ * second) and not in the request, the request waits at most {@link DRAINING_LANE_MAX_WAIT_MS}:
+ * the idle partitions are polled more often while there is a backlog, and a lane of idle
+ * partitions only still long-polls as asked.
  */
 export class FetchLane {
   #waiting: Waiting[] = [];
   #busy = false;
+  /** Partitions (topic NUL partition) whose last answer carried records, until when they count as draining. */
+  #draining = new Map<string, number>();
 
   constructor(
     /** Sends one request to this lane's broker. */
@@ -93,7 +113,10 @@ export class FetchLane {
       });
       byTopic.set(f.topic, list);
     }
-    const maxWaitMs = Math.min(...batch.map((w) => w.fetch.maxWaitMs));
+    const maxWaitMs = Math.min(
+      ...batch.map((w) => w.fetch.maxWaitMs),
+      this.#drainingElsewhere(batch) ? DRAINING_LANE_MAX_WAIT_MS : Infinity,
+    );
     let response: FetchResponse;
     try {
       response = await this.send(
@@ -106,8 +129,12 @@ export class FetchLane {
     }
     const answers = new Map<string, FetchPartitionResponse>();
     for (const t of response.topics) for (const p of t.partitions) answers.set(`${t.topic}\u0000${p.partition}`, p);
+    const until = Date.now() + DRAINING_FOR_MS;
     for (const w of batch) {
-      const p = answers.get(`${w.fetch.topic}\u0000${w.fetch.partition}`);
+      const key = `${w.fetch.topic}\u0000${w.fetch.partition}`;
+      const p = answers.get(key);
+      if (p?.records && p.records.length > 0) this.#draining.set(key, until);
+      else this.#draining.delete(key);
       if (response.errorCode !== 0) {
         w.resolve({
           partition: w.fetch.partition,
@@ -120,5 +147,18 @@ export class FetchLane {
         });
       } else w.resolve(p);
     }
+  }
+
+  /** Whether a partition that is not in `batch` is draining a backlog (and forgets those that stopped). */
+  #drainingElsewhere(batch: Waiting[]): boolean {
+    if (this.#draining.size === 0) return false;
+    const now = Date.now();
+    const inBatch = new Set(batch.map((w) => `${w.fetch.topic}\u0000${w.fetch.partition}`));
+    let elsewhere = false;
+    for (const [key, until] of this.#draining) {
+      if (until <= now) this.#draining.delete(key);
+      else if (!inBatch.has(key)) elsewhere = true;
+    }
+    return elsewhere;
   }
 }
