@@ -162,6 +162,8 @@ export function evaluateTargets(results: ScenarioResult[], runs: number): Target
     const q = ratio(rate(rows, r), rate(unfenced, r));
     return q === undefined ? undefined : 100 * (1 - q);
   });
+  const cpuDiffPerRun = perRun((r) => minus(cpu(rows, r), cpu(unfenced, r)));
+  const p50DiffPerRun = perRun((r) => minus(p50(rows, r), p50(unfenced, r)));
   const cpuPctPerRun = perRun((r) => {
     const q = ratio(cpu(rows, r), cpu(unfenced, r));
     return q === undefined ? undefined : 100 * (q - 1);
@@ -219,9 +221,9 @@ export function evaluateTargets(results: ScenarioResult[], runs: number): Target
       'fence cost in worker CPU',
       `CPU µs/record of ${n(rows)} − ${n(unfenced)}`,
       '–',
-      perRun((r) => minus(cpu(rows, r), cpu(unfenced, r))),
+      cpuDiffPerRun,
       undefined,
-      orderBalanced(perRun((r) => minus(cpu(rows, r), cpu(unfenced, r)))),
+      orderBalanced(cpuDiffPerRun),
       2,
     ),
     target(
@@ -237,9 +239,9 @@ export function evaluateTargets(results: ScenarioResult[], runs: number): Target
       'fence cost in commit latency',
       `commit p50 ms of ${n(rows)} − ${n(unfenced)}`,
       '–',
-      perRun((r) => minus(p50(rows, r), p50(unfenced, r))),
+      p50DiffPerRun,
       undefined,
-      orderBalanced(perRun((r) => minus(p50(rows, r), p50(unfenced, r)))),
+      orderBalanced(p50DiffPerRun),
       1,
     ),
     target(
