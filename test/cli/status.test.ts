@@ -1,16 +1,41 @@
 /**
  * `oncely status` through the binary: positions come from PostgreSQL, so it works with Kafka
  * unreachable (lag unknown, one note, exit 0); a partition a runner stopped shows where, until the
- * next claim; open dead letters are counted per partition.
+ * next claim; open dead letters are counted per partition; a worker killed with SIGKILL shows as
+ * gone once its PostgreSQL session has ended, by the rule its peers apply, not live until its
+ * session timeout.
  */
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTopic, freshSchema, pgPool, randomName } from '../support/fixtures.js';
+import { until } from '../support/oncely.js';
 import { freePort } from '../support/ports.js';
-import { FIXTURES, makeProjectionTables, oncely, oncelyBounded, producePayments } from './support.js';
+import { FIXTURES, makeProjectionTables, oncely, oncelyBounded, producePayments, startOncely } from './support.js';
 
 const FAILING = resolve(FIXTURES, 'failing.ts');
+const V1 = resolve(FIXTURES, 'projection-v1.ts');
 const DEADLINE_MS = 120_000;
+
+/** A topic with `perPartition` payments in each partition, a migrated schema with the projection tables, a group. */
+async function setup(partitions: number, perPartition: number) {
+  const topic = await createTopic(partitions);
+  const schema = freshSchema();
+  const group = randomName('g');
+  expect((await oncely(['migrate', '--schema', schema])).code).toBe(0);
+  await makeProjectionTables(schema);
+  await producePayments(topic, partitions, perPartition);
+  return { topic, schema, group, env: { ONCELY_SCHEMA: schema, APP_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group } };
+}
+
+interface WorkerRow {
+  workerId: string;
+  state: string | null;
+  live: boolean | null;
+  owned: number;
+  weight: number;
+  sessionTimeoutMs: number | null;
+  goneGraceMs: number | null;
+}
 
 interface Row {
   partition: number;
@@ -24,13 +49,7 @@ interface Row {
 
 describe('oncely status: stops, dead letters, and no Kafka', () => {
   it('shows a stopped partition (where and why) and open dead letters per partition; a new claim clears the stop', async () => {
-    const topic = await createTopic(3);
-    const schema = freshSchema();
-    const group = randomName('g');
-    expect((await oncely(['migrate', '--schema', schema])).code).toBe(0);
-    await makeProjectionTables(schema);
-    await producePayments(topic, 3, 10);
-    const env = { ONCELY_SCHEMA: schema, APP_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group };
+    const { topic, schema, group, env } = await setup(3, 10);
 
     // Dead letters: seq 0 and 5 of partition 0 (two), with the default onExhausted.
     const first = await oncelyBounded(
@@ -85,13 +104,7 @@ describe('oncely status: stops, dead letters, and no Kafka', () => {
   });
 
   it('with the broker unreachable: positions from PostgreSQL, lag and high watermark unknown with a note, exit 0', async () => {
-    const topic = await createTopic(2);
-    const schema = freshSchema();
-    const group = randomName('g');
-    expect((await oncely(['migrate', '--schema', schema])).code).toBe(0);
-    await makeProjectionTables(schema);
-    await producePayments(topic, 2, 4);
-    const env = { ONCELY_SCHEMA: schema, APP_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group };
+    const { topic, group, env } = await setup(2, 4);
     const run = await oncelyBounded(
       ['run', FAILING, '--until', 'caught-up', '--no-progress'],
       { ...env, APP_FAIL_EVERY: '1000' },
@@ -118,5 +131,63 @@ describe('oncely status: stops, dead letters, and no Kafka', () => {
       [1, '4', null, null, 1],
     ]);
     expect(json.stderr).toMatch(/Kafka not reached/);
+  });
+
+  it('shows a worker killed with SIGKILL as gone once its PostgreSQL session has ended, long before its session timeout', async () => {
+    const { group, env } = await setup(2, 3);
+    // A session timeout far beyond the test's waits: only the session evidence can make it gone.
+    // (The child is SIGKILLed at the test's end if an assertion fails first.)
+    const worker = startOncely(
+      ['run', V1, '--worker-id', 'w-killed', '--weight', '3', '--heartbeat-interval', '500', '--session-timeout', '600000'],
+      env,
+    );
+    const workers = async () => {
+      const r = await oncely(['status', '--group', group, '--workers', '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as WorkerRow[];
+    };
+    let rows: WorkerRow[] = [];
+    const pause = () => new Promise((r) => setTimeout(r, 250));
+    await until(async () => {
+      if (worker.child.exitCode !== null) throw new Error(`the worker exited: ${(await worker.result).stderr}`);
+      rows = await workers();
+      if (rows.length === 1 && rows[0]!.live === true && rows[0]!.owned === 2) return true;
+      await pause();
+      return false;
+    }, 'the worker live with both partitions');
+    const live = await oncely(['status', '--group', group], env);
+    expect(live.stdout).toMatch(/w-killed\s+\S+\s+\d+\s+elastic\s+live\s+\S+ ago\s+2\s+2\s+2/);
+
+    worker.child.kill('SIGKILL');
+    expect((await worker.result).signal).toBe('SIGKILL');
+    // Polled until it is no longer live; the session timeout (10 min) is far beyond this wait.
+    await until(
+      async () => {
+        rows = await workers();
+        if (rows[0]?.live !== true) return true;
+        await pause();
+        return false;
+      },
+      'the killed worker no longer live',
+      120_000,
+    );
+    // Gone, not expired: its heartbeat is far younger than its session timeout.
+    expect(rows[0]).toMatchObject({
+      workerId: 'w-killed',
+      state: 'gone',
+      live: false,
+      weight: 3,
+      sessionTimeoutMs: 600_000,
+      goneGraceMs: 1000,
+    });
+    const gone = await oncely(['status', '--group', group], env);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(gone.stdout).toMatch(
+      /GROUP\s+WORKER\s+HOST\s+PID\s+MEMBERSHIP\s+STATE\s+HEARTBEAT\s+OWNED\s+HELD\s+TARGET\s+WEIGHT\n/,
+    );
+    // … STATE HEARTBEAT OWNED (its leases may have run out by now) HELD TARGET WEIGHT
+    expect(gone.stdout).toMatch(
+      /w-killed\s+\S+\s+\d+\s+elastic\s+gone \(session ended, last heartbeat \S+ ago\)\s+\S+ ago\s+\d+\s+2\s+2\s+3\n/,
+    );
   });
 });

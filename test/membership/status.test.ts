@@ -1,6 +1,6 @@
 /**
- * What `oncely status` shows an operator about membership: the registered workers (live or dead by
- * the database's clock, owned, held, target) and every partition's owner, "no owner" included,
+ * What `oncely status` shows an operator about membership: the registered workers (live or expired
+ * by the database's clock, owned, held, target, weight) and every partition's owner, "no owner" included,
  * also for a partition Kafka has but no worker has claimed yet.
  */
 import { PostgresStore } from '@oncely/postgres-offsets';
@@ -34,7 +34,9 @@ describe('oncely status and membership', () => {
     const text = await oncely(['status', '--group', group], env);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(
-      new RegExp(`${group}\\s+w-dead\\s+pod-1\\s+7\\s+elastic\\s+dead\\s+2m\\d\\ds ago\\s+0\\s+1\\s+1`),
+      new RegExp(
+        `${group}\\s+w-dead\\s+pod-1\\s+7\\s+elastic\\s+expired \\(last heartbeat 2m\\d\\ds ago, session timeout 1m00s\\)\\s+2m\\d\\ds ago\\s+0\\s+1\\s+1\\s+1\\n`,
+      ),
     );
     expect(text.stdout).toMatch(new RegExp(`${group}\\s+w-live\\s+pod-1\\s+7\\s+elastic\\s+live\\s+\\S+ ago\\s+1\\s+1\\s+2`));
     // … LAG STATE DEAD-LETTERS OWNER
@@ -51,9 +53,57 @@ describe('oncely status and membership', () => {
       [2, null, null],
     ]);
     const workers = await oncely(['status', '--group', group, '--workers', '--json'], env);
-    expect((JSON.parse(workers.stdout) as Array<Record<string, unknown>>).map((w) => [w.workerId, w.live, w.owned])).toEqual([
-      ['w-dead', false, 0],
-      ['w-live', true, 1],
+    expect(
+      (JSON.parse(workers.stdout) as Array<Record<string, unknown>>).map((w) => [w.workerId, w.live, w.state, w.owned]),
+    ).toEqual([
+      ['w-dead', false, 'expired', 0],
+      ['w-live', true, 'live', 1],
+    ]);
+  });
+
+  it('shows a worker whose PostgreSQL session ended as gone, by the rule its peers apply and with its exceptions', async () => {
+    await store.migrate();
+    const group = randomName('g');
+    const beat = { group, host: 'pod-1', pid: 7, membership: 'elastic' as const, maxPartitions: null, target: 0, held: 0 };
+    const dying = new PostgresStore({ connectionString: databaseUrl(), schema });
+    await dying.heartbeat({ ...beat, workerId: 'w-gone', starting: true }, 60_000, { goneGraceMs: 0 });
+    // No grace recorded (a heartbeat without the option): never gone, whatever its session.
+    await dying.heartbeat({ ...beat, workerId: 'w-nograce', starting: true }, 60_000);
+    const pool = pgPool();
+    const { rows } = await pool.query<{ backend_pid: number }>(
+      `select distinct backend_pid from ${schema}.workers where group_id = $1`,
+      [group],
+    );
+    await dying.close();
+    for (let i = 0; ; i++) {
+      const { rowCount } = await pool.query('select 1 from pg_stat_activity where pid = any($1)', [
+        rows.map((r) => r.backend_pid),
+      ]);
+      if (rowCount === 0) break;
+      if (i > 200) throw new Error('the closed store’s backends are still there');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const env = { ONCELY_SCHEMA: schema };
+    const states = async () =>
+      (
+        JSON.parse((await oncely(['status', '--group', group, '--workers', '--json'], env)).stdout) as Array<
+          Record<string, unknown>
+        >
+      ).map((w) => [w.workerId, w.state, w.live]);
+    expect(await states()).toEqual([
+      ['w-gone', 'gone', false],
+      ['w-nograce', 'live', true],
+    ]);
+    const text = await oncely(['status', '--group', group, '--workers'], env);
+    expect(text.stdout).toMatch(/w-gone\s+pod-1\s+7\s+elastic\s+gone \(session ended, last heartbeat \S+ ago\)\s/);
+    // A session older than the server (PostgreSQL restarted, which ends every session): no evidence.
+    await pool.query(
+      `update ${schema}.workers set backend_start = backend_start - interval '876000 hours' where group_id = $1 and worker_id = 'w-gone'`,
+      [group],
+    );
+    expect(await states()).toEqual([
+      ['w-gone', 'live', true],
+      ['w-nograce', 'live', true],
     ]);
   });
 });

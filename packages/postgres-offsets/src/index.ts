@@ -51,6 +51,7 @@ export type {
   ResetRequest,
   ResetTarget,
   TopicScope,
+  WorkerState,
   WorkerStatus,
 } from './admin/index.js';
 export { describeTarget, OffsetsAdmin } from './admin/index.js';

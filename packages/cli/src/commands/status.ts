@@ -85,21 +85,39 @@ function kafkaNote(why: string): string {
   return `Kafka not reached (${why}): high watermark and lag unknown; positions, owners and stops are from PostgreSQL`;
 }
 
+/**
+ * A worker's state for people (the console shows the same): live; gone, and why, for a process
+ * whose PostgreSQL session ended (its peers take its partitions over without waiting for the
+ * session timeout); expired, silent past its session timeout; null when unknown.
+ */
+export function workerStateText(w: WorkerStatus): string | null {
+  const last = `last heartbeat ${human(w.heartbeatAgeMs)} ago`;
+  if (w.state === 'gone') return `gone (session ended, ${last})`;
+  if (w.state === 'expired') return `expired (${last}, session timeout ${human(w.sessionTimeoutMs)})`;
+  return w.state;
+}
+
+/** A worker's weight, where it has one: elastic workers share a group's partitions by weight. */
+export function workerWeight(w: WorkerStatus): number | null {
+  return w.membership === 'elastic' ? w.weight : null;
+}
+
 function renderWorkers(rows: WorkerStatus[]): string {
   if (rows.length === 0) return 'no registered workers';
   return table(
-    ['GROUP', 'WORKER', 'HOST', 'PID', 'MEMBERSHIP', 'STATE', 'HEARTBEAT', 'OWNED', 'HELD', 'TARGET'],
+    ['GROUP', 'WORKER', 'HOST', 'PID', 'MEMBERSHIP', 'STATE', 'HEARTBEAT', 'OWNED', 'HELD', 'TARGET', 'WEIGHT'],
     rows.map((w) => [
       w.group,
       w.workerId,
       w.host,
       w.pid,
       w.membership,
-      w.live === null ? null : w.live ? 'live' : 'dead',
+      workerStateText(w),
       `${human(w.heartbeatAgeMs)} ago`,
       w.owned,
       w.held,
       w.target,
+      workerWeight(w),
     ]),
   );
 }
@@ -171,7 +189,7 @@ export function registerStatus(program: Command, setCode: (code: number) => void
       program
         .command('status')
         .description(
-          'The workers (heartbeat, owned, target), then per partition: position, high watermark, lag, state (stopped where), open dead letters, owner, epoch, lease left, last commit; without Kafka, lag is unknown',
+          'The workers (live, gone or expired, heartbeat, owned, held, target, weight), then per partition: position, high watermark, lag, state (stopped where), open dead letters, owner, epoch, lease left, last commit; without Kafka, lag is unknown',
         ),
       [
         { flags: '--group <group>', description: 'only this group (default: every group)' },

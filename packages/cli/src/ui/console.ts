@@ -16,6 +16,7 @@ import type { Knex } from 'knex';
 import { showBytes } from '../commands/dlq.js';
 import { inKafka, parseRecordRef } from '../commands/explain.js';
 import { PLAN_COLUMNS, planRows, type ResetFlags, resetTarget } from '../commands/offsets.js';
+import { workerStateText, workerWeight } from '../commands/status.js';
 import { parseBigint, parseTopics } from '../options.js';
 import { human } from '../output.js';
 import { Html, html, page, sparkline, table } from './html.js';
@@ -176,19 +177,20 @@ export function consoleHandler(options: ConsoleOptions): (req: IncomingMessage, 
       workers.length === 0
         ? html`<p class="muted">No registered workers (static workers register only with elastic membership).</p>`
         : table(
-            ['Worker', 'Host', 'PID', 'Membership', 'State', 'Heartbeat', 'Owned', 'Held', 'Target'],
+            ['Worker', 'Host', 'PID', 'Membership', 'State', 'Heartbeat', 'Owned', 'Held', 'Target', 'Weight'],
             workers.map((w) => [
               w.workerId,
               w.host,
               w.pid,
               w.membership,
-              w.live === null ? '-' : w.live ? 'live' : 'dead',
+              workerStateText(w),
               `${human(w.heartbeatAgeMs)} ago`,
               w.owned,
               w.held,
               w.target,
+              workerWeight(w),
             ]),
-            [2, 6, 7, 8],
+            [2, 6, 7, 8, 9],
           )
     }
 <h2>Partitions</h2>${table(

@@ -18,5 +18,6 @@ export type {
   ResetRequest,
   ResetTarget,
   TopicScope,
+  WorkerState,
   WorkerStatus,
 } from './types.js';

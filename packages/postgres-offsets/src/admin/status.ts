@@ -7,9 +7,10 @@ import {
   WORKER_COLUMNS,
   type WorkerRow,
 } from '../sql/rows.js';
+import { goneSql, liveSql } from '../sql/workers.js';
 import { type AdminContext, run } from './context.js';
 import { tp } from './reset-plan.js';
-import type { PartitionStatus, WorkerStatus } from './types.js';
+import type { PartitionStatus, WorkerState, WorkerStatus } from './types.js';
 
 /** Groups with stored positions, sorted. */
 export async function groups(ctx: AdminContext): Promise<string[]> {
@@ -140,23 +141,28 @@ export async function status(ctx: AdminContext, query: { group?: string; topic?:
 
 /**
  * The workers registered in the workers table (their heartbeats), every group's when none is
- * given: identity, heartbeat age and liveness by the database's clock, what each reports (target,
- * held) and how many partitions the database says it owns (a live lease).
+ * given: identity, heartbeat age, what each reports (target, held, weight), how many partitions the
+ * database says it owns (a live lease), and whether it is live, gone or expired by the rule its
+ * peers apply (liveSql and goneSql, with the session timeout and grace it recorded), by the
+ * database's clock.
  */
 export async function workers(ctx: AdminContext, query: { group?: string }): Promise<WorkerStatus[]> {
   return run(ctx, 'read workers', async () => {
-    const { rows } = await ctx.knex.raw<Rows<WorkerRow & { owned: number }>>(
+    const { rows } = await ctx.knex.raw<Rows<WorkerRow & { owned: number; live: boolean | null; gone: boolean }>>(
       `select ${WORKER_COLUMNS},
               (select count(*)::int from ${ctx.s}.partitions p
-                where p.group_id = w.group_id and p.owner = w.worker_id and p.lease_expires_at > now()) as owned
+                where p.group_id = w.group_id and p.owner = w.worker_id and p.lease_expires_at > now()) as owned,
+              ${liveSql('w', 'w.session_timeout_ms', 'w.gone_grace_ms')} as live,
+              ${goneSql('w', 'w.gone_grace_ms')} as gone
          from ${ctx.s}.workers w
         where :group::text is null or w.group_id = :group::text
         order by w.group_id, w.worker_id`,
       { group: query.group ?? null },
     );
     return rows.map((r) => {
-      const { sessionTimeoutMs, ...w } = decodeWorker(r);
-      return { ...w, live: sessionTimeoutMs === null ? null : w.heartbeatAgeMs < sessionTimeoutMs, owned: r.owned };
+      const w = decodeWorker(r);
+      const state: WorkerState | null = r.gone ? 'gone' : r.live === null ? null : r.live ? 'live' : 'expired';
+      return { ...w, live: r.live, state, owned: r.owned };
     });
   });
 }

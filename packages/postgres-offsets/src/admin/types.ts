@@ -118,6 +118,9 @@ export interface PartitionStatus {
   deadLetters: number;
 }
 
+/** Whether a worker is live, gone (its process: its PostgreSQL session ended) or expired (silent past its session timeout). */
+export type WorkerState = 'live' | 'gone' | 'expired';
+
 /** A worker as its heartbeats left it in the workers table (`oncely status`). */
 export interface WorkerStatus {
   group: string;
@@ -128,8 +131,23 @@ export interface WorkerStatus {
   membership: 'static' | 'elastic';
   /** Milliseconds since its last heartbeat, by the database's clock. */
   heartbeatAgeMs: number;
-  /** Its heartbeat is younger than its session timeout (null when it did not report one). */
+  /**
+   * Its heartbeat is younger than its session timeout and it is not gone (see `state`), by the
+   * rule its peers apply; null when it reported no session timeout and is not gone.
+   */
   live: boolean | null;
+  /**
+   * `live`; `gone`: the PostgreSQL session of its last heartbeat has ended and that heartbeat is
+   * older than its `goneGraceMs` (a killed process: its peers take its partitions over without
+   * waiting for the session timeout or the leases); `expired`: no heartbeat for longer than its
+   * session timeout; null: unknown (it reported no session timeout). A session older than the
+   * server, one the reading role may not inspect, or none recorded is no evidence of `gone`.
+   */
+  state: WorkerState | null;
+  /** The session timeout it reported: silent this long, it is `expired`. */
+  sessionTimeoutMs: number | null;
+  /** How long after its last heartbeat it is `gone` once that heartbeat's session ended (null: never). */
+  goneGraceMs: number | null;
   /** Partitions it owns with a live lease, by the database. */
   owned: number;
   /** Partitions it holds, as it reported at its last heartbeat. */

@@ -134,6 +134,11 @@ export interface WorkerEntry {
   /** Its share relative to the others' (elastic). */
   weight: number;
   sessionTimeoutMs: number | null;
+  /**
+   * How long after its last heartbeat it counts as gone once that heartbeat's PostgreSQL session
+   * has ended (two of its rounds); null when it recorded none.
+   */
+  goneGraceMs: number | null;
   /** Milliseconds since its last heartbeat, by the database's clock. */
   heartbeatAgeMs: number;
 }
@@ -143,7 +148,7 @@ export interface WorkerEntry {
  * included: its fresh heartbeat is 0 ms old).
  */
 export const WORKER_COLUMNS = `w.group_id, w.worker_id, w.host, w.pid, w.started_at, w.membership, w.target, w.held,
-  w.max_partitions, w.weight, w.session_timeout_ms,
+  w.max_partitions, w.weight, w.session_timeout_ms, w.gone_grace_ms,
   greatest(0, floor(extract(epoch from (now() - w.heartbeat_at)) * 1000))::bigint::text as heartbeat_age_ms`;
 
 /** A row as {@link WORKER_COLUMNS} selects it. */
@@ -159,6 +164,7 @@ export interface WorkerRow {
   max_partitions: number | null;
   weight: number;
   session_timeout_ms: number | null;
+  gone_grace_ms: number | null;
   heartbeat_age_ms: string;
 }
 
@@ -176,6 +182,7 @@ export function decodeWorker(r: WorkerRow): WorkerEntry {
     maxPartitions: r.max_partitions,
     weight: r.weight,
     sessionTimeoutMs: r.session_timeout_ms,
+    goneGraceMs: r.gone_grace_ms,
     heartbeatAgeMs: Number(r.heartbeat_age_ms),
   };
 }

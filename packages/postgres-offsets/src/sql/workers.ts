@@ -2,8 +2,10 @@ import { WORKER_COLUMNS, type WorkerRow } from './rows.js';
 
 /**
  * Whether the worker row `w` belongs to a process that is gone: the PostgreSQL session of its last
- * heartbeat (migration 0008) has ended, and that heartbeat is older than `:goneGraceMs` (null:
- * never gone; then only the session timeout and the leases count). A killed process's sessions
+ * heartbeat (migration 0008) has ended, and that heartbeat is older than the grace `grace`, an
+ * int expression of milliseconds (null: never gone; then only the session timeout and the leases
+ * count). The workers bind their own (`:goneGraceMs`); a reader that runs no rounds (`oncely
+ * status`) uses the grace the worker recorded with its heartbeat (0009). A killed process's sessions
  * end with it (the kernel closes its sockets, each backend exits), so a peer needs to wait only
  * the grace, not the session timeout. Unsure means alive, so the lease decides as before:
  *
@@ -19,12 +21,22 @@ import { WORKER_COLUMNS, type WorkerRow } from './rows.js';
  * Being taken for dead early is never a risk to exactly-once: a claim bumps the partition's epoch,
  * and the fenced commit of a process that was in fact alive fails, as after a lease expiry.
  */
-export function goneSql(w: string): string {
-  return `(:goneGraceMs::int is not null and ${w}.backend_pid is not null
-    and ${w}.heartbeat_at < now() - :goneGraceMs::int * interval '1 millisecond'
+export function goneSql(w: string, grace = ':goneGraceMs::int'): string {
+  return `(${grace} is not null and ${w}.backend_pid is not null
+    and ${w}.heartbeat_at < now() - ${grace} * interval '1 millisecond'
     and ${w}.backend_start >= pg_postmaster_start_time()
     and not exists (select 1 from pg_stat_activity a
                      where a.pid = ${w}.backend_pid and (a.backend_start is null or a.backend_start = ${w}.backend_start)))`;
+}
+
+/**
+ * Whether the worker row `w` is live: a heartbeat younger than `sessionTimeout` by the server's
+ * now() (every reader judges by one clock), and not gone ({@link goneSql} with `grace`). Both are
+ * int expressions of milliseconds; a null session timeout makes the answer null (unknown) unless
+ * the worker is gone.
+ */
+export function liveSql(w: string, sessionTimeout = ':sessionTimeoutMs::int', grace = ':goneGraceMs::int'): string {
+  return `(${w}.heartbeat_at > now() - ${sessionTimeout} * interval '1 millisecond' and not ${goneSql(w, grace)})`;
 }
 
 /** A live worker as {@link heartbeatSql} returns it: its row and what it owns (topic → partitions). */
@@ -51,7 +63,10 @@ export interface HeartbeatParams {
   starting: boolean;
   /** Rows silent this long are deleted. */
   forgetMs: number;
-  /** Workers whose heartbeat session is gone and whose heartbeat is older than this are dead (null: only the session timeout counts). */
+  /**
+   * Workers whose heartbeat session is gone and whose heartbeat is older than this are dead (null:
+   * only the session timeout counts); recorded with this worker's row, for readers that run no rounds.
+   */
   goneGraceMs: number | null;
 }
 
@@ -67,8 +82,9 @@ export interface HeartbeatParams {
  * they own (a sticky target), so they must read owners and live workers at one instant. The
  * partitions are read by the group's primary-key prefix, one row per partition of the group.
  *
- * The heartbeat records the session it runs on (backend pid and start), and a worker whose recorded
- * session has ended is left out of the live list after `goneGraceMs` (see {@link goneSql}).
+ * The heartbeat records the session it runs on (backend pid and start) and the grace it judges the
+ * others by (`goneGraceMs`, two of its rounds), and a worker whose recorded session has ended is
+ * left out of the live list after that grace (see {@link liveSql}).
  *
  * Rows of workers silent for `forgetMs` are deleted on the way (a Deployment's restarts leave one
  * per pod otherwise); `oncely status` shows a dead worker until then. The index workers_heartbeat
@@ -84,15 +100,15 @@ conn as (
 beat as (
   insert into ${schema}.workers as w
     (group_id, worker_id, host, pid, membership, target, held, max_partitions, weight, session_timeout_ms, started_at,
-     heartbeat_at, backend_pid, backend_start)
+     heartbeat_at, backend_pid, backend_start, gone_grace_ms)
   select :group, :workerId, :host, :pid::int, :membership, :target::int, :held::int, :maxPartitions::int, :weight::int,
-         :sessionTimeoutMs::int, now(), now(), s.backend_pid, s.backend_start
+         :sessionTimeoutMs::int, now(), now(), s.backend_pid, s.backend_start, :goneGraceMs::int
     from settings, conn s
   on conflict (group_id, worker_id) do update
     set host = excluded.host, pid = excluded.pid, membership = excluded.membership, target = excluded.target,
         held = excluded.held, max_partitions = excluded.max_partitions, weight = excluded.weight,
         session_timeout_ms = excluded.session_timeout_ms, heartbeat_at = now(),
-        backend_pid = excluded.backend_pid, backend_start = excluded.backend_start,
+        backend_pid = excluded.backend_pid, backend_start = excluded.backend_start, gone_grace_ms = excluded.gone_grace_ms,
         started_at = case when :starting::boolean then now() else w.started_at end
   returning ${WORKER_COLUMNS}
 ),
@@ -112,8 +128,7 @@ owned as (
 select ${WORKER_COLUMNS}, coalesce(o.owned, '{}'::jsonb) as owned
   from ${schema}.workers w
   left join owned o on o.owner = w.worker_id
- where w.group_id = :group and w.heartbeat_at > now() - :sessionTimeoutMs::int * interval '1 millisecond'
-   and w.worker_id <> :workerId and not ${goneSql('w')}
+ where w.group_id = :group and w.worker_id <> :workerId and ${liveSql('w')}
 union all
 select b.*, coalesce(o.owned, '{}'::jsonb) as owned
   from beat b
