@@ -1,6 +1,7 @@
 /**
  * The binary's manners: bad usage and configuration exit 2 at once with a message naming the flag
- * (or its variable), nothing left open to keep the process alive; the other exit codes as
+ * (or its variable), nothing left open to keep the process alive; a usage error is one line (the
+ * error, the closest valid flag or command, where the help is); the other exit codes as
  * documented (0 clean stop, 1 failed, 130 aborted); --version.
  */
 import { readFileSync } from 'node:fs';
@@ -116,6 +117,26 @@ describe('bad usage and configuration', () => {
     expect(r.hung).toBe(false);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(`oncely: TOPIC_NOT_FOUND: Topic "${missing}" does not exist on the Kafka cluster`);
+  });
+});
+
+describe('a usage error is one line', () => {
+  // The error, commander's closest valid name when it has one, and where the help is: no help text.
+  const lines: Array<[string[], string]> = [
+    [['run', V1, '--no-such-flag'], "oncely: unknown option '--no-such-flag'; see oncely run --help"],
+    [['status', '--intervall', '1'], "oncely: unknown option '--intervall' (did you mean --interval?); see oncely status --help"],
+    [
+      ['offsets', 'reset', '--to-erliest'],
+      "oncely: unknown option '--to-erliest' (did you mean --to-earliest?); see oncely offsets reset --help",
+    ],
+    [['stauts'], "oncely: unknown command 'stauts' (did you mean status?); see oncely --help"],
+  ];
+  const named = lines.map(([args, line]) => ({ args, line, name: args.map((a) => (a === V1 ? 'app.ts' : a)).join(' ') }));
+  it.for(named)('exit 2: oncely $name', async ({ args, line }) => {
+    const r = await oncelyBounded(args, APP_ENV, DEADLINE_MS);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toBe(`${line}\n`);
+    expect(r.stdout).toBe('');
   });
 });
 

@@ -20,14 +20,37 @@ export const VERSION: string = (
 /** `--x=value` in commander's own messages (an unknown option, a bad value) could be a secret typed by mistake. */
 const hideValues = (text: string) => text.replace(/'(--[a-z0-9-]+)=[^']*'/gi, "'$1=…'");
 
+/** The name of a command as it is typed: `oncely offsets reset`. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * commander's message for bad usage (an unknown flag or command, a bad choice, a missing
+ * argument) as one line: the error, the closest valid name when commander has one ("did you
+ * mean"), and where the whole help is, instead of the help itself under the error.
+ */
+export function usageLine(text: string, command: string): string {
+  const [error = '', ...more] = hideValues(text)
+    .trim()
+    .replace(/^error: /, '')
+    .split('\n');
+  const hint = more
+    .map((l) => l.trim().replace(/^\(Did you mean/, '(did you mean'))
+    .filter(Boolean)
+    .join(' ');
+  return `oncely: ${error.replace(/\.$/, '')}${hint ? ` ${hint}` : ''}; see ${command} --help\n`;
+}
+
 /** The `oncely` command, and the subcommand that ran (known once its options are parsed). */
 function build(setCode: (code: number) => void): { program: Command; ran: () => Command | undefined } {
   let ran: Command | undefined;
   const program = new Command('oncely')
     .description('Exactly-once processing of Kafka records into PostgreSQL')
     .version(VERSION, '-V, --version', 'print the version')
-    .configureOutput({ outputError: (text, write) => write(hideValues(text)) })
-    .showHelpAfterError()
+    .showSuggestionAfterError()
     .exitOverride()
     .hook('preAction', (_program, command) => {
       ran = command;
@@ -42,6 +65,11 @@ function build(setCode: (code: number) => void): { program: Command; ran: () => 
   registerDlq(program, setCode);
   registerExplain(program, setCode);
   registerUi(program, setCode);
+  // Each command says its own name in the line (commander reports an error on the command it parses).
+  const everyCommand = (c: Command): Command[] => [c, ...c.commands.flatMap(everyCommand)];
+  for (const command of everyCommand(program)) {
+    command.configureOutput({ outputError: (text, write) => write(usageLine(text, commandPath(command))) });
+  }
   return { program, ran: () => ran };
 }
 
