@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, consoleLogger } from '@oncely/core';
 import { DeadLetters } from '@oncely/postgres-offsets';
@@ -10,6 +10,9 @@ import type { KafkaFlags } from '../kafka.js';
 import { ACTOR_FLAG, connectionOptions, withAdmin } from '../options.js';
 import { consoleHandler } from '../ui/console.js';
 import { loadApp } from './run.js';
+
+/** node:http is required, not imported: an ESM import of it loads Node's undici too (see core's observe/http.ts). */
+const require = createRequire(import.meta.url);
 
 /** Flags of `oncely ui`. */
 export interface UiFlags extends ConnectionFlags, KafkaFlags {
@@ -38,6 +41,7 @@ export async function uiCommand(flags: UiFlags, started?: (url: string) => void)
   return withAdmin(flags, { kafka: true }, async (admin, store) => {
     const deadLetters = new DeadLetters({ store, actor: flags.actor });
     const handle = consoleHandler({ admin, deadLetters, token, actor: flags.actor ?? 'operator', app, refreshSeconds });
+    const { createServer } = require('node:http') as typeof import('node:http');
     const server = createServer((req, res) => {
       handle(req, res).catch((e: unknown) => {
         logger.error('console request failed', { error: (e as Error).message });

@@ -10,11 +10,19 @@
  * http.createServer((req, res) => { if (!handle(req, res)) { res.statusCode = 404; res.end(); } });
  * ```
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type * as PromClient from 'prom-client';
 import { toError } from '../errors.js';
 import type { HealthReport, WorkerHealth } from './health.js';
+
+/**
+ * node:http is required, not imported: an ESM import of it makes Node 24 load its bundled HTTP
+ * client (undici, for fetch and WebSocket) too, about 12 MB of resident memory in every worker,
+ * most of which never start this server (test/packaging/footprint.test.ts checks that none of the packages loads it).
+ */
+const require = createRequire(import.meta.url);
 
 /** What the handler serves: a registry for `/metrics`, probes for `/healthz` and `/readyz`. */
 export interface ObservabilityHandlerOptions {
@@ -78,6 +86,7 @@ export async function serveObservability(
   options: ObservabilityHandlerOptions & { port: number; host?: string },
 ): Promise<ObservabilityServer> {
   const handle = observabilityHandler(options);
+  const { createServer } = require('node:http') as typeof import('node:http');
   const server = createServer((req, res) => {
     if (!handle(req, res)) {
       res.statusCode = 404;

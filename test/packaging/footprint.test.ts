@@ -1,0 +1,43 @@
+/**
+ * What a worker process loads besides what it needs. Node 24 loads its bundled HTTP client
+ * (undici, behind fetch and WebSocket: ~750 KB of source, about 12 MB of resident memory once
+ * compiled) as soon as node:http is imported as an ES module, even when no server is started.
+ * Every worker would carry it. Each entry point is imported from the built dist/ in a fresh node,
+ * which then reports the native modules it loaded.
+ */
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { requireBuild } from '../support/fixtures.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const run = promisify(execFile);
+
+/** The native modules matching `pattern` that importing `entry` (a file under packages/) loaded. */
+async function loadedBy(entry: string, pattern: RegExp): Promise<string[]> {
+  const url = new URL(`file://${resolve(ROOT, 'packages', entry)}`).href;
+  const script = `await import(${JSON.stringify(url)});
+console.log(JSON.stringify(process.moduleLoadList.filter((m) => ${pattern}.test(m))));`;
+  const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, timeout: 60_000 });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as string[];
+}
+
+describe('what importing a package loads', () => {
+  it('the probe sees undici when node:http is imported as an ES module', async () => {
+    requireBuild();
+    // The premise of the checks below: without it they would pass for the wrong reason.
+    const script = `import { createServer } from 'node:http'; void createServer;
+console.log(JSON.stringify(process.moduleLoadList.filter((m) => /undici/.test(m))));`;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT });
+    expect(JSON.parse(stdout.trim())).not.toEqual([]);
+  });
+
+  it.each(['core/dist/index.js', 'postgres-offsets/dist/index.js', 'cli/dist/main.js', 'cli/dist/index.js'])(
+    '%s loads no HTTP client (undici)',
+    async (entry) => {
+      requireBuild();
+      expect(await loadedBy(entry, /undici/)).toEqual([]);
+    },
+  );
+});
