@@ -9,3 +9,4 @@ export type {
   RawRecord,
   TopicPartition,
 } from './types.js';
+export { recordSize } from './types.js';

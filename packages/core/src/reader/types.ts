@@ -15,6 +15,16 @@ export interface RawRecord {
   value: Buffer | null;
   /** Headers in wire order; a header name may repeat. */
   headers: ReadonlyArray<readonly [name: string, value: Buffer | null]>;
+  /**
+   * Bytes of the key and the value (a null one counts 0), when the reader knows them without
+   * making the Buffers (the readers' records keep key and value as places in their batch).
+   */
+  readonly size?: number;
+}
+
+/** Bytes of a record's key and value (a null one counts 0). */
+export function recordSize(r: RawRecord): number {
+  return r.size ?? (r.key?.length ?? 0) + (r.value?.length ?? 0);
 }
 
 /** Where to start reading a partition never seen before, or where to move on out-of-range. */

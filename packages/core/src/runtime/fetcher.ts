@@ -1,7 +1,13 @@
 import { setMaxListeners } from 'node:events';
 import { OncelyError, PartitionReadError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { FetchedRecords, FetchOutOfRange, FetchRequest, PartitionReader } from '../reader/types.js';
+import {
+  type FetchedRecords,
+  type FetchOutOfRange,
+  type FetchRequest,
+  type PartitionReader,
+  recordSize,
+} from '../reader/types.js';
 import { backoff } from '../time.js';
 
 /** What the fetcher needs of a partition runner. */
@@ -147,7 +153,7 @@ export class Fetcher {
       this.#recovered(k);
       if (this.options.onFetched && result.kind === 'records') {
         let bytes = 0;
-        for (const r of result.records) bytes += (r.key?.length ?? 0) + (r.value?.length ?? 0);
+        for (const r of result.records) bytes += recordSize(r);
         const { topic, partition } = result;
         this.options.onFetched({
           topic,

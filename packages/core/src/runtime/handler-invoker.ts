@@ -5,12 +5,11 @@ import type { RawRecord } from '../reader/types.js';
 import { type BatchTrace, NO_TRACE } from './tracing.js';
 
 /**
- * A decoded record. `id` and `timestamp` are computed on first use: most handlers never read them,
+ * A decoded record. `id`, `key` and `timestamp` are computed on first use: most handlers never read them,
  * and at tens of thousands of records a second every allocation shows up as garbage collection.
  */
 class DecodedMessage<T> implements Message<T> {
   readonly offset: bigint;
-  readonly key: Buffer | null;
   readonly headers: RawRecord['headers'];
   #timestamp: Date | undefined;
 
@@ -21,8 +20,12 @@ class DecodedMessage<T> implements Message<T> {
     readonly value: T,
   ) {
     this.offset = raw.offset;
-    this.key = raw.key;
     this.headers = raw.headers;
+  }
+
+  /** Read from the record when asked: a reader's record makes its key's Buffer on each read (see WireRecord). */
+  get key(): Buffer | null {
+    return this.raw.key;
   }
 
   get id(): string {

@@ -1,5 +1,5 @@
 import type { PartitionReadError } from '../errors.js';
-import type { FetchedRecords, FetchOutOfRange } from '../reader/types.js';
+import { type FetchedRecords, type FetchOutOfRange, recordSize } from '../reader/types.js';
 import { sleep } from '../time.js';
 
 /**
@@ -97,7 +97,7 @@ export function cutBatch(
   let bytes = 0;
   while (j < records.length && j - i < maxRecords) {
     const r = records[j]!;
-    const size = (r.value?.length ?? 0) + (r.key?.length ?? 0);
+    const size = recordSize(r);
     if (j > i && bytes + size > maxBytes) break;
     bytes += size;
     j++;
