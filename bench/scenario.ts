@@ -3,33 +3,31 @@
  * bench (bench/tsconfig.build.json) and forks the compiled file with plain node (the packages
  * from their dist/, no TypeScript loader) with the scenario's input in BENCH_INPUT, and receives
  * one ScenarioResult over IPC.
+ *
+ * A scenario's module is imported only when that scenario runs: the process's peak RSS and start
+ * are then those of what the scenario itself loads (an oncely worker with the kafkajs reader does not
+ * load @platformatic/kafka, which the platformatic scenario's module imports, nor pg-copy-streams).
  */
 import { loadavg } from 'node:os';
 import { ONCELY_SCENARIOS, type ScenarioInput, type ScenarioResult } from './config.js';
 import { peakRssMb, sampleMemory } from './measure.js';
-import { kafkajsRaw } from './scenarios/kafkajs-raw.js';
-import { naive } from './scenarios/naive.js';
-import { oncely } from './scenarios/oncely.js';
-import { pgCopy } from './scenarios/pg-copy.js';
-import { platformaticRaw } from './scenarios/platformatic-raw.js';
-import { psqlCopy } from './scenarios/psql-copy.js';
 import type { Outcome } from './scenarios/types.js';
 import { percentile } from './stats.js';
 
 async function runScenario(input: ScenarioInput): Promise<Outcome> {
   const config = ONCELY_SCENARIOS[input.scenario];
-  if (config) return oncely(input, config);
+  if (config) return (await import('./scenarios/oncely.js')).oncely(input, config);
   switch (input.scenario) {
     case 'kafkajs-raw':
-      return kafkajsRaw(input);
+      return (await import('./scenarios/kafkajs-raw.js')).kafkajsRaw(input);
     case 'platformatic-raw':
-      return platformaticRaw(input);
+      return (await import('./scenarios/platformatic-raw.js')).platformaticRaw(input);
     case 'pg-copy':
-      return pgCopy(input);
+      return (await import('./scenarios/pg-copy.js')).pgCopy(input);
     case 'psql-copy':
-      return psqlCopy(input);
+      return (await import('./scenarios/psql-copy.js')).psqlCopy(input);
     case 'naive':
-      return naive(input);
+      return (await import('./scenarios/naive.js')).naive(input);
     default:
       throw new Error(`bench: no runner for scenario ${input.scenario}`);
   }
