@@ -108,6 +108,8 @@ export interface BenchArgs {
   profile: boolean;
   /** Reuse a topic that already holds exactly these records (default: yes, by name). */
   topic: string | undefined;
+  /** Node flags given to the oncely scenarios' workers after those `oncely run` adds (--node-flags). */
+  nodeFlags: readonly string[];
 }
 
 /** What one scenario child is told. */

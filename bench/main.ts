@@ -56,7 +56,9 @@ ${SCENARIOS.map((s, i) => `                         ${i + 1} ${s}`).join('\n')}
   --quick              smoke test: small data; exit non-zero unless every scenario completes with correct counts
   --stages             per-stage timings (fetch, decode, handler, commit) in the oncely scenarios
   --profile            CPU profile (node --cpu-prof) of the oncely scenarios, summarized in the report
-  --topic NAME         topic to use (default: oncely-bench-<records>r-<partitions>p-<value-bytes>b)`;
+  --topic NAME         topic to use (default: oncely-bench-<records>r-<partitions>p-<value-bytes>b)
+  --node-flags FLAGS   node/V8 flags for the oncely scenarios' workers, after those oncely run adds
+                       (e.g. --node-flags "--heap-growing-percent=50"; NODE_OPTIONS refuses most V8 flags)`;
 
 class UsageError extends Error {}
 
@@ -92,6 +94,7 @@ function parseArgs(argv: string[]): BenchArgs {
     'scenarios',
     'runs',
     'topic',
+    'node-flags',
   ];
   for (const k of values.keys()) if (!known.includes(k)) throw new UsageError(`unknown option --${k}`);
   const int = (name: string, fallback: number | undefined, min = 1): number | undefined => {
@@ -133,6 +136,7 @@ function parseArgs(argv: string[]): BenchArgs {
     stages: flags.has('stages'),
     profile: flags.has('profile'),
     topic: values.get('topic'),
+    nodeFlags: (values.get('node-flags') ?? '').split(/\s+/).filter(Boolean),
   };
 }
 
@@ -232,8 +236,11 @@ async function main(): Promise<number> {
   }
   // The oncely scenarios run with the node flags `oncely run` starts a worker with (built just now).
   const { workerNodeFlags } = await import('@oncely/cli');
-  const workerFlags = workerNodeFlags([]);
-  if (workerFlags.length > 0) log(`oncely scenarios run with ${workerFlags.join(' ')}, as \`oncely run\` does on this machine`);
+  const workerFlags = [...workerNodeFlags([]), ...args.nodeFlags];
+  if (workerFlags.length > 0)
+    log(
+      `oncely scenarios run with ${workerFlags.join(' ')}${args.nodeFlags.length ? ' (--node-flags added)' : ', as `oncely run` does on this machine'}`,
+    );
   const services = await up();
   const brokers = services.kafka.brokers;
   const databaseUrl = services.postgres.url;

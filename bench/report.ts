@@ -360,7 +360,7 @@ export function markdown(r: ReportInput): string {
     lines.push(
       '## What peak RSS is made of',
       '',
-      `The oncely scenarios ran with ${r.workerFlags.length ? `\`${r.workerFlags.join(' ')}\`, the node flags \`oncely run\` starts a worker with on this machine` : "V8's own heap sizing (`oncely run` adds no node flags on this machine)"}; the others with node's defaults. ` +
+      `The oncely scenarios ran with ${r.workerFlags.length ? `\`${r.workerFlags.join(' ')}\`, ${r.args.nodeFlags.length ? `the node flags \`oncely run\` starts a worker with on this machine and those of --node-flags (${r.args.nodeFlags.join(' ')})` : 'the node flags `oncely run` starts a worker with on this machine'}` : "V8's own heap sizing (`oncely run` adds no node flags on this machine)"}; the others with node's defaults. ` +
         'Sampled every 100 ms (process.memoryUsage(), v8.getHeapSpaceStatistics()) in the run with the highest peak RSS; the breakdown is that of the sample with the highest RSS, which can be below the peak (maxRSS) between two samples. ' +
         'Heap: committed, by space (new: the two semi-spaces of the young generation; old; large objects; other: code and the rest), and used. External: what V8 counts outside its heap, of which buffers are ArrayBuffers (Buffers). Rest: RSS − heap − external (code, libraries, native allocations). GC: pauses over the whole process.',
       '',
