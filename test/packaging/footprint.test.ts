@@ -7,6 +7,8 @@
  *   module, even when no server is started.
  * - @platformatic/kafka (with the JSON-schema compiler its options use: ~50 MB of resident memory
  *   in a bare node) is loaded only by the platformatic reader, when it connects.
+ * - prom-client (and the @opentelemetry/api it imports) is loaded by `oncely run` only for
+ *   --metrics-port.
  *
  * Each entry point is imported from the built dist/ in a fresh node, which then reports the native
  * modules it loaded and the packages it resolved (module.registerHooks sees both import and require).
@@ -62,4 +64,9 @@ console.log(JSON.stringify(process.moduleLoadList.filter((m) => /undici/.test(m)
       expect(await loadedBy(entry, /@platformatic[+/]kafka/)).toEqual([]);
     },
   );
+
+  it('cli/dist/main.js loads no prom-client (oncely run loads it for --metrics-port)', async () => {
+    requireBuild();
+    expect(await loadedBy('cli/dist/main.js', /\/prom-client\/|@opentelemetry/)).toEqual([]);
+  });
 });

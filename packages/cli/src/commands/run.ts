@@ -19,7 +19,6 @@ import {
 } from '@oncely/core';
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { Command } from 'commander';
-import * as promClient from 'prom-client';
 import { type ConnectionFlags, ExitCode, isConfigurationError, resolveConnections } from '../config.js';
 import { flags as addFlags, type FlagSpec, flag, inFlagTerms, intFlag } from '../flags.js';
 import { createReader, type KafkaFlags, kafkaReaderOptions, READER_FLAG_NAMES } from '../kafka.js';
@@ -236,6 +235,9 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
     );
     if (mirror) w.on('commit', mirror.onCommit);
     if (metricsPort !== undefined) {
+      // Loaded only for --metrics-port: prom-client (with the @opentelemetry/api it imports, ~80
+      // modules) would otherwise stay in the memory of every worker (test/packaging/footprint.test.ts).
+      const promClient = await import('prom-client');
       const registry = new promClient.Registry();
       promClient.collectDefaultMetrics({ register: registry });
       workerMetrics(w, { registry, promClient });
