@@ -155,6 +155,18 @@ export function evaluateTargets(results: ScenarioResult[], runs: number): Target
     return v.length ? Math.max(...v) : undefined;
   });
   const rss = results.filter(oncely).map((r) => r.peakRssMb);
+  /** The highest peak RSS per run of the oncely scenarios whose worker fetches with `reader`. */
+  const rssOfReader = (reader: string) =>
+    perRun((run) => {
+      const v = results
+        .filter((r) => oncely(r) && r.run === run && ONCELY_SCENARIOS[r.scenario]?.reader === reader)
+        .map((r) => r.peakRssMb);
+      return v.length ? Math.max(...v) : undefined;
+    });
+  const scenariosOfReader = (reader: string) =>
+    SCENARIOS.filter((s) => ONCELY_SCENARIOS[s]?.reader === reader)
+      .map(n)
+      .join(', ');
   const rows = 'oncely-batch-rows' as const;
   const ledger = 'oncely-batch-ledger' as const;
   const unfenced = 'oncely-batch-rows-unfenced' as const;
@@ -206,6 +218,14 @@ export function evaluateTargets(results: ScenarioResult[], runs: number): Target
       rssPerRun,
       (v) => v <= 200,
       rss.length ? Math.max(...rss) : undefined,
+    ),
+    target('peak RSS, kafkajs reader', `max of ${scenariosOfReader('kafkajs')}, MB`, '–', rssOfReader('kafkajs'), undefined),
+    target(
+      'peak RSS, platformatic reader (with @platformatic/kafka loaded)',
+      `max of ${scenariosOfReader('platformatic')}, MB`,
+      '–',
+      rssOfReader('platformatic'),
+      undefined,
     ),
     target(
       'fence cost',
