@@ -49,6 +49,36 @@ describe('a transaction left idle', () => {
     expect((await pool.query(`select n from ${schema}.writes`)).rows).toEqual([{ n: 2 }]);
   });
 
+  it("is reported as ended for idling when the process was not reading its socket: the store's commit meets the end first", async () => {
+    // A frozen process (SIGSTOP) that wakes runs its due timers before it reads its sockets: the
+    // handler returns and the store sends its commit before it reads PostgreSQL's FATAL 25P03 and
+    // the end of the connection, so the error lands on the commit statement, and knex's ROLLBACK
+    // then fails with "Connection terminated unexpectedly". A thread blocked in Atomics.wait reads
+    // nothing either, which makes that order certain.
+    const store = newStore(schema, { idleInTransactionTimeoutMs: 300 });
+    await store.migrate();
+    await pool.query(`create table if not exists ${schema}.writes (n int)`);
+    const claim = await store.claim(claimInput({ partition: 9 }));
+    for (const then of ['returns', 'runs a statement'] as const) {
+      const error = await store
+        .runBatch(claim, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, async (tx) => {
+          await tx.raw(`insert into ${schema}.writes values (3)`);
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); // frozen: no I/O at all
+          if (then === 'runs a statement') await tx.raw('select 1');
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error, `the batch must fail (the handler ${then})`).toBeDefined();
+      expect(OncelyError.is(error, 'IDLE_IN_TRANSACTION'), `the handler ${then}: ${String(error)}`).toBe(true);
+      expect(store.classifyError(error)).toBe('systemic');
+    }
+    expect((await pool.query(`select count(*)::int as n from ${schema}.writes where n = 3`)).rows[0].n).toBe(0);
+    expect(await partitionRow(pool, schema, claim)).toMatchObject({ next_offset: '0' });
+    expect(await logRows(pool, schema, claim)).toEqual([]);
+  });
+
   it('a claim of a row that another transaction holds gives up quickly, not after the store’s lock timeout', async () => {
     const store = newStore(schema, { lockTimeoutMs: 600_000 });
     await store.migrate();

@@ -446,6 +446,15 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     const onConnectionError = (e: unknown) => {
       if (isIdleInTransactionTimeout(e)) idleEnded = true;
     };
+    // A process that was not reading its socket (frozen, its event loop blocked) sends the next
+    // statement before it reads that error: the statement gets the 25P03, and knex's ROLLBACK
+    // after it fails with "Connection terminated unexpectedly", which is what knex rejects with.
+    // The store's own statements keep their error here (the handler's are in workFailure).
+    let statementFailure: { error: unknown } | undefined;
+    const failed = (error: unknown): never => {
+      statementFailure ??= { error };
+      throw error;
+    };
     let connection: PgConnection | undefined;
     try {
       const result = await this.knex.transaction(async (trx) => {
@@ -456,7 +465,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
             lockTimeout: this.#lockTimeout,
             idleTimeout: this.#idleTimeout,
             ...batch,
-          });
+          }).catch(failed);
           if (!start.rows[0]?.current) throw this.#fenced(claim);
           const result = await runWork(
             guardTransaction(trx, end),
@@ -472,7 +481,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
           const commit = await queryInTransaction(trx, this.#sql.batchCommit, {
             ...batch,
             deadLetters: deadLettersJson(options.deadLetters),
-          });
+          }).catch(failed);
           if (commit.rows[0]?.open !== true) throw end(undefined);
           if (commit.rows[0]?.updated !== 1) throw this.#fenced(claim);
           casMatched = true;
@@ -485,7 +494,12 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return result;
     } catch (e) {
       if (ended) throw ended;
-      if (idleEnded || isIdleInTransactionTimeout(e) || isIdleInTransactionTimeout(workFailure?.error)) {
+      if (
+        idleEnded ||
+        isIdleInTransactionTimeout(e) ||
+        isIdleInTransactionTimeout(workFailure?.error) ||
+        isIdleInTransactionTimeout(statementFailure?.error)
+      ) {
         const ms = this.options.idleInTransactionTimeoutMs;
         throw new IdleInTransactionError(
           `runBatch ${claim.topic}/${claim.partition}: PostgreSQL ended the batch's transaction because it stayed idle ` +
@@ -494,7 +508,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
             "that is not the database's (a call to another service, a slow computation), or the process was paused. " +
             'Nothing of the batch was committed.',
           ms,
-          { cause: workFailure?.error ?? e },
+          { cause: workFailure?.error ?? statementFailure?.error ?? e },
         );
       }
       // knex gave up the transaction while the handler still ran: it ended it through knex, unless
