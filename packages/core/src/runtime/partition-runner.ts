@@ -151,6 +151,12 @@ export class PartitionRunner<Tx> {
 
   readonly #mailbox: Mailbox;
   #stopping = false;
+  /**
+   * The lease renewal found the claim lost (revalidate()) and the runner has not re-checked it
+   * since: a runner that stops first (a hand-off, the worker's stop) never reads that request, so
+   * run() does the re-check on its way out (see #exitStopped).
+   */
+  #recheck = false;
   readonly #abort = new AbortController();
   readonly #def: HandlerDefinition<Tx>;
   readonly #log: Logger;
@@ -222,6 +228,7 @@ export class PartitionRunner<Tx> {
 
   /** Asks the runner to re-check its claim (the lease renewal found it lost). */
   revalidate(): void {
+    this.#recheck = true;
     this.fetchPosition = undefined;
     this.#mailbox.clear();
     this.#mailbox.push({ kind: 'revalidate' });
@@ -264,10 +271,11 @@ export class PartitionRunner<Tx> {
    */
   async run(): Promise<RunnerExit> {
     try {
-      return await this.#run();
+      const exit = await this.#run();
+      return exit === 'stopped' ? await this.#exitStopped() : exit;
     } catch (e) {
       // A store call cut short by the stop: a clean end, not a failure.
-      if (this.#stopping && OncelyError.is(e, 'ABORTED')) return 'stopped';
+      if (this.#stopping && OncelyError.is(e, 'ABORTED')) return this.#exitStopped();
       if (
         OncelyError.is(e, 'PARTITION_STOPPED') ||
         OncelyError.is(e, 'TRANSACTION_ENDED') ||
@@ -971,6 +979,20 @@ export class PartitionRunner<Tx> {
   }
 
   /**
+   * A runner that stops with the renewal's request to re-check its claim unread: a woken zombie is
+   * typically handed off in the same membership round that found its lease lost, while its batch
+   * waits to be retried after a lost connection. When another worker holds the partition now, the
+   * fence is reported and the partition dropped (no release of a claim that is no longer ours), as
+   * if the request had been read; still ours (a rewind) or unreadable, it stops as before.
+   */
+  async #exitStopped(): Promise<RunnerExit> {
+    if (!this.#recheck) return 'stopped';
+    const state = await this.options.store.position?.(this.claim).catch(() => undefined);
+    if (!state || state.owner === this.options.workerId) return 'stopped';
+    return (await this.#onFenced('renewal')) === 'dropped' ? 'dropped' : 'stopped';
+  }
+
+  /**
    * After a fence: re-claim when we are still the owner (an operator rewound), else drop.
    * `detectedBy`: a batch's transaction was refused (`commit`: rolled back, nothing of it written)
    * or the lease renewal found the claim gone (`renewal`).
@@ -978,6 +1000,7 @@ export class PartitionRunner<Tx> {
   async #onFenced(detectedBy: 'commit' | 'renewal'): Promise<'reclaimed' | 'dropped'> {
     const { store, workerId, leaseMs } = this.options;
     const fencedEpoch = this.claim.epoch;
+    this.#recheck = false;
     if (detectedBy === 'commit') {
       this.#log.warn('commit refused: the claim is no longer current (a newer epoch); the batch was rolled back', {
         epoch: fencedEpoch,

@@ -5,8 +5,8 @@ import { HANDLER_CONTEXT, handles, TRANSACTION } from '../app/decorators.js';
 import { defineApp } from '../app/define-app.js';
 import type { HandlerContext, Message } from '../app/types.js';
 import { json, string } from '../codec/codecs.js';
-import { IdleInTransactionError, OffsetOutOfRangeError, OncelyError, StateError } from '../errors.js';
-import { silentLogger } from '../logger.js';
+import { IdleInTransactionError, OffsetOutOfRangeError, OncelyError, StateError, StoreUnavailableError } from '../errors.js';
+import { type Logger, silentLogger } from '../logger.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MemoryStore, type MemoryTx } from '../testing/memory-store.js';
 import { until } from '../testing/until.js';
@@ -211,6 +211,54 @@ describe('worker (in-memory log and store)', () => {
     await b.stop();
     expect(fenced).toEqual(['dropped by commit']);
     expect(retries).toBe(1);
+  });
+
+  it('reports the fence of a batch that lost its connection when the worker stops it before the retry, after the renewal found the lease lost', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    const store = new MemoryStore();
+    const fenced: string[] = [];
+    const released: string[] = [];
+    const warnings: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (m) => void warnings.push(m), child: () => logger };
+    let tries = 0;
+    // The batch's connection died (a woken zombie whose session PostgreSQL ended): a store outage
+    // to the runner, retried after the back-off.
+    const appA = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: string() }, () => {
+      tries++;
+      throw new StoreUnavailableError('ROLLBACK - Connection terminated unexpectedly');
+    });
+    const a = createWorker(appA, {
+      ...fast,
+      logger,
+      store,
+      reader: log,
+      workerId: 'A',
+      // Long enough that B's claim and A's renewal come first, on a slow machine too.
+      retryInitialDelayMs: 4000,
+      retryMaxDelayMs: 4000,
+    });
+    a.on('fenced', (f) => {
+      fenced.push(`${f.action} by ${f.detectedBy}`);
+    });
+    a.on('release', (r) => {
+      released.push(`${r.partition}@${r.epoch}`);
+    });
+    await a.start();
+    log.append('t', 0, [{ value: 'x' }]);
+    await until(() => tries === 1, 'A failing the batch');
+    const b = createWorker(
+      defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: string() }, () => {}),
+      { ...fast, store, reader: log, workerId: 'B', force: true },
+    );
+    await b.start();
+    await until(() => positions(b)['t:0'] === 1n, 'B applied the record');
+    await until(() => warnings.some((w) => w.startsWith('lease lost')), "A's renewal finding the lease lost");
+    // A stops while its batch waits for the retry: it never reads the renewal's request to re-check.
+    await a.stop();
+    await b.stop();
+    expect(tries).toBe(1);
+    expect(fenced).toEqual(['dropped by renewal']);
+    expect(released).toEqual([]); // not a release of a partition B holds
   });
 
   it('re-claims after an operator rewind and re-applies from there, marking replays', async () => {
