@@ -6,7 +6,10 @@
  * the next record it applies inside the open transaction; on its `phase stalled <p>:<offset>` line
  * it gets SIGSTOP; once the other two own every partition it gets SIGCONT; it must then report the
  * stalled partition fenced by its commit (`event fenced <p> <epoch> dropped commit`), and the group
- * must converge again with the victim back in it.
+ * must converge again with the victim back in it. z2 lets PostgreSQL end a batch's session after
+ * 1 s idle, below the takeover time: when it wakes, its session is already gone, and the error its
+ * next statement gets must still be told apart from an outage (IDLE_IN_TRANSACTION, the claim
+ * re-checked, the fence reported) on a loaded machine as on a quiet one.
  *
  * The rows prove the zombie wrote nothing after losing the lease: the stalled offset is committed
  * under a newer epoch (by the worker that took over, or by the victim after it claimed the
@@ -59,9 +62,12 @@ describe('zombie workers in an elastic group', () => {
     // A victim frozen between its compare-and-set and COMMIT holds its partition's row: PostgreSQL
     // ends that session after the idle-in-transaction timeout, and only then can the others claim
     // the partition. Above the usual takeover time, so most trials freeze inside the handler and
-    // their late commit is refused as it is attempted.
+    // their late commit is refused as it is attempted. z2's 1 s is below it: its session always
+    // ends while it is frozen, and its late commit is refused when it tries the batch again.
     const env = { LEDGER_STALL_MS: '2000', LEDGER_IDLE_TX_MS: '8000' };
-    const members: GroupMember[] = [0, 1, 2].map((i) => startMember(setup, `z${i}`, env));
+    const members: GroupMember[] = [0, 1, 2].map((i) =>
+      startMember(setup, `z${i}`, i === 2 ? { ...env, LEDGER_IDLE_TX_MS: '1000' } : env),
+    );
     // The workers' own log lines for a refused commit, counted as they come (stderr() keeps only a tail).
     const refusedLogged = members.map(() => 0);
     for (const [i, m] of members.entries()) {
@@ -99,8 +105,9 @@ describe('zombie workers in an elastic group', () => {
       const takeoverSeconds = (performance.now() - stoppedAt) / 1000;
       expect(victim.held().has(partition)).toBe(true); // frozen: it still believes it holds the partition
 
-      // Refused at its commit, or, when PostgreSQL ended the frozen session (no commit left to
-      // refuse), found by its lease renewal.
+      // Refused at its commit (when PostgreSQL ended the frozen session: at the batch's next try,
+      // or as the partition is handed off before it), or found by its lease renewal when the
+      // runner stops before it reads the renewal's request to re-check its claim.
       const fenced = victim.proc.waitFor(new RegExp(`^event fenced ${partition} ${epoch} dropped (commit|renewal)$`));
       const wokeAt = performance.now();
       victim.proc.child.kill('SIGCONT');
