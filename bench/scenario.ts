@@ -9,6 +9,17 @@
  * load @platformatic/kafka, which the platformatic scenario's module imports, nor pg-copy-streams).
  */
 import { loadavg } from 'node:os';
+
+// kafkajs 2.2.4 arms a timer with a negative delay (packages/core/src/kafkajs/internals.ts), and Node
+// warns on every connection. @oncely/core quiets it when it loads; the raw kafkajs scenarios do not
+// load it, and the warning would cut their progress line. Every other warning is printed.
+const printers = process.listeners('warning');
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name === 'TimeoutNegativeWarning') return;
+  for (const print of printers) print(warning);
+});
+
 import { ONCELY_SCENARIOS, type ScenarioInput, type ScenarioResult } from './config.js';
 import { peakRssMb, sampleMemory } from './measure.js';
 import type { Outcome } from './scenarios/types.js';
