@@ -158,6 +158,9 @@ export class PartitionRunner<Tx> {
    */
   #recheck = false;
   readonly #abort = new AbortController();
+  /** Aborted by stop() too: a back-off ends there (each is followed by a check of #stopping). */
+  readonly #stopped = new AbortController();
+  readonly #backoffEnds = AbortSignal.any([this.#abort.signal, this.#stopped.signal]);
   readonly #def: HandlerDefinition<Tx>;
   readonly #log: Logger;
   readonly #retry: CompiledRetryPolicy;
@@ -237,6 +240,8 @@ export class PartitionRunner<Tx> {
   /** Stops after the in-flight transaction (drain). */
   stop(): void {
     this.#stopping = true;
+    // A runner waiting out a back-off (a store outage, a busy record) stops now, not after it.
+    this.#stopped.abort();
     this.#syncGate();
     this.#mailbox.wake();
   }
@@ -474,7 +479,7 @@ export class PartitionRunner<Tx> {
         delayMs,
         error,
       });
-      await sleep(delayMs, this.#abort.signal);
+      await sleep(delayMs, this.#backoffEnds);
       if (this.#stopping) return 'stopped';
       tries++;
       const result = await this.#commit(
@@ -669,7 +674,7 @@ export class PartitionRunner<Tx> {
         if (!this.#transient(e, 'oncely')) throw e;
         const delayMs = backoff(attempt, this.options.retry.initialDelayMs, this.options.retry.maxDelayMs);
         this.#transients.failed(what, e, attempt, delayMs);
-        await sleep(delayMs, this.#abort.signal);
+        await sleep(delayMs, this.#backoffEnds);
         if (this.#stopping) throw new AbortedError();
       }
     }
@@ -824,7 +829,7 @@ export class PartitionRunner<Tx> {
             error: idle,
           });
           if (this.#stopping) return this.#afterIdleStop();
-          await sleep(delayMs, this.#abort.signal);
+          await sleep(delayMs, this.#backoffEnds);
           if (this.#stopping) return this.#afterIdleStop();
           continue;
         }
@@ -850,7 +855,7 @@ export class PartitionRunner<Tx> {
           error,
         });
         if (this.#stopping) return 'stopped'; // draining: leave it for the next run
-        await sleep(delayMs, this.#abort.signal);
+        await sleep(delayMs, this.#backoffEnds);
         if (this.#stopping) return 'stopped';
       }
     }

@@ -261,6 +261,29 @@ describe('worker (in-memory log and store)', () => {
     expect(released).toEqual([]); // not a release of a partition B holds
   });
 
+  it('stops a runner waiting out a back-off at once, not after it, and leaves the batch for the next run', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    const store = new MemoryStore();
+    let tries = 0;
+    const app = defineApp<MemoryTx>({ group: 'g' }).handle({ topic: 't', codec: string() }, () => {
+      tries++;
+      throw new StoreUnavailableError('connection lost');
+    });
+    // A back-off far longer than the test may run: stop() has to end it.
+    const w = createWorker(app, { ...fast, store, reader: log, retryInitialDelayMs: 600_000, retryMaxDelayMs: 600_000 });
+    await w.start();
+    log.append('t', 0, [{ value: 'x' }]);
+    await until(() => tries === 1, 'the batch failing once');
+    const stopped = await Promise.race([
+      w.stop().then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('still in its back-off'), 20_000)),
+    ]);
+    expect(stopped).toBe('stopped');
+    expect(tries).toBe(1);
+    // Nothing committed: the next run applies it.
+    expect((await store.position({ group: 'g', topic: 't', partition: 0 }))?.nextOffset ?? 0n).toBe(0n);
+  }, 30_000);
+
   it('re-claims after an operator rewind and re-applies from there, marking replays', async () => {
     const log = new MemoryLog().createTopic('t', 1);
     fill(log, 't', 1, 6);
