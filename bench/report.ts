@@ -150,19 +150,15 @@ export function evaluateTargets(results: ScenarioResult[], runs: number): Target
     ...(digits === undefined ? {} : { digits }),
   });
   const oncely = (r: ScenarioResult) => r.ok && ONCELY_SCENARIOS[r.scenario] !== undefined;
-  const rssPerRun = perRun((run) => {
-    const v = results.filter((r) => oncely(r) && r.run === run).map((r) => r.peakRssMb);
-    return v.length ? Math.max(...v) : undefined;
-  });
-  const rss = results.filter(oncely).map((r) => r.peakRssMb);
-  /** The highest peak RSS per run of the oncely scenarios whose worker fetches with `reader`. */
-  const rssOfReader = (reader: string) =>
+  /** The highest peak RSS per run of the oncely scenarios that `keep` keeps. */
+  const maxRssPerRun = (keep: (r: ScenarioResult) => boolean) =>
     perRun((run) => {
-      const v = results
-        .filter((r) => oncely(r) && r.run === run && ONCELY_SCENARIOS[r.scenario]?.reader === reader)
-        .map((r) => r.peakRssMb);
+      const v = results.filter((r) => oncely(r) && r.run === run && keep(r)).map((r) => r.peakRssMb);
       return v.length ? Math.max(...v) : undefined;
     });
+  const rssPerRun = maxRssPerRun(() => true);
+  const rss = results.filter(oncely).map((r) => r.peakRssMb);
+  const rssOfReader = (reader: string) => maxRssPerRun((r) => ONCELY_SCENARIOS[r.scenario]?.reader === reader);
   const scenariosOfReader = (reader: string) =>
     SCENARIOS.filter((s) => ONCELY_SCENARIOS[s]?.reader === reader)
       .map(n)
@@ -315,6 +311,13 @@ export interface ReportInput {
   workerFlags: readonly string[];
 }
 
+/** Which node flags the oncely workers ran with, and where they came from. */
+function workerFlagsText(r: ReportInput): string {
+  if (r.workerFlags.length === 0) return "V8's own heap sizing (`oncely run` adds no node flags on this machine)";
+  const added = r.args.nodeFlags.length ? ` and those of --node-flags (${r.args.nodeFlags.join(' ')})` : '';
+  return `\`${r.workerFlags.join(' ')}\`, the node flags \`oncely run\` starts a worker with on this machine${added}`;
+}
+
 export function markdown(r: ReportInput): string {
   const { args } = r;
   const lines: string[] = [];
@@ -380,7 +383,7 @@ export function markdown(r: ReportInput): string {
     lines.push(
       '## What peak RSS is made of',
       '',
-      `The oncely scenarios ran with ${r.workerFlags.length ? `\`${r.workerFlags.join(' ')}\`, ${r.args.nodeFlags.length ? `the node flags \`oncely run\` starts a worker with on this machine and those of --node-flags (${r.args.nodeFlags.join(' ')})` : 'the node flags `oncely run` starts a worker with on this machine'}` : "V8's own heap sizing (`oncely run` adds no node flags on this machine)"}; the others with node's defaults. ` +
+      `The oncely scenarios ran with ${workerFlagsText(r)}; the others with node's defaults. ` +
         'Sampled every 100 ms (process.memoryUsage(), v8.getHeapSpaceStatistics()) in the run with the highest peak RSS; the breakdown is that of the sample with the highest RSS, which can be below the peak (maxRSS) between two samples. ' +
         'Heap: committed, by space (new: the two semi-spaces of the young generation; old; large objects; other: code and the rest), and used. External: what V8 counts outside its heap, of which buffers are ArrayBuffers (Buffers). Rest: RSS − heap − external (code, libraries, native allocations). GC: pauses over the whole process.',
       '',

@@ -9,4 +9,3 @@ export type {
   RawRecord,
   TopicPartition,
 } from './types.js';
-export { recordSize } from './types.js';
