@@ -3,14 +3,15 @@
  * unreachable (lag unknown, one note, exit 0); a partition a runner stopped shows where, until the
  * next claim; open dead letters are counted per partition; a worker killed with SIGKILL shows as
  * gone once its PostgreSQL session has ended, by the rule its peers apply, not live until its
- * session timeout.
+ * session timeout; on a schema an older oncely left behind, one line names the missing migration and
+ * `oncely migrate`.
  */
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTopic, freshSchema, pgPool, randomName } from '../support/fixtures.js';
 import { until } from '../support/oncely.js';
 import { freePort } from '../support/ports.js';
-import { FIXTURES, makeProjectionTables, oncely, oncelyBounded, producePayments, startOncely } from './support.js';
+import { FIXTURES, makeProjectionTables, migrateUpTo, oncely, oncelyBounded, producePayments, startOncely } from './support.js';
 
 const FAILING = resolve(FIXTURES, 'failing.ts');
 const V1 = resolve(FIXTURES, 'projection-v1.ts');
@@ -189,5 +190,31 @@ describe('oncely status: stops, dead letters, and no Kafka', () => {
     expect(gone.stdout).toMatch(
       /w-killed\s+\S+\s+\d+\s+elastic\s+gone \(session ended, last heartbeat \S+ ago\)\s+\S+ ago\s+\d+\s+2\s+2\s+3\n/,
     );
+  });
+
+  it('on a schema migrated only up to 0008: one line naming the missing migration and `oncely migrate`, exit 2', async () => {
+    const schema = freshSchema('old');
+    const group = randomName('g');
+    await migrateUpTo(schema, 8);
+    // A worker of the older version, as it registered under 0008.
+    await pgPool().query(
+      `insert into ${schema}.workers (group_id, worker_id, host, pid, started_at, heartbeat_at, membership, held, weight, session_timeout_ms)
+       values ($1, 'w-old', 'pod-1', 7, now(), now(), 'elastic', 0, 1, 15000)`,
+      [group],
+    );
+    const env = { ONCELY_SCHEMA: schema };
+    for (const args of [['status'], ['status', '--workers', '--json']]) {
+      const r = await oncely(args, env);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trimEnd().split('\n')).toEqual([
+        `oncely: SCHEMA_TOO_OLD: Schema "${schema}" is at migration 8, but this version of @oncely/postgres-offsets needs ` +
+          'migration 9 (0009_worker_gone_grace.sql). Run `oncely migrate` (or store.migrate()) against it, then try again.',
+      ]);
+    }
+    expect((await oncely(['migrate', '--schema', schema])).code).toBe(0);
+    const after = await oncely(['status', '--workers'], env);
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toMatch(/w-old\s+pod-1\s+7\s+elastic\s+live\s/);
   });
 });

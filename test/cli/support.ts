@@ -1,5 +1,6 @@
 /** Runs the real `oncely` binary (from source, under tsx) and shared helpers of the admin and CLI tests. */
 import { resolve } from 'node:path';
+import { loadMigrations } from '@oncely/postgres-offsets';
 import { oncely } from '../support/cli.js';
 import { kafkaClient, pgPool } from '../support/fixtures.js';
 
@@ -35,6 +36,19 @@ export async function producePayments(topic: string, partitions: number, perPart
     }
   } finally {
     await producer.disconnect();
+  }
+}
+
+/** Applies oncely's migrations up to `id` only, as an older oncely left the schema (not migrated further). */
+export async function migrateUpTo(schema: string, id: number): Promise<void> {
+  const pool = pgPool();
+  await pool.query(`create schema ${schema}`);
+  await pool.query(
+    `create table ${schema}.migrations (id int primary key, name text not null, applied_at timestamptz not null default now())`,
+  );
+  for (const m of (await loadMigrations()).filter((m) => m.id <= id)) {
+    await pool.query(m.sql.replaceAll(':ONCELY_SCHEMA', schema));
+    await pool.query(`insert into ${schema}.migrations (id, name) values ($1, $2)`, [m.id, m.name]);
   }
 }
 

@@ -56,14 +56,15 @@ export const ExitCode = {
 /**
  * Errors that no retry fixes, only a change of the command line or the environment: bad options, a
  * topic that does not exist, credentials Kafka or PostgreSQL refuse, a schema newer than this
- * oncely. They exit 2.
+ * oncely or one not migrated to it. They exit 2.
  */
 export function isConfigurationError(e: unknown): boolean {
   if (
     OncelyError.is(e, 'CONFIG_INVALID') ||
     OncelyError.is(e, 'TOPIC_NOT_FOUND') ||
     OncelyError.is(e, 'KAFKA_AUTH_FAILED') ||
-    OncelyError.is(e, 'SCHEMA_TOO_NEW')
+    OncelyError.is(e, 'SCHEMA_TOO_NEW') ||
+    OncelyError.is(e, 'SCHEMA_TOO_OLD')
   ) {
     return true;
   }

@@ -91,7 +91,8 @@ export interface AdminReach {
  * An admin over the configured database (and Kafka, when `kafka`); closes what it opened. With
  * `kafka: 'optional'` a Kafka that cannot be reached (or no brokers at all) is not an error: the
  * admin works without it and `reach.kafkaUnavailable` says why. A configuration error (rejected
- * credentials or certificates) still fails: waiting or going on without Kafka would hide it.
+ * credentials or certificates) still fails: waiting or going on without Kafka would hide it. A
+ * schema not migrated to this version fails first, naming the migration and `oncely migrate`.
  */
 export async function withAdmin<T>(
   flags: ConnectionFlags & KafkaFlags & { actor?: string },
@@ -111,6 +112,7 @@ export async function withAdmin<T>(
   const reach: AdminReach = {};
   if (need.kafka === 'optional' && !useKafka) reach.kafkaUnavailable = 'no brokers given';
   try {
+    await store.assertMigrated();
     if (readerOptions) {
       // An optional Kafka is tried briefly: the answer without it is worth more than a long wait.
       const options = need.kafka === 'optional' ? { ...readerOptions, retries: 2 } : readerOptions;

@@ -65,6 +65,31 @@ export class SchemaTooNewError extends OncelyError {
 }
 
 /**
+ * The database lacks migrations this code's statements need: a newer oncely (an upgraded CLI, the
+ * admin) against a schema that has not been migrated yet. `missing` names the first one.
+ */
+export class SchemaTooOldError extends OncelyError {
+  override readonly name = 'SchemaTooOldError';
+  constructor(
+    readonly schema: string,
+    readonly databaseVersion: number,
+    readonly codeVersion: number,
+    readonly missing: string,
+  ) {
+    const needs =
+      databaseVersion + 1 === codeVersion
+        ? `migration ${codeVersion} (${missing})`
+        : `migrations ${databaseVersion + 1} (${missing}) to ${codeVersion}`;
+    super(
+      'SCHEMA_TOO_OLD',
+      `Schema "${schema}" is at migration ${databaseVersion}, but this version of @oncely/postgres-offsets needs ${needs}. ` +
+        'Run `oncely migrate` (or store.migrate()) against it, then try again.',
+      { retriable: false },
+    );
+  }
+}
+
+/**
  * Replaces every password of a connection URL in a text, in each place node-postgres reads one
  * from: the userinfo (`postgres://u:secret@h` → `postgres://u:***@h`, up to the last `@` of the
  * authority, since a password may hold an unescaped `@`) and the `password` or `sslpassword`
@@ -129,7 +154,9 @@ const TRANSIENT_CLASSES = new Set(['53']);
  */
 export function classifyPgError(e: unknown): ErrorClass | undefined {
   if (OncelyError.is(e, 'STORE_UNAVAILABLE')) return 'transient';
-  if (OncelyError.is(e, 'SCHEMA_TOO_NEW') || OncelyError.is(e, 'IDLE_IN_TRANSACTION')) return 'systemic';
+  if (OncelyError.is(e, 'SCHEMA_TOO_NEW') || OncelyError.is(e, 'SCHEMA_TOO_OLD') || OncelyError.is(e, 'IDLE_IN_TRANSACTION')) {
+    return 'systemic';
+  }
   if (!(e instanceof Error)) return undefined;
   if (isConnectionError(e)) return 'transient';
   const code = sqlState(e);

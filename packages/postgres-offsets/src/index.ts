@@ -71,6 +71,7 @@ export {
   LOCK_NOT_AVAILABLE,
   QUERY_CANCELED,
   SchemaTooNewError,
+  SchemaTooOldError,
   SERIALIZATION_FAILURE,
   StoreError,
   TOO_MANY_CONNECTIONS,

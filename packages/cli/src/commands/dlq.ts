@@ -20,6 +20,7 @@ async function withDeadLetters<T>(flags: DlqFlags, fn: (dlq: DeadLetters) => Pro
   const conn = resolveConnections(flags, { kafka: false });
   const store = new PostgresStore({ connectionString: conn.databaseUrl, schema: conn.schema, poolMax: 2 });
   try {
+    await store.assertMigrated();
     return await fn(new DeadLetters({ store, actor: flags.actor }));
   } finally {
     await store.close().catch(() => {});

@@ -1,4 +1,4 @@
 export type { Migration } from './load.js';
 export { loadMigrations, MIGRATIONS_DIR } from './load.js';
 export type { MigrateResult } from './migrate.js';
-export { migrate } from './migrate.js';
+export { assertMigrated, migrate } from './migrate.js';

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { SchemaTooNewError } from '../errors.js';
+import { INVALID_SCHEMA_NAME, SchemaTooNewError, SchemaTooOldError, UNDEFINED_TABLE } from '../errors.js';
 import { loadMigrations } from './load.js';
 
 /** What migrate() did. */
@@ -57,4 +57,27 @@ export async function migrate(knex: Knex, schema: string, quotedSchema: string, 
     if (step.done) return { applied, version: step.version };
     applied.push(step.name);
   }
+}
+
+/**
+ * Throws SchemaTooOldError when the schema lacks a migration of this code (none applied counts as
+ * 0), for readers that do not migrate (`oncely status`, the admin commands): their statements
+ * assume every column, so an older schema would fail on the first one it lacks, with that
+ * statement's text instead of what to do. A newer schema passes: migrations only add.
+ */
+export async function assertMigrated(knex: Knex, schema: string, quotedSchema: string): Promise<void> {
+  const migrations = await loadMigrations();
+  let version: number;
+  try {
+    const { rows } = await knex.raw<{ rows: Array<{ version: number | null }> }>(
+      `select max(id) as version from ${quotedSchema}.migrations`,
+    );
+    version = rows[0]?.version ?? 0;
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code !== UNDEFINED_TABLE && code !== INVALID_SCHEMA_NAME) throw e;
+    version = 0;
+  }
+  const missing = migrations[version];
+  if (missing !== undefined) throw new SchemaTooOldError(schema, version, migrations.length, missing.name);
 }

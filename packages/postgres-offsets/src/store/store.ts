@@ -27,7 +27,7 @@ import {
 import createKnex, { type Knex } from 'knex';
 import { defaultActor } from '../actor.js';
 import { classifyPgError, isConnectionError, isIdleInTransactionTimeout, mapStoreError, pgRemedy, redact } from '../errors.js';
-import { type MigrateResult, migrate } from '../migrations/index.js';
+import { assertMigrated, type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
 import { appliedRangesSql } from '../sql/applied-ranges.js';
@@ -199,6 +199,19 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return await migrate(this.knex, this.options.schema, this.options.quotedSchema, this.options.lockTimeoutMs);
     } catch (e) {
       throw this.#map(e, `migrate schema ${this.options.schema}`);
+    }
+  }
+
+  /**
+   * Throws SchemaTooOldError when the schema lacks a migration of this code (what `oncely status`
+   * and the other admin commands check before reading, since they do not migrate).
+   */
+  async assertMigrated(): Promise<void> {
+    this.#assertOpen('assertMigrated');
+    try {
+      await assertMigrated(this.knex, this.options.schema, this.options.quotedSchema);
+    } catch (e) {
+      throw this.#map(e, `read the migrations of schema ${this.options.schema}`);
     }
   }
 
