@@ -67,7 +67,8 @@ describe('oncely status and membership', () => {
     const beat = { group, host: 'pod-1', pid: 7, membership: 'elastic' as const, maxPartitions: null, target: 0, held: 0 };
     const dying = new PostgresStore({ connectionString: databaseUrl(), schema });
     await dying.heartbeat({ ...beat, workerId: 'w-gone', starting: true }, 60_000, { goneGraceMs: 0 });
-    // No grace recorded (a heartbeat without the option): never gone, whatever its session.
+    // No grace recorded (a heartbeat without the option): its session ended, but its heartbeat is
+    // younger than the fallback grace (two thirds of its session timeout), so it is live.
     await dying.heartbeat({ ...beat, workerId: 'w-nograce', starting: true }, 60_000);
     const pool = pgPool();
     const { rows } = await pool.query<{ backend_pid: number }>(
@@ -104,6 +105,49 @@ describe('oncely status and membership', () => {
     expect(await states()).toEqual([
       ['w-gone', 'live', true],
       ['w-nograce', 'live', true],
+    ]);
+  });
+
+  it('shows a worker of an older version (no grace recorded) whose session ended as gone after two thirds of its session timeout', async () => {
+    await store.migrate();
+    const group = randomName('g');
+    const beat = { group, host: 'pod-1', pid: 7, membership: 'elastic' as const, maxPartitions: null, target: 0, held: 0 };
+    // Heartbeats without goneGraceMs record null, as a worker from before 0009 leaves its row.
+    const old = new PostgresStore({ connectionString: databaseUrl(), schema });
+    for (const workerId of ['w-killed', 'w-late', 'w-recent']) await old.heartbeat({ ...beat, workerId, starting: true }, 60_000);
+    const pool = pgPool();
+    const { rows } = await pool.query<{ backend_pid: number; grace: number | null }>(
+      `select distinct backend_pid, gone_grace_ms as grace from ${schema}.workers where group_id = $1`,
+      [group],
+    );
+    expect(rows.map((r) => r.grace)).toEqual(rows.map(() => null));
+    await old.close();
+    for (let i = 0; ; i++) {
+      const { rowCount } = await pool.query('select 1 from pg_stat_activity where pid = any($1)', [
+        rows.map((r) => r.backend_pid),
+      ]);
+      if (rowCount === 0) break;
+      if (i > 200) throw new Error('the closed store’s backends are still there');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // Killed long ago (past its session timeout); 50 s ago (past 40 s, two thirds of 60 s); 30 s ago.
+    for (const [workerId, ago] of [
+      ['w-killed', '10 minutes'],
+      ['w-late', '50 seconds'],
+      ['w-recent', '30 seconds'],
+    ]) {
+      await pool.query(
+        `update ${schema}.workers set heartbeat_at = now() - $3::interval where group_id = $1 and worker_id = $2`,
+        [group, workerId, ago],
+      );
+    }
+    const json = JSON.parse(
+      (await oncely(['status', '--group', group, '--workers', '--json'], { ONCELY_SCHEMA: schema })).stdout,
+    ) as Array<Record<string, unknown>>;
+    expect(json.map((w) => [w.workerId, w.state, w.live, w.goneGraceMs])).toEqual([
+      ['w-killed', 'gone', false, null],
+      ['w-late', 'gone', false, null],
+      ['w-recent', 'live', true, null],
     ]);
   });
 });

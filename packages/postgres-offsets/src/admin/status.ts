@@ -7,7 +7,7 @@ import {
   WORKER_COLUMNS,
   type WorkerRow,
 } from '../sql/rows.js';
-import { goneSql, liveSql } from '../sql/workers.js';
+import { goneSql, liveSql, recordedGraceSql } from '../sql/workers.js';
 import { type AdminContext, run } from './context.js';
 import { tp } from './reset-plan.js';
 import type { PartitionStatus, WorkerState, WorkerStatus } from './types.js';
@@ -143,8 +143,9 @@ export async function status(ctx: AdminContext, query: { group?: string; topic?:
  * The workers registered in the workers table (their heartbeats), every group's when none is
  * given: identity, heartbeat age, what each reports (target, held, weight), how many partitions the
  * database says it owns (a live lease), and whether it is live, gone or expired by the rule its
- * peers apply (liveSql and goneSql, with the session timeout and grace it recorded), by the
- * database's clock.
+ * peers apply (liveSql and goneSql, with the session timeout and grace it recorded, or for a worker
+ * of an older version that recorded no grace, two thirds of its session timeout), by the database's
+ * clock.
  */
 export async function workers(ctx: AdminContext, query: { group?: string }): Promise<WorkerStatus[]> {
   return run(ctx, 'read workers', async () => {
@@ -152,8 +153,8 @@ export async function workers(ctx: AdminContext, query: { group?: string }): Pro
       `select ${WORKER_COLUMNS},
               (select count(*)::int from ${ctx.s}.partitions p
                 where p.group_id = w.group_id and p.owner = w.worker_id and p.lease_expires_at > now()) as owned,
-              ${liveSql('w', 'w.session_timeout_ms', 'w.gone_grace_ms')} as live,
-              ${goneSql('w', 'w.gone_grace_ms')} as gone
+              ${liveSql('w', 'w.session_timeout_ms', recordedGraceSql('w'))} as live,
+              ${goneSql('w', recordedGraceSql('w'))} as gone
          from ${ctx.s}.workers w
         where :group::text is null or w.group_id = :group::text
         order by w.group_id, w.worker_id`,

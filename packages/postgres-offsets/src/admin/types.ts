@@ -138,15 +138,19 @@ export interface WorkerStatus {
   live: boolean | null;
   /**
    * `live`; `gone`: the PostgreSQL session of its last heartbeat has ended and that heartbeat is
-   * older than its `goneGraceMs` (a killed process: its peers take its partitions over without
-   * waiting for the session timeout or the leases); `expired`: no heartbeat for longer than its
+   * older than its `goneGraceMs` (two thirds of its session timeout when it recorded none: a worker
+   * of a version before migration 0009); a killed process, whose peers take its partitions over
+   * without waiting for the session timeout or the leases; `expired`: no heartbeat for longer than its
    * session timeout; null: unknown (it reported no session timeout). A session older than the
    * server, one the reading role may not inspect, or none recorded is no evidence of `gone`.
    */
   state: WorkerState | null;
   /** The session timeout it reported: silent this long, it is `expired`. */
   sessionTimeoutMs: number | null;
-  /** How long after its last heartbeat it is `gone` once that heartbeat's session ended (null: never). */
+  /**
+   * How long after its last heartbeat it is `gone` once that heartbeat's session ended, as it
+   * recorded it (null: none recorded; then two thirds of its session timeout count).
+   */
   goneGraceMs: number | null;
   /** Partitions it owns with a live lease, by the database. */
   owned: number;

@@ -5,7 +5,7 @@ import { WORKER_COLUMNS, type WorkerRow } from './rows.js';
  * heartbeat (migration 0008) has ended, and that heartbeat is older than the grace `grace`, an
  * int expression of milliseconds (null: never gone; then only the session timeout and the leases
  * count). The workers bind their own (`:goneGraceMs`); a reader that runs no rounds (`oncely
- * status`) uses the grace the worker recorded with its heartbeat (0009). A killed process's sessions
+ * status`) uses the grace the worker recorded with its heartbeat (0009, {@link recordedGraceSql}). A killed process's sessions
  * end with it (the kernel closes its sockets, each backend exits), so a peer needs to wait only
  * the grace, not the session timeout. Unsure means alive, so the lease decides as before:
  *
@@ -37,6 +37,18 @@ export function goneSql(w: string, grace = ':goneGraceMs::int'): string {
  */
 export function liveSql(w: string, sessionTimeout = ':sessionTimeoutMs::int', grace = ':goneGraceMs::int'): string {
   return `(${w}.heartbeat_at > now() - ${sessionTimeout} * interval '1 millisecond' and not ${goneSql(w, grace)})`;
+}
+
+/**
+ * The grace by which a reader that runs no rounds (`oncely status`) judges the worker row `w`: the
+ * one it recorded (0009), else two thirds of its session timeout. A worker of a version before
+ * 0009 records none, and was otherwise never shown gone, only expired, while its peers had taken it
+ * for gone long before. Two thirds is two rounds of the slowest heartbeat its session timeout
+ * allows (heartbeatIntervalMs is at most a third of it), so it is shown gone no sooner than a peer
+ * with that session timeout takes it for gone. Null (never gone) without a session timeout either.
+ */
+export function recordedGraceSql(w: string): string {
+  return `coalesce(${w}.gone_grace_ms, ${w}.session_timeout_ms * 2 / 3)`;
 }
 
 /** A live worker as {@link heartbeatSql} returns it: its row and what it owns (topic → partitions). */
