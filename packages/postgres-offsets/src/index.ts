@@ -55,6 +55,7 @@ export type {
   WorkerStatus,
 } from './admin/index.js';
 export { describeTarget, OffsetsAdmin } from './admin/index.js';
+export type { CopyRowsOptions } from './bulk/copy-rows.js';
 export { copyRows } from './bulk/copy-rows.js';
 export type { InsertRowsOptions, Row } from './bulk/insert-rows.js';
 export { insertRows } from './bulk/insert-rows.js';
