@@ -47,7 +47,7 @@ export type ReaderName = (typeof READERS)[number];
 export interface OncelyConfig {
   /**
    * - message:      a message handler, one INSERT per record through ctx.tx;
-   * - batch-rows:   a batch handler, one copyRows() (COPY in the transaction) of the batch's rows;
+   * - batch-rows:   a batch handler, one copyRows() (binary COPY in the transaction) of the batch's rows;
    * - batch-ledger: a batch handler adding the batch's amounts per account to balances (one upsert
    *                 of at most 1,000 rows).
    */

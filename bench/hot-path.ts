@@ -8,8 +8,11 @@
  * per stage, ns per record (the best of the rounds; each round goes through all the records):
  *   wire decode       decodePartitionRecords with the CRC-32C check (the reader's work per fetch)
  *   messages (json)   the runtime's decodeRecords with the json() codec (batches of ~1,300 records)
- *   rows handler      scenario 6's handler body (bench/scenarios/oncely-app.ts) and copyRows' COPY
- *                     text, written to a sink instead of a connection
+ *   rows text         scenario 6's handler body as it was before the binary format (the value as a
+ *                     string) and copyRows' COPY text, written to a sink instead of a connection
+ *   rows binary       scenario 6's handler body (bench/scenarios/oncely-app.ts: the value's Buffer)
+ *                     and copyRows' binary encoding of the batch (the COPY's few 64 KiB writes and
+ *                     its round trip left out)
  *   ledger handler    scenario 7's aggregation per account (its one statement is left out)
  * Nothing is asserted; it is the quick A/B for changes to these stages. The end-to-end figure is
  * `pnpm bench`'s CPU µs per record.
@@ -20,6 +23,7 @@ import type { Message } from '../packages/core/src/app/types.js';
 import { json } from '../packages/core/src/codec/codecs.js';
 import { decodePartitionRecords } from '../packages/core/src/kafkajs/wire.js';
 import { decodeRecords } from '../packages/core/src/runtime/handler-invoker.js';
+import { type BinaryColumn, encodeBinaryRows } from '../packages/postgres-offsets/src/bulk/copy-binary.js';
 import { copyRows } from '../packages/postgres-offsets/src/bulk/copy-rows.js';
 import { accountOf, ledgerColumns, recordValue } from './data.js';
 import type { Payment } from './scenarios/oncely-app.js';
@@ -109,13 +113,27 @@ function sinkTransaction(): { tx: never; bytes: () => number } {
 }
 
 const ROW_COLUMNS = ['topic', 'partition', 'offset', 'key', 'value'];
+/** The rows table's columns (scenarios/tables.ts) as copyRows' binary format reads them. */
+const BINARY_COLUMNS: BinaryColumn[] = [
+  { name: 'topic', type: 'text', kind: 'text' },
+  { name: 'partition', type: 'integer', kind: 'int4' },
+  { name: 'offset', type: 'bigint', kind: 'int8' },
+  { name: 'key', type: 'text', kind: 'text' },
+  { name: 'value', type: 'jsonb', kind: 'jsonb' },
+];
 
 async function main(): Promise<void> {
   const fetches = await makeFetches();
   const codec = json<Payment>();
   const def = { codec } as never;
   const { tx } = sinkTransaction();
-  const stages: Record<string, number[]> = { 'wire decode': [], 'messages (json)': [], 'rows handler': [], 'ledger handler': [] };
+  const stages: Record<string, number[]> = {
+    'wire decode': [],
+    'messages (json)': [],
+    'rows text': [],
+    'rows binary': [],
+    'ledger handler': [],
+  };
   let sink = 0;
   // One fetch at a time through every stage, as a worker does (a small live set), timed in CPU
   // (process.cpuUsage: user + system), which other processes on the machine do not inflate.
@@ -124,7 +142,7 @@ async function main(): Promise<void> {
     return c.user + c.system;
   };
   for (let round = 0; round < rounds; round++) {
-    const spent = { wire: 0, messages: 0, rows: 0, ledger: 0 };
+    const spent = { wire: 0, messages: 0, rows: 0, binary: 0, ledger: 0 };
     for (const f of fetches) {
       let t = cpu();
       const records = (await decodePartitionRecords(f, 0n, null, true)).records;
@@ -144,13 +162,22 @@ async function main(): Promise<void> {
       u = cpu();
       spent.rows += u - t;
       t = u;
+      const chunks = encodeBinaryRows(
+        BINARY_COLUMNS,
+        messages.map((m) => [m.topic, m.partition, m.offset, m.key?.toString('utf8') ?? null, m.raw.value]),
+      );
+      sink += chunks.length;
+      u = cpu();
+      spent.binary += u - t;
+      t = u;
       const [accounts, cents, counts] = ledgerColumns(messages.map((m) => m.value));
       sink += accounts.length + cents.length + counts.length;
       spent.ledger += cpu() - t;
     }
     stages['wire decode']!.push(spent.wire / 1000);
     stages['messages (json)']!.push(spent.messages / 1000);
-    stages['rows handler']!.push(spent.rows / 1000);
+    stages['rows text']!.push(spent.rows / 1000);
+    stages['rows binary']!.push(spent.binary / 1000);
     stages['ledger handler']!.push(spent.ledger / 1000);
   }
   console.log(`${total} records, ${fetches.length} fetches, best of ${rounds} rounds (CPU ns per record):`);

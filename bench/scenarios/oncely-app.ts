@@ -69,19 +69,14 @@ export function benchApp(opts: {
     app.handleBatch(
       { topic, codec },
       timed(async (batch: Batch<Payment>, ctx: Ctx) => {
-        // copyRows: COPY on the transaction's connection; the value column takes the record's
-        // JSON text as it came (the decoded value was validated by the codec).
+        // copyRows: binary COPY on the transaction's connection; the jsonb value column takes the
+        // record's JSON bytes as fetched (the decoded value was validated by the codec), no string.
         await copyRows(
           ctx.tx,
           table,
           ROW_COLUMNS,
-          batch.messages.map((m) => [
-            m.topic,
-            m.partition,
-            m.offset,
-            m.key?.toString('utf8') ?? null,
-            m.raw.value?.toString('utf8'),
-          ]),
+          batch.messages.map((m) => [m.topic, m.partition, m.offset, m.key?.toString('utf8') ?? null, m.raw.value]),
+          { format: 'binary' },
         );
       }),
     );
