@@ -397,7 +397,7 @@ describe('renew and release', () => {
 
   it('releases a current claim, which then can no longer commit', async () => {
     const claim = await store.claim(claimInput());
-    await store.release(claim);
+    expect(await store.release(claim)).toBe(true);
     expect(await partitionRow(pool, schema, claim)).toMatchObject({ owner: null, lease_expires_at: null, epoch: '1' });
     expect(
       await rejection(store.runBatch(claim, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, async () => {})),
@@ -409,7 +409,7 @@ describe('renew and release', () => {
     const input = claimInput();
     const stale = await store.claim(input);
     await other.claim({ ...input, workerId: 'worker-b', force: true });
-    await store.release(stale);
+    expect(await store.release(stale)).toBe(false); // matched nothing: not reported as released
     expect(await partitionRow(pool, schema, stale)).toMatchObject({ owner: 'worker-b', lease_in_future: true });
   });
 });

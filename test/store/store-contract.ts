@@ -187,10 +187,12 @@ export function storeContract<Tx>(name: string, makeStore: () => Promise<StoreUn
       const b = await store.claim(input({ topic: a.topic, workerId: 'worker-b', force: true }));
       const lost = await store.renew([a, other], 30_000);
       expect(lost.map((c) => c.topic)).toEqual([a.topic]);
-      await store.release(a); // stale: must leave worker-b's claim alone
+      // Stale: leaves worker-b's claim alone, and says it released nothing.
+      expect(await store.release(a)).toBe(false);
       expect((await store.position?.(a))?.owner).toBe('worker-b');
-      await store.release(b);
+      expect(await store.release(b)).toBe(true);
       expect((await store.position?.(b))?.owner).toBeNull();
+      expect(await store.release(b)).toBe(false); // already released
     });
 
     it('keeps the crash evidence across claims until a commit; a claim after an unreleased holder is suspect', async () => {

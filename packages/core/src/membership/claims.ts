@@ -106,6 +106,14 @@ export function goneGraceMs(ctx: Pick<MembershipContext<unknown>, 'heartbeatInte
   return Math.min(2 * ctx.heartbeatIntervalMs, ctx.sessionTimeoutMs);
 }
 
+/**
+ * What a store's release resolved: false only when it released nothing. A store written before
+ * release() said so resolves undefined, which counts as released, as it did then.
+ */
+function isReleased(result: boolean | undefined): boolean {
+  return result !== false;
+}
+
 /** Parallel claims in a round: enough for a fast start with many partitions, few pool connections. */
 const CLAIM_CONCURRENCY = 4;
 
@@ -178,7 +186,7 @@ export class ClaimKeeper<Tx> implements Membership {
     this.#wake?.();
   }
 
-  async release(claims: readonly Claim[], released: (claim: Claim) => void): Promise<void> {
+  async release(claims: readonly Claim[], released: (claim: Claim, released: boolean) => void): Promise<void> {
     this.#draining = true;
     this.#stop.abort();
     this.#wake?.();
@@ -186,8 +194,7 @@ export class ClaimKeeper<Tx> implements Membership {
     await Promise.allSettled([...this.#handingOff.values()]);
     const results = await Promise.allSettled(
       claims.map(async (claim) => {
-        await this.#ctx.store.release(claim);
-        released(claim);
+        released(claim, isReleased(await this.#ctx.store.release(claim)));
       }),
     );
     const failed = results.find((r) => r.status === 'rejected');
@@ -340,8 +347,7 @@ export class ClaimKeeper<Tx> implements Membership {
       const final = await host.handOff(claim);
       if (!final) return;
       try {
-        await store.release(final);
-        host.released(final, 'handoff');
+        host.released(final, 'handoff', isReleased(await store.release(final)));
       } catch (e) {
         logger.warn('could not release a handed-off partition; its next owner waits for the lease to expire', {
           topic: claim.topic,

@@ -22,8 +22,12 @@ export interface Membership {
    * others re-balance at once), the held leases are still renewed until {@link release}.
    */
   drain(): Promise<void>;
-  /** Ends renewal and gives `claims` up, each even if another fails (then rejects with the first failure). */
-  release(claims: readonly Claim[], released: (claim: Claim) => void): Promise<void>;
+  /**
+   * Ends renewal and gives `claims` up, each even if another fails (then rejects with the first
+   * failure). `released` is told of each: false when the store released nothing (the claim was no
+   * longer current).
+   */
+  release(claims: readonly Claim[], released: (claim: Claim, released: boolean) => void): Promise<void>;
   /** What the membership is doing now: its target and the partitions it waits for. */
   view(): MembershipView;
 }
@@ -42,8 +46,11 @@ export interface MembershipHost {
    * the partition was lost meanwhile (nothing to release).
    */
   handOff(claim: Claim): Promise<Claim | undefined>;
-  /** A claim was given up (hand-off or stop). */
-  released(claim: Claim, reason: 'handoff' | 'stop'): void;
+  /**
+   * A claim was given up (hand-off or stop): `released` false when the store found it no longer
+   * current (another worker holds the partition, or it was rewound), so nothing was released.
+   */
+  released(claim: Claim, reason: 'handoff' | 'stop', released: boolean): void;
 }
 
 /** A snapshot of a membership, for progress and tests. */

@@ -111,7 +111,7 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
   );
   const fenced = counter(
     'oncely_fenced_commits_total',
-    'Claims found stale (a rewind or a takeover): a batch refused at its commit (detected_by commit) or by the lease renewal (renewal).',
+    'Claims found stale (a rewind or a takeover): a batch refused at its commit (detected_by commit), by the lease renewal (renewal) or by the release of a hand-off or stop (release).',
     [...tp, 'action', 'detected_by'] as const,
   );
   const retries = counter('oncely_retries_total', 'Retries of a batch or record, by the code of the error that caused them.', [
@@ -150,7 +150,7 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
     'group',
     'topic',
   ] as const);
-  const releases = counter('oncely_releases_total', 'Partitions released (hand-off or stop).', [
+  const releases = counter('oncely_releases_total', 'Partitions released (hand-off or stop); a refused release is a fence.', [
     'group',
     'topic',
     'reason',

@@ -29,14 +29,15 @@ export interface WorkerEventMap {
    * The claim was found stale: re-claimed at the stored position (a rewind) or dropped (a
    * takeover). `detectedBy`: `commit` when a batch's transaction was refused (rolled back, nothing
    * of it written: a late commit of a paused or slow worker), `renewal` when the lease renewal
-   * found the claim gone first.
+   * found the claim gone first, `release` when the release of a hand-off or a stop found it gone
+   * (the store released nothing: no `release` event then).
    */
   fenced: {
     topic: string;
     partition: number;
     epoch: bigint;
     action: 'reclaimed' | 'dropped';
-    detectedBy: 'commit' | 'renewal';
+    detectedBy: 'commit' | 'renewal' | 'release';
   };
   /** A batch or record is retried after a failure (a failing record, or the store being unavailable). */
   retry: { topic: string; partition: number; fromOffset: bigint; attempt: number; delayMs: number; error: Error };
@@ -58,7 +59,11 @@ export interface WorkerEventMap {
   state: WorkerState;
   /** The worker took a partition (at start, when it became free or targeted, or again after a rewind). */
   claim: { topic: string; partition: number; epoch: bigint; nextOffset: bigint };
-  /** The worker gave a partition up: while stopping, or handed off to the worker that targets it now. */
+  /**
+   * The worker gave a partition up: while stopping, or handed off to the worker that targets it
+   * now. Only when the store released the claim: a claim that was no longer current (taken over,
+   * rewound) is reported as `fenced` (`dropped`, detectedBy `release`) instead.
+   */
   release: { topic: string; partition: number; epoch: bigint; reason: 'handoff' | 'stop' };
 }
 

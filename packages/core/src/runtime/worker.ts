@@ -260,8 +260,26 @@ export class Worker<Tx = DefaultTx> {
         }
         return exit === 'dropped' ? undefined : runner.claim;
       },
-      released: (c, reason) => this.#events.emit('release', { topic: c.topic, partition: c.partition, epoch: c.epoch, reason }),
+      released: (c, reason, released) => this.#gaveUp(c, reason, released),
     };
+  }
+
+  /**
+   * A claim given up: `release` when the store released it, else the fence its release found (the
+   * claim was no longer current: another worker holds the partition, or it was rewound), which
+   * must not count as a release of a partition the worker no longer held.
+   */
+  #gaveUp(claim: Claim, reason: 'handoff' | 'stop', released: boolean): void {
+    const { topic, partition, epoch } = claim;
+    if (released) {
+      this.#events.emit('release', { topic, partition, epoch, reason });
+      return;
+    }
+    this.options.logger.warn(
+      'release refused: the claim is no longer current (a newer epoch): another worker holds the partition now, or it was rewound',
+      { topic, partition, epoch, reason },
+    );
+    this.#events.emit('fenced', { topic, partition, epoch, action: 'dropped', detectedBy: 'release' });
   }
 
   /**
@@ -374,7 +392,7 @@ export class Worker<Tx = DefaultTx> {
     await step('release claims', () =>
       this.#membership.release(
         [...this.#runners.values()].map((r) => r.claim),
-        (c) => this.#events.emit('release', { topic: c.topic, partition: c.partition, epoch: c.epoch, reason: 'stop' }),
+        (c, released) => this.#gaveUp(c, 'stop', released),
       ),
     );
     if (closeOnStop) {

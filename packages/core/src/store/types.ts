@@ -202,8 +202,13 @@ export interface TransactionalStore<Tx> {
   runBatch<R>(claim: Claim, range: BatchRange, work: (tx: Tx) => Promise<R>, options?: RunBatchOptions): Promise<R>;
   /** Extends the leases of these claims; returns the ones that were lost (fenced). */
   renew(claims: readonly Claim[], leaseMs: number): Promise<Claim[]>;
-  /** Gives the partition up (owner cleared, lease ended) if this claim is still current. */
-  release(claim: Claim): Promise<void>;
+  /**
+   * Gives the partition up (owner cleared, lease ended) if this claim is still current. Resolves
+   * true when it did, false when the claim was no longer current (another worker took the
+   * partition over, an operator rewound it, or it was released already): then nothing changed, and
+   * the runtime reports a fence (`detectedBy: 'release'`), not a release.
+   */
+  release(claim: Claim): Promise<boolean>;
   /**
    * The stored state of a partition, or null when it has no row. The runtime reads it after a
    * FencedError to tell a rewind (owner unchanged: re-claim at the new position) from a takeover

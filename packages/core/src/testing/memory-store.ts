@@ -269,13 +269,13 @@ export class MemoryStore implements TransactionalStore<MemoryTx> {
     return lost;
   }
 
-  async release(claim: Claim): Promise<void> {
+  async release(claim: Claim): Promise<boolean> {
     const row = this.#rows.get(keyOf(claim));
-    if (row && row.epoch === claim.epoch && row.owner === claim.workerId) {
-      row.owner = null;
-      row.leaseUntil = 0;
-      row.leaseExpiresAt = null;
-    }
+    if (!row || row.epoch !== claim.epoch || row.owner !== claim.workerId) return false;
+    row.owner = null;
+    row.leaseUntil = 0;
+    row.leaseExpiresAt = null;
+    return true;
   }
 
   async position(key: PartitionKey): Promise<PartitionState | null> {

@@ -557,10 +557,12 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     }
   }
 
-  async release(claim: Claim): Promise<void> {
+  /** Releases the claim if it is still current; false when it was not (nothing changed). */
+  async release(claim: Claim): Promise<boolean> {
     this.#assertOpen('release');
     try {
-      await query(this.knex, this.#sql.release, { lockTimeout: this.#lockTimeout, ...fenceOf(claim) });
+      const { rows } = await query(this.knex, this.#sql.release, { lockTimeout: this.#lockTimeout, ...fenceOf(claim) });
+      return rows.length === 1;
     } catch (e) {
       throw this.#map(e, `release ${claim.topic}/${claim.partition}`);
     }
