@@ -79,6 +79,40 @@ describe('a transaction left idle', () => {
     expect(await logRows(pool, schema, claim)).toEqual([]);
   });
 
+  it("store.transaction() reports the end for idling too, whichever statement meets it, and not its ROLLBACK's error", async () => {
+    // The plain transaction (a dead-letter requeue runs the handler in it) sets the same idle
+    // timeout. A process frozen in it wakes and sends its next statement (the handler's, or the
+    // store's check that the transaction is still open) before it reads PostgreSQL's 25P03: knex's
+    // ROLLBACK then fails with "Connection terminated unexpectedly", which knex rejects with.
+    const store = newStore(schema, { idleInTransactionTimeoutMs: 300 });
+    await store.migrate();
+    await pool.query(`create table if not exists ${schema}.writes (n int)`);
+    for (const then of ['returns', 'runs a statement', 'sleeps, then runs a statement'] as const) {
+      const error = await store
+        .transaction(async (tx) => {
+          await tx.raw(`insert into ${schema}.writes values (4)`);
+          // Reading its socket while it waits, or frozen (no I/O at all).
+          if (then === 'sleeps, then runs a statement') await new Promise((r) => setTimeout(r, 1500));
+          else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500);
+          if (then !== 'returns') await tx.raw('select 1');
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error, `the transaction must fail (the work ${then})`).toBeDefined();
+      expect(OncelyError.is(error, 'IDLE_IN_TRANSACTION'), `the work ${then}: ${String(error)}`).toBe(true);
+      expect(String((error as Error).message)).toMatch(/idleInTransactionTimeoutMs \(300 ms/);
+      expect(store.classifyError(error)).toBe('systemic');
+    }
+    expect((await pool.query(`select count(*)::int as n from ${schema}.writes where n = 4`)).rows[0].n).toBe(0);
+    // The store goes on: the next transaction commits.
+    await store.transaction(async (tx) => {
+      await tx.raw(`insert into ${schema}.writes values (5)`);
+    });
+    expect((await pool.query(`select count(*)::int as n from ${schema}.writes where n = 5`)).rows[0].n).toBe(1);
+  });
+
   it('a claim of a row that another transaction holds gives up quickly, not after the store’s lock timeout', async () => {
     const store = newStore(schema, { lockTimeoutMs: 600_000 });
     await store.migrate();

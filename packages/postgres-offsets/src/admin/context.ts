@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { mapStoreError } from '../errors.js';
 import { query, setLockTimeoutSql } from '../sql/statement.js';
 import type { PostgresStore } from '../store/store.js';
+import { transactionKeepingError } from '../store/transaction-errors.js';
 import { writeAudit } from './audit.js';
 import type { AuditOptions, OffsetSource } from './types.js';
 
@@ -34,9 +35,9 @@ export async function run<T>(ctx: AdminContext, action: string, fn: () => Promis
   }
 }
 
-/** A transaction under `SET LOCAL lock_timeout`, as every admin change runs. */
+/** A transaction under `SET LOCAL lock_timeout`, as every admin change runs (its error survives a failed ROLLBACK). */
 export function transaction<T>(ctx: AdminContext, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  return ctx.knex.transaction(async (trx) => {
+  return transactionKeepingError(ctx.knex, async (trx) => {
     await query(trx, setLockTimeoutSql, { lockTimeout: ctx.lockTimeout });
     return fn(trx);
   });

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { mapStoreError } from '../errors.js';
 import type { Rows } from '../sql/rows.js';
 import type { PostgresStore } from '../store/store.js';
+import { transactionKeepingError } from '../store/transaction-errors.js';
 import { defaultActor, writeAudit } from './audit.js';
 
 /** One dead-lettered record: the record as it was read, the last error, and where it came from. */
@@ -253,7 +254,7 @@ export class DeadLetters {
         const err = unwrap(e);
         const error = { name: err.name, code: OncelyError.is(err) ? err.code : null, message: err.message };
         await this.#run(`record the failed requeue of dead letter ${d.id}`, () =>
-          this.#knex.transaction(async (tx) => {
+          transactionKeepingError(this.#knex, async (tx) => {
             await tx.raw(
               `update ${this.#s}.dead_letters
                   set attempts = attempts + 1, last_failed_at = clock_timestamp(), error_name = :name,
@@ -280,7 +281,7 @@ export class DeadLetters {
   async purge(selection: DeadLetterSelection, options: { actor?: string } = {}): Promise<{ deleted: number; auditId: bigint }> {
     requireScope(selection, 'purge');
     return this.#run('purge dead letters', () =>
-      this.#knex.transaction(async (tx) => {
+      transactionKeepingError(this.#knex, async (tx) => {
         const [where, params] = this.#where(selection, true);
         const { rows } = await tx.raw<Rows<{ id: string; group_id: string }>>(
           `delete from ${this.#s}.dead_letters where ${where} returning id::text, group_id`,

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { INVALID_SCHEMA_NAME, SchemaTooNewError, SchemaTooOldError, UNDEFINED_TABLE } from '../errors.js';
+import { transactionKeepingError } from '../store/transaction-errors.js';
 import { loadMigrations } from './load.js';
 
 /** What migrate() did. */
@@ -28,7 +29,7 @@ export async function migrate(knex: Knex, schema: string, quotedSchema: string, 
   const codeVersion = migrations.length;
   const applied: string[] = [];
   for (;;) {
-    const step = await knex.transaction(async (trx) => {
+    const step = await transactionKeepingError(knex, async (trx) => {
       // Not under lock_timeout: waiting for another migrator is expected and bounded by its step.
       await trx.raw('select pg_advisory_xact_lock(hashtext(:namespace), hashtext(:schema))', {
         namespace: LOCK_NAMESPACE,

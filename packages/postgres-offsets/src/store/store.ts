@@ -9,7 +9,6 @@ import {
   type ErrorClass,
   FencedError,
   type HeartbeatOptions,
-  IdleInTransactionError,
   type LiveWorker,
   type Logger,
   type OffsetRange,
@@ -26,7 +25,7 @@ import {
 } from '@oncely/core';
 import createKnex, { type Knex } from 'knex';
 import { defaultActor } from '../actor.js';
-import { classifyPgError, isConnectionError, isIdleInTransactionTimeout, mapStoreError, pgRemedy, redact } from '../errors.js';
+import { classifyPgError, isConnectionError, mapStoreError, pgRemedy, redact } from '../errors.js';
 import { assertMigrated, type MigrateResult, migrate } from '../migrations/index.js';
 import { type CompiledStoreOptions, compileStoreOptions, type PostgresStoreOptions } from '../options.js';
 import { type OffsetLogEntry, type OffsetLogQuery, type PartitionPosition, readOffsetLog, readPositions } from '../read/index.js';
@@ -51,6 +50,7 @@ import { type PositionalStatement, positional, query, queryInTransaction } from 
 import { markStoppedSql } from '../sql/stop.js';
 import { heartbeatSql, leaveSql } from '../sql/workers.js';
 import { type EndingCall, guardTransaction } from './guarded-transaction.js';
+import { IdleWatch, idleEndedError, transactionKeepingError } from './transaction-errors.js';
 
 /**
  * The longest a claim waits for its partition's row lock (capped by lockTimeoutMs). The row is
@@ -360,9 +360,12 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     };
     let done = false;
     let settled = false;
+    // PostgreSQL may end it for idling, as a batch (the work runs a requeued record's handler).
+    const idle = new IdleWatch();
     try {
-      const result = await this.knex.transaction(async (trx) => {
+      const result = await transactionKeepingError(this.knex, async (trx) => {
         try {
+          await idle.start(trx);
           await trx.raw(`select set_config('lock_timeout', :lockTimeout, true), ${IDLE_TIMEOUT}, ${BATCH_OPEN}`, {
             lockTimeout: this.#lockTimeout,
             idleTimeout: this.#idleTimeout,
@@ -387,9 +390,14 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return result;
     } catch (e) {
       if (ended) throw ended;
+      if (idle.ended(e, workFailure?.error)) {
+        throw idleEndedError('transaction', 'transaction', this.options.idleInTransactionTimeoutMs, workFailure?.error ?? e);
+      }
       if (!settled && !lostConnection(e)) throw end(undefined);
       if (workFailure) throw workFailure.error;
       throw this.#map(e, 'transaction');
+    } finally {
+      idle.stop();
     }
   }
 
@@ -453,32 +461,18 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     // function may still run: the batch counts only when that function got through the CAS.
     let casMatched = false;
     let settled = false;
-    // PostgreSQL ended the session for idling in the transaction (25P03): it says so on the
-    // connection, with no statement running, so the next statement only sees a dead connection.
-    let idleEnded = false;
-    const onConnectionError = (e: unknown) => {
-      if (isIdleInTransactionTimeout(e)) idleEnded = true;
-    };
-    // A process that was not reading its socket (frozen, its event loop blocked) sends the next
-    // statement before it reads that error: the statement gets the 25P03, and knex's ROLLBACK
-    // after it fails with "Connection terminated unexpectedly", which is what knex rejects with.
-    // The store's own statements keep their error here (the handler's are in workFailure).
-    let statementFailure: { error: unknown } | undefined;
-    const failed = (error: unknown): never => {
-      statementFailure ??= { error };
-      throw error;
-    };
-    let connection: PgConnection | undefined;
+    // PostgreSQL ended the session for idling in the transaction (25P03).
+    const idle = new IdleWatch();
     try {
-      const result = await this.knex.transaction(async (trx) => {
+      // The error of the store's own statements survives a failed ROLLBACK (transactionKeepingError).
+      const result = await transactionKeepingError(this.knex, async (trx) => {
         try {
-          connection = (await trx.client.acquireConnection()) as PgConnection;
-          connection.on?.('error', onConnectionError);
+          await idle.start(trx);
           const start = await queryInTransaction(trx, this.#sql.batchStart, {
             lockTimeout: this.#lockTimeout,
             idleTimeout: this.#idleTimeout,
             ...batch,
-          }).catch(failed);
+          });
           if (!start.rows[0]?.current) throw this.#fenced(claim);
           const result = await runWork(
             guardTransaction(trx, end),
@@ -494,7 +488,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
           const commit = await queryInTransaction(trx, this.#sql.batchCommit, {
             ...batch,
             deadLetters: deadLettersJson(options.deadLetters),
-          }).catch(failed);
+          });
           if (commit.rows[0]?.open !== true) throw end(undefined);
           if (commit.rows[0]?.updated !== 1) throw this.#fenced(claim);
           casMatched = true;
@@ -507,22 +501,9 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       return result;
     } catch (e) {
       if (ended) throw ended;
-      if (
-        idleEnded ||
-        isIdleInTransactionTimeout(e) ||
-        isIdleInTransactionTimeout(workFailure?.error) ||
-        isIdleInTransactionTimeout(statementFailure?.error)
-      ) {
-        const ms = this.options.idleInTransactionTimeoutMs;
-        throw new IdleInTransactionError(
-          `runBatch ${claim.topic}/${claim.partition}: PostgreSQL ended the batch's transaction because it stayed idle ` +
-            `(no statement running) for longer than idleInTransactionTimeoutMs (${ms} ms, --idle-in-transaction-timeout; ` +
-            'SQLSTATE 25P03, idle_in_transaction_session_timeout): the handler spent that long inside the batch on work ' +
-            "that is not the database's (a call to another service, a slow computation), or the process was paused. " +
-            'Nothing of the batch was committed.',
-          ms,
-          { cause: workFailure?.error ?? statementFailure?.error ?? e },
-        );
+      if (idle.ended(e, workFailure?.error)) {
+        const action = `runBatch ${claim.topic}/${claim.partition}`;
+        throw idleEndedError(action, 'batch', this.options.idleInTransactionTimeoutMs, workFailure?.error ?? e);
       }
       // knex gave up the transaction while the handler still ran: it ended it through knex, unless
       // the connection died (knex then rejects at once; nothing committed, a retry is safe).
@@ -530,7 +511,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       if (workFailure) throw workFailure.error;
       throw this.#map(e, `runBatch ${claim.topic}/${claim.partition}`);
     } finally {
-      connection?.removeListener?.('error', onConnectionError);
+      idle.stop();
     }
   }
 
@@ -741,8 +722,6 @@ function lostConnection(e: unknown): boolean {
 /** The parts of a node-postgres client used to cancel its statement. */
 interface PgConnection {
   processID?: number | null;
-  on?(event: 'error', listener: (e: unknown) => void): unknown;
-  removeListener?(event: 'error', listener: (e: unknown) => void): unknown;
   connection?: { stream?: { destroy(): void } };
   query(text: string, values: unknown[]): Promise<unknown>;
 }
