@@ -5,11 +5,13 @@
  * processes) share a group while payments flow. Each trial: the victim is told (SIGUSR2) to stall
  * the next record it applies inside the open transaction; on its `phase stalled <p>:<offset>` line
  * it gets SIGSTOP; once the other two own every partition it gets SIGCONT; it must then report the
- * stalled partition fenced by its commit (`event fenced <p> <epoch> dropped commit`), and the group
- * must converge again with the victim back in it. z2 lets PostgreSQL end a batch's session after
- * 1 s idle, below the takeover time: when it wakes, its session is already gone, and the error its
- * next statement gets must still be told apart from an outage (IDLE_IN_TRANSACTION, the claim
- * re-checked, the fence reported) on a loaded machine as on a quiet one.
+ * stalled partition fenced (`event fenced <p> <epoch> dropped <by>`: by its commit, or by its
+ * renewal or its release when that found the claim gone first), each fence counted with what found
+ * it, and the group must converge again with the victim back in it. z2 lets PostgreSQL end a
+ * batch's session after 1 s idle, below the takeover time: when it wakes, its session is already
+ * gone, and the error its next statement gets must still be told apart from an outage
+ * (IDLE_IN_TRANSACTION, the claim re-checked, the fence reported) on a loaded machine as on a quiet
+ * one.
  *
  * The rows prove the zombie wrote nothing after losing the lease: the stalled offset is committed
  * under a newer epoch (by the worker that took over, or by the victim after it claimed the
@@ -24,6 +26,7 @@ import { createInterface } from 'node:readline';
 import { auditLedger, highWatermarks, producePayments, waitCaughtUp } from '@oncely/examples';
 import { afterAll, describe, expect, it } from 'vitest';
 import { brokers } from '../support/fixtures.js';
+import { fenceCounts } from './fences.js';
 import { assertionKnex, converged, type GroupMember, setupLedger, startMember, waitOwnership } from './support.js';
 
 const trials = Number(process.env.ONCELY_ZOMBIE_TRIALS ?? 10);
@@ -106,9 +109,10 @@ describe('zombie workers in an elastic group', () => {
       expect(victim.held().has(partition)).toBe(true); // frozen: it still believes it holds the partition
 
       // Refused at its commit (when PostgreSQL ended the frozen session: at the batch's next try,
-      // or as the partition is handed off before it), or found by its lease renewal when the
-      // runner stops before it reads the renewal's request to re-check its claim.
-      const fenced = victim.proc.waitFor(new RegExp(`^event fenced ${partition} ${epoch} dropped (commit|renewal)$`));
+      // or as the partition is handed off before it), found by its lease renewal when the runner
+      // stops before it reads the renewal's request to re-check its claim, or by the release of
+      // its hand-off when the takeover came after its last renewal.
+      const fenced = victim.proc.waitFor(new RegExp(`^event fenced ${partition} ${epoch} dropped (commit|renewal|release)$`));
       const wokeAt = performance.now();
       victim.proc.child.kill('SIGCONT');
       await guard(fenced, GUARD_MS, `trial ${t}: ${victim.id}'s late commit on partition ${partition} refused`).catch((e) => {
@@ -140,10 +144,10 @@ describe('zombie workers in an elastic group', () => {
       }),
     );
 
-    // Each late commit was refused, and counted by the worker that made it.
-    const refused = members.map(
-      (m) => m.proc.events().filter((l) => l.startsWith('event fenced ') && l.endsWith(' commit')).length,
-    );
+    // Each zombie was refused, and counted by the zombie itself: by its late commit, or by its
+    // renewal or its release when that found the claim gone first (what each trial waits for).
+    const fences = members.map((m) => fenceCounts(m.proc.events()));
+    const refused = fences.map((f) => f.total);
 
     const log = `${setup.oncelySchema}.offset_log`;
     let reclaimedByVictim = 0;
@@ -182,15 +186,18 @@ describe('zombie workers in an elastic group', () => {
     const secs = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(' ');
     console.log(
       `zombie: ${done.length} trials; takeover after SIGSTOP (s): ${secs(done.map((d) => d.takeoverSeconds))}; ` +
-        `back in the group after SIGCONT (s): ${secs(done.map((d) => d.backSeconds))}; late commits refused per worker ` +
-        `${refused.join('/')} (logged ${refusedLogged.join('/')}); stalled records applied by the victim after re-claiming ` +
+        `back in the group after SIGCONT (s): ${secs(done.map((d) => d.backSeconds))}; zombies refused per worker ` +
+        `${refused.join('/')} (by commit ${fences.map((f) => f.commit).join('/')}, logged ${refusedLogged.join('/')}; ` +
+        `by renewal ${fences.map((f) => f.renewal).join('/')}; by release ${fences.map((f) => f.release).join('/')}); ` +
+        'stalled records applied by the victim after re-claiming ' +
         `${reclaimedByVictim}; offset-log chain breaks ${breaks.rows.length}; ` +
         `${produced.count} payments, ${audit.appliedRows} applied, ${audit.duplicates} duplicates, ${audit.missing} missing, ` +
         `${audit.orderViolations} out of order`,
     );
     expect(done).toHaveLength(trials);
     expect(refused.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(trials);
-    expect(refusedLogged).toEqual(refused);
+    // A refused commit is also logged as one (the other fences have their own lines).
+    expect(refusedLogged).toEqual(fences.map((f) => f.commit));
     expect(breaks.rows).toEqual([]);
     expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);
     expect(produced.count).toBeGreaterThan(0);
