@@ -114,6 +114,37 @@ describe('heartbeats', () => {
   });
 });
 
+describe('what a heartbeat reads of the partitions', () => {
+  it('an elastic heartbeat returns what each live worker owns; a static one reads no owners (its target is its list)', async () => {
+    const group = randomName('g');
+    const topic = randomName('t');
+    await store.heartbeat(beat(group, 'w-a', { starting: true }), 10_000);
+    await other.heartbeat(beat(group, 'w-s', { starting: true, membership: 'static' }), 10_000);
+    for (const [partition, workerId] of [
+      [0, 'w-a'],
+      [1, 'w-a'],
+      [2, 'w-s'],
+    ] as const) {
+      await store.claim(claimInput({ group, topic, partition, workerId }));
+    }
+    const owned = (live: Array<{ workerId: string; owned: unknown }>) => live.map((w) => [w.workerId, w.owned]);
+    expect(owned(await store.heartbeat(beat(group, 'w-a'), 10_000))).toEqual([
+      [
+        'w-a',
+        [
+          { topic, partition: 0 },
+          { topic, partition: 1 },
+        ],
+      ],
+      ['w-s', [{ topic, partition: 2 }]],
+    ]);
+    expect(owned(await other.heartbeat(beat(group, 'w-s', { membership: 'static' }), 10_000))).toEqual([
+      ['w-a', []],
+      ['w-s', []],
+    ]);
+  });
+});
+
 describe('a worker whose PostgreSQL sessions ended (a killed process)', () => {
   it('is left out of the live list and loses its live leases after the grace; while unsure the lease holds', async () => {
     const dead = newStore(schema);

@@ -113,7 +113,9 @@ export interface LiveWorker {
   /**
    * The partitions of the group it owns now with a live lease (by the store's clock), sorted by
    * topic and partition, read in the same snapshot as the list: elastic workers keep what they own
-   * (a sticky target), so they must agree on who owns what as well as on who is live.
+   * (a sticky target), so they must agree on who owns what as well as on who is live. Empty in the
+   * answer to a static worker's heartbeat, whose target does not depend on it (a store may skip
+   * reading it).
    */
   owned: Array<{ topic: string; partition: number }>;
 }

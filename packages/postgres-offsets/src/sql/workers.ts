@@ -92,7 +92,11 @@ export interface HeartbeatParams {
  * Each live worker comes with the partitions of the group it owns with a live lease (`owned`,
  * `{topic: [partition, …]}`), from the same snapshot as the live list: elastic workers keep what
  * they own (a sticky target), so they must read owners and live workers at one instant. The
- * partitions are read by the group's primary-key prefix, one row per partition of the group.
+ * partitions are read by the group's primary-key prefix, one row per partition of the group: every
+ * elastic worker computes the whole group's assignment, so it needs every owner, not only its own
+ * rows (1,000 partitions, 50 workers: 1,000 rows, 19 buffers a heartbeat). A static worker's
+ * target is its list and reads no owners: its heartbeat skips the partitions (`owned` is empty),
+ * a one-time filter the planner folds away with the bound membership.
  *
  * The heartbeat records the session it runs on (backend pid and start) and the grace it judges the
  * others by (`goneGraceMs`, two of its rounds), and a worker whose recorded session has ended is
@@ -131,7 +135,7 @@ forgotten as (
 by_topic as (
   select p.owner, p.topic, jsonb_agg(p.partition order by p.partition) as partitions
     from ${schema}.partitions p
-   where p.group_id = :group and p.owner is not null and p.lease_expires_at > now()
+   where :membership::text = 'elastic' and p.group_id = :group and p.owner is not null and p.lease_expires_at > now()
    group by p.owner, p.topic
 ),
 owned as (
