@@ -3,11 +3,12 @@
  * exporter: an `oncely.batch` span per transaction with the partition and offsets, an
  * `oncely.handle` span per message that continues the producer's trace from the record's
  * `traceparent` header (or is a child of its batch when there is none), and the handler's own
- * spans nested in it.
+ * spans nested in it; an `oncely.fetch` span per partition of each fetch from Kafka, with the
+ * offset fetched, the record count and the bytes.
  */
 
 import { defineApp, json } from '@oncely/core';
-import { context, propagation, type Span, trace } from '@opentelemetry/api';
+import { context, propagation, type Span, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -99,5 +100,54 @@ describe('OpenTelemetry spans', () => {
     // Each batch links to the producer contexts of its records.
     const linked = batches.flatMap((b) => b.links.map((l) => l.context.spanId));
     for (const p of producerSpans) expect(linked).toContain(p.spanContext().spanId);
+  });
+
+  it('a fetch span per partition of each fetch: the offset fetched, the records and their bytes', async () => {
+    const topic = await createTopic(2);
+    const schema = freshSchema('otelf');
+    const values = Array.from({ length: 10 }, (_, i) => JSON.stringify({ n: i, pad: 'x'.repeat(i) }));
+    const producer = kafkaClient().producer();
+    await producer.connect();
+    await producer.send({ topic, messages: values.map((value, i) => ({ partition: i % 2, value })) });
+    await producer.disconnect();
+    const app = defineApp<Knex.Transaction>({ group: randomName('otelf') }).handle(
+      { topic, codec: json<{ n: number }>() },
+      async () => {},
+    );
+    const w = await realWorker(app, schema, { batchMaxRecords: 2 });
+    await w.start();
+    await until(() => w.progress().every((p) => p.nextOffset === 5n) && w.progress().length === 2, 'every record applied');
+    await w.stop();
+
+    const fetches = exporter
+      .getFinishedSpans()
+      .filter((s) => s.name === 'oncely.fetch' && s.attributes['messaging.destination.name'] === topic);
+    for (const partition of [0, 1]) {
+      const mine = fetches.filter((s) => s.attributes['messaging.destination.partition.id'] === String(partition));
+      for (const f of mine) {
+        expect(f.kind).toBe(SpanKind.CLIENT);
+        expect(f.attributes).toMatchObject({
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'receive',
+          'messaging.consumer.group.name': app.group,
+        });
+      }
+      // Each fetch asks for the offset after the records of the one before: the spans chain, and
+      // their counts and bytes (key and value) add up to the partition's records.
+      const withRecords = mine
+        .filter((f) => Number(f.attributes['messaging.batch.message_count']) > 0)
+        .sort((a, b) => Number(a.attributes['oncely.offset.from']) - Number(b.attributes['oncely.offset.from']));
+      expect(withRecords[0]?.attributes['oncely.offset.from']).toBe(0);
+      let next = 0;
+      let bytes = 0;
+      for (const f of withRecords) {
+        expect(f.attributes['oncely.offset.from']).toBe(next);
+        next += Number(f.attributes['messaging.batch.message_count']);
+        bytes += Number(f.attributes['oncely.fetch.bytes']);
+      }
+      expect(next).toBe(5);
+      const expected = values.filter((_, i) => i % 2 === partition).reduce((a, v) => a + Buffer.byteLength(v), 0);
+      expect(bytes).toBe(expected);
+    }
   });
 });

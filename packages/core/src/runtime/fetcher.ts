@@ -9,6 +9,7 @@ import {
   recordSize,
 } from '../reader/types.js';
 import { backoff } from '../time.js';
+import { traceFetch } from './tracing.js';
 
 /** What the fetcher needs of a partition runner. */
 export interface FetchTarget {
@@ -25,6 +26,8 @@ export interface FetchTarget {
 
 /** Options of a {@link Fetcher}. */
 export interface FetcherOptions {
+  /** The consumer group, for the fetch spans. */
+  group: string;
   reader: PartitionReader;
   maxWaitMs: number;
   maxBytesPerPartition: number;
@@ -145,23 +148,24 @@ export class Fetcher {
       if (this.#inflight.get(k) === id) this.#inflight.delete(k);
     };
     const started = performance.now();
+    // Undefined when nothing is traced (no SDK registered): the fetch then allocates nothing for it.
+    const trace = traceFetch(this.options.group, requests);
+    const { onFetched } = this.options;
     const onResult = (result: FetchedRecords | FetchOutOfRange) => {
       const k = key(result);
       if (settled.has(k)) return;
       settled.add(k);
       release(k);
       this.#recovered(k);
-      if (this.options.onFetched && result.kind === 'records') {
+      const { topic, partition } = result;
+      if (result.kind === 'records' && (onFetched || trace)) {
         let bytes = 0;
         for (const r of result.records) bytes += recordSize(r);
-        const { topic, partition } = result;
-        this.options.onFetched({
-          topic,
-          partition,
-          records: result.records.length,
-          bytes,
-          durationMs: performance.now() - started,
-        });
+        const records = result.records.length;
+        onFetched?.({ topic, partition, records, bytes, durationMs: performance.now() - started });
+        trace?.answered(topic, partition, records, bytes);
+      } else if (trace && result.kind === 'out-of-range') {
+        trace.answered(topic, partition, 'out-of-range', 0);
       }
       this.targets.get(k)?.deliver(result);
       this.wake();
@@ -171,6 +175,7 @@ export class Fetcher {
       const k = key(r);
       if (settled.has(k)) return;
       settled.add(k);
+      trace?.failed(r.topic, r.partition, error);
       failed.push({ k, error });
     };
     const call = reader
@@ -184,11 +189,16 @@ export class Fetcher {
           if (signal.aborted || OncelyError.is(e, 'ABORTED')) return;
           // Partitions the adapter said nothing about share the call's error.
           const error = toError(e);
-          for (const k of keys) if (!settled.has(k)) failed.push({ k, error });
+          for (const [i, k] of keys.entries()) {
+            if (settled.has(k)) continue;
+            trace?.failed(requests[i]!.topic, requests[i]!.partition, error);
+            failed.push({ k, error });
+          }
           this.#failed(failed);
         },
       )
       .finally(() => {
+        trace?.close();
         for (const k of keys) release(k);
         this.#calls.delete(call);
         this.wake();

@@ -1,8 +1,13 @@
 /**
- * OpenTelemetry spans around a batch's transaction and each handler call, through
+ * OpenTelemetry spans around each fetch, a batch's transaction and each handler call, through
  * `@opentelemetry/api` (an optional peer dependency: without it, or without an SDK registered by
  * the app, nothing is recorded and nothing is paid but a branch).
  *
+ * - `oncely.fetch` (kind client, `messaging.operation.type` receive): one per partition of each
+ *   fetch from Kafka, from the call to that partition's answer (the broker's long poll included),
+ *   with the offset fetched (`oncely.offset.from`), the record count and their key and value bytes
+ *   (`oncely.fetch.bytes`); an offset out of range sets `oncely.fetch.out_of_range`, a failed fetch
+ *   the error status. Roots: a fetch serves no one record's trace.
  * - `oncely.batch` (kind consumer): one per transaction attempt, from BEGIN to COMMIT, with the
  *   partition, the offset range, the record count and the epoch. It links to the context of every
  *   record that carries one (`traceparent` header), so a batch shows where its records came from.
@@ -17,7 +22,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as Otel from '@opentelemetry/api';
-import type { RawRecord } from '../reader/types.js';
+import type { FetchRequest, RawRecord } from '../reader/types.js';
 
 const require = createRequire(import.meta.url);
 
@@ -80,14 +85,81 @@ function end(o: typeof Otel, span: Otel.Span, error: unknown): void {
   span.end();
 }
 
+/**
+ * The tracer when OpenTelemetry is installed and an SDK registered, else null: checked per fetch
+ * and per batch (an app may register its SDK after the worker started), without an allocation.
+ */
+function activeTracer(o: typeof Otel | null): Otel.Tracer | null {
+  if (!o) return null;
+  // No SDK registered (the API's proxy has no delegate): nothing would record; skip the work.
+  const provider = o.trace.getTracerProvider() as { getDelegateTracer?: (name: string) => Otel.Tracer | undefined };
+  if (provider.getDelegateTracer && provider.getDelegateTracer('oncely') === undefined) return null;
+  return o.trace.getTracer('oncely');
+}
+
+/** The `oncely.fetch` spans of one fetch call, one per partition, each ended by its answer or its error. */
+export interface FetchTrace {
+  /** The partition's answer: its records (how many, their key and value bytes), or its offset out of range. */
+  answered(topic: string, partition: number, records: number | 'out-of-range', bytes: number): void;
+  failed(topic: string, partition: number, error: unknown): void;
+  /** Ends the spans still open (the call was aborted, or answered without them). */
+  close(): void;
+}
+
+/** Starts the spans of a fetch call; undefined (nothing allocated) without OpenTelemetry or an SDK. */
+export function traceFetch(group: string, requests: readonly FetchRequest[]): FetchTrace | undefined {
+  const o = otel();
+  const tracer = activeTracer(o);
+  if (!o || !tracer) return undefined;
+  const spans = new Map<string, Otel.Span>();
+  for (const r of requests) {
+    const span = tracer.startSpan(
+      'oncely.fetch',
+      {
+        kind: o.SpanKind.CLIENT,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.destination.name': r.topic,
+          'messaging.destination.partition.id': String(r.partition),
+          'messaging.consumer.group.name': group,
+          'messaging.operation.type': 'receive',
+          'oncely.offset.from': Number(r.offset),
+        },
+      },
+      o.context.active(),
+    );
+    spans.set(`${r.topic}:${r.partition}`, span);
+  }
+  const take = (topic: string, partition: number) => {
+    const k = `${topic}:${partition}`;
+    const span = spans.get(k);
+    spans.delete(k);
+    return span;
+  };
+  return {
+    answered(topic, partition, records, bytes) {
+      const span = take(topic, partition);
+      if (!span) return;
+      if (records === 'out-of-range') span.setAttribute('oncely.fetch.out_of_range', true);
+      else span.setAttributes({ 'messaging.batch.message_count': records, 'oncely.fetch.bytes': bytes });
+      span.end();
+    },
+    failed(topic, partition, error) {
+      const span = take(topic, partition);
+      if (span) end(o, span, error);
+    },
+    close() {
+      for (const span of spans.values()) span.end();
+      spans.clear();
+    },
+  };
+}
+
 /** Runs one transaction attempt of a batch in an `oncely.batch` span (a no-op without OpenTelemetry). */
 export async function traceBatch<T>(info: BatchSpanInfo, fn: (trace: BatchTrace) => Promise<T>): Promise<T> {
   const o = otel();
-  if (!o) return fn(NO_TRACE);
-  // No SDK registered (the API's proxy has no delegate): nothing would record; skip the work.
-  const provider = o.trace.getTracerProvider() as { getDelegateTracer?: (name: string) => Otel.Tracer | undefined };
-  if (provider.getDelegateTracer && provider.getDelegateTracer('oncely') === undefined) return fn(NO_TRACE);
-  const tracer = o.trace.getTracer('oncely');
+  const tracer = activeTracer(o);
+  if (!o || !tracer) return fn(NO_TRACE);
   const common = {
     'messaging.system': 'kafka',
     'messaging.destination.name': info.topic,

@@ -79,6 +79,7 @@ export class Worker<Tx = DefaultTx> {
     const { reader, logger } = o;
     this.#fetcher = new Fetcher(
       {
+        group: app.group,
         reader,
         logger,
         maxWaitMs: this.options.fetchMaxWaitMs,
