@@ -14,14 +14,14 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { PostgresStore } from '@oncely/postgres-offsets';
-import { up } from '../scripts/services/index.js';
+import { databaseOnly } from './prologue.js';
 
 const { values } = parseArgs({
   options: { batches: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '3' } },
 });
 const batches = Number(values.batches);
 const rounds = Number(values.rounds);
-const databaseUrl = process.env.DATABASE_URL ?? (await up()).postgres.url;
+const databaseUrl = await databaseOnly();
 const schema = `bench_batch_cost_${randomBytes(3).toString('hex')}`;
 const store = new PostgresStore({
   connectionString: databaseUrl,

@@ -26,9 +26,8 @@ import { consoleLogger, createWorker, defineApp, json, KafkajsPartitionReader } 
 import { PostgresStore } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
 import pg from 'pg';
-import { up } from '../scripts/services/index.js';
 import { startWindow, suffix } from './measure.js';
-import { prepareTopic } from './produce.js';
+import { benchTopic, DEFAULT_VALUE_BYTES, prepareTopics, startServices } from './prologue.js';
 import { createRowsTable, dropSchema } from './scenarios/tables.js';
 
 type Mode = 'normal' | 'unclean' | 'two deaths';
@@ -72,13 +71,11 @@ values.partitions ??= '4';
 const records = Number(values.records);
 const partitions = Number(values.partitions);
 const batchMaxRecords = Number(values['batch-max-records']);
-const valueBytes = 150;
+const valueBytes = DEFAULT_VALUE_BYTES;
 
-const services = await up();
-const brokers = services.kafka.brokers;
-const databaseUrl = services.postgres.url;
-const topic = `oncely-bench-${records}r-${partitions}p-${valueBytes}b`;
-await prepareTopic({ brokers, topic, partitions, records, valueBytes, log: (line) => console.log(line) });
+const { brokers, databaseUrl } = await startServices();
+const topic = benchTopic(records, partitions, valueBytes);
+await prepareTopics(brokers, [{ topic, partitions, records, valueBytes }]);
 
 async function catchUp(mode: Mode): Promise<{ ms: number; applied: number }> {
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'oncely-bench-recovery' });

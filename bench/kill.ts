@@ -23,13 +23,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { up } from '../scripts/services/index.js';
-import { BuildError, buildForBench } from './build.js';
 import { type OncelyConfig, READERS, type ReaderName } from './config.js';
 import { totalCents } from './data.js';
 import { BenchGroup, type Sample, type WorkerHandle } from './group.js';
-import { prepareTopic } from './produce.js';
 import { type ProfileSummary, summarizeProfile } from './profile.js';
+import { benchTopic, build, DEFAULT_VALUE_BYTES, prepareTopics, startServices } from './prologue.js';
 
 const HANDLERS = ['message', 'batch-rows', 'batch-ledger'] as const;
 
@@ -90,30 +88,16 @@ export async function killRecovery(o: {
     console.error('bench:recovery: --lease-ms must be an integer ≥ 1000 (the runtime minimum)');
     return 2;
   }
-  try {
-    buildForBench();
-  } catch (e) {
-    if (e instanceof BuildError) {
-      console.error(e.message);
-      return 1;
-    }
-    throw e;
-  }
-  const services = await up();
-  const valueBytes = 150;
-  const topic = `oncely-bench-${o.records}r-${o.partitions}p-${valueBytes}b`;
-  await prepareTopic({
-    brokers: services.kafka.brokers,
-    topic,
-    partitions: o.partitions,
-    records: o.records,
-    valueBytes,
-    log: console.log,
-  });
+  if (!build()) return 1;
+  const services = await startServices();
+  const topic = benchTopic(o.records, o.partitions, DEFAULT_VALUE_BYTES);
+  await prepareTopics(services.brokers, [
+    { topic, partitions: o.partitions, records: o.records, valueBytes: DEFAULT_VALUE_BYTES },
+  ]);
   const config: OncelyConfig = { handler: o.handler as OncelyConfig['handler'], reader: o.reader as ReaderName, fenced: true };
   const group = new BenchGroup({
-    brokers: services.kafka.brokers,
-    databaseUrl: services.postgres.url,
+    brokers: services.brokers,
+    databaseUrl: services.databaseUrl,
     topic,
     config,
     batchMaxRecords: o.batchMaxRecords,

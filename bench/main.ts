@@ -19,9 +19,7 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { up } from '../scripts/services/index.js';
-import { BuildError, buildForBench, compiled } from './build.js';
+import { compiled } from './build.js';
 import {
   type BenchArgs,
   type CopyFormat,
@@ -35,8 +33,8 @@ import {
 } from './config.js';
 import { KEY_BYTES, totalCents, valueBytesOf } from './data.js';
 import { describeMemory } from './measure.js';
-import { prepareTopic } from './produce.js';
 import { type ProfileSummary, summarizeProfile } from './profile.js';
+import { benchTopic, build, Checkpoints, prepareTopics, startServices } from './prologue.js';
 import { evaluateTargets, markdown, summarize } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -195,24 +193,6 @@ function failed(input: ScenarioInput, why: string): ScenarioResult {
   };
 }
 
-/**
- * A CHECKPOINT before every scenario: PostgreSQL writes out what the scenario before left dirty
- * (per-message leaves a million small transactions behind) now, not during the next one's window.
- * Returns why it could not run (it needs a superuser or pg_checkpoint), else undefined.
- */
-async function checkpoint(databaseUrl: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'oncely-bench-checkpoint' });
-  try {
-    await client.connect();
-    await client.query('checkpoint');
-    return undefined;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 async function main(): Promise<number> {
   let args: BenchArgs;
   try {
@@ -225,15 +205,7 @@ async function main(): Promise<number> {
     throw e;
   }
   const log = (line: string) => console.log(line);
-  try {
-    buildForBench(log);
-  } catch (e) {
-    if (e instanceof BuildError) {
-      console.error(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  if (!build(log)) return 1;
   // The oncely scenarios run with the node flags `oncely run` starts a worker with (built just now).
   const { workerNodeFlags } = await import('@oncely/cli');
   const workerFlags = [...workerNodeFlags([]), ...args.nodeFlags];
@@ -241,18 +213,15 @@ async function main(): Promise<number> {
     log(
       `oncely scenarios run with ${workerFlags.join(' ')}${args.nodeFlags.length ? ' (--node-flags added)' : ', as `oncely run` does on this machine'}`,
     );
-  const services = await up();
-  const brokers = services.kafka.brokers;
-  const databaseUrl = services.postgres.url;
-  const topic = args.topic ?? `oncely-bench-${args.records}r-${args.partitions}p-${args.valueBytes}b`;
-  const produce = await prepareTopic({
-    brokers,
-    topic,
-    partitions: args.partitions,
-    records: args.records,
-    valueBytes: args.valueBytes,
-    log,
-  });
+  const { services, brokers, databaseUrl } = await startServices();
+  const topic = args.topic ?? benchTopic(args.records, args.partitions, args.valueBytes);
+  const produce = (
+    await prepareTopics(
+      brokers,
+      [{ topic, partitions: args.partitions, records: args.records, valueBytes: args.valueBytes }],
+      log,
+    )
+  )[0]!;
   const valueBytes = valueBytesOf(0, args.valueBytes);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   mkdirSync(resultsDir, { recursive: true });
@@ -276,16 +245,12 @@ async function main(): Promise<number> {
   };
   // Generous: the slowest scenario (per-message) runs at a few thousand records/s on a loaded machine.
   const timeoutMs = Math.max(120_000, (args.records / 1_000) * 1_000);
-  let checkpointWarned = false;
+  const checkpoints = new Checkpoints(databaseUrl);
   for (let run = 1; run <= args.runs; run++) {
     for (const scenario of runOrder(args.scenarios, run)) {
       const input: ScenarioInput = { ...base, scenario, run, stages: args.stages && ONCELY(scenario) };
       const profileDir = args.profile && ONCELY(scenario) ? join(profileRoot, `${scenario}-run${run}`) : undefined;
-      const noCheckpoint = await checkpoint(databaseUrl);
-      if (noCheckpoint && !checkpointWarned) {
-        checkpointWarned = true;
-        console.log(`bench: CHECKPOINT before each scenario failed (${noCheckpoint}); the scenarios run without it`);
-      }
+      await checkpoints.before();
       process.stdout.write(`run ${run}/${args.runs} ${TITLES[scenario]} … `);
       const { result, error } = await runChild(input, {
         timeoutMs,

@@ -24,7 +24,7 @@ import { type Claim, type PartitionReader, silentLogger, type TransactionalStore
 import { PostgresStore } from '@oncely/postgres-offsets';
 import knexFactory from 'knex';
 import { assignPartitions, ElasticMembership, type MembershipHost } from '../packages/core/src/membership/index.js';
-import { up } from '../scripts/services/index.js';
+import { databaseOnly } from './prologue.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -56,7 +56,7 @@ const poolMax = Number(flags.pool);
 /** A hang guard for each step, far above what a step should take. */
 const GUARD_MS = 10 * Math.max(leaseMs, sessionTimeoutMs) + 60_000;
 
-const databaseUrl = process.env.DATABASE_URL ?? (await up()).postgres.url;
+const databaseUrl = await databaseOnly();
 const schema = `bench_membership_${randomBytes(3).toString('hex')}`;
 const group = 'bench';
 const topic = 'bench';

@@ -33,12 +33,10 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { up } from '../scripts/services/index.js';
-import { BuildError, buildForBench } from './build.js';
 import { type OncelyConfig, READERS, type ReaderName } from './config.js';
 import { KEY_BYTES, totalCents, valueBytesOf } from './data.js';
 import { BenchGroup, type Sample, type WorkerHandle } from './group.js';
-import { prepareTopic } from './produce.js';
+import { benchTopic, build, prepareTopics, startServices } from './prologue.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -130,8 +128,7 @@ function plan(o: { records: number; handlers: Handler[]; workers: number[]; part
   });
 }
 
-const topicOf = (r: Pick<Run, 'records' | 'partitions' | 'valueBytes'>) =>
-  `oncely-bench-${r.records}r-${r.partitions}p-${r.valueBytes}b`;
+const topicOf = (r: Pick<Run, 'records' | 'partitions' | 'valueBytes'>) => benchTopic(r.records, r.partitions, r.valueBytes);
 
 /** Rate from the first sample at or past a fraction `a` of the records to the first at or past `b`. */
 function rateBetween(samples: Sample[], records: number, a: number, b: number): number {
@@ -435,16 +432,8 @@ async function main(): Promise<number> {
     console.error(`bench:scale: ${e instanceof Error ? e.message : String(e)}\n\n${usage}`);
     return 2;
   }
-  try {
-    buildForBench();
-  } catch (e) {
-    if (e instanceof BuildError) {
-      console.error(e.message);
-      return 1;
-    }
-    throw e;
-  }
-  const services = await up();
+  if (!build()) return 1;
+  const { services, brokers, databaseUrl } = await startServices();
   const t0 = performance.now();
   const log = (line: string) => console.log(line);
 
@@ -452,15 +441,11 @@ async function main(): Promise<number> {
   const topics = new Map<string, Run>();
   for (const r of runs) if (!topics.has(topicOf(r))) topics.set(topicOf(r), r);
   log(`bench:scale: ${runs.length} cells over ${topics.size} topics`);
-  for (const [topic, r] of topics)
-    await prepareTopic({
-      brokers: services.kafka.brokers,
-      topic,
-      partitions: r.partitions,
-      records: r.records,
-      valueBytes: r.valueBytes,
-      log,
-    });
+  await prepareTopics(
+    brokers,
+    [...topics].map(([topic, r]) => ({ topic, partitions: r.partitions, records: r.records, valueBytes: r.valueBytes })),
+    log,
+  );
   const topicsMin = (performance.now() - t0) / 60_000;
 
   const results: RunResult[] = [];
@@ -469,15 +454,7 @@ async function main(): Promise<number> {
     log(
       `[${i + 1}/${runs.length}] ${HANDLER_TITLE[run.handler]}, ${run.workers} worker process(es), ${run.partitions} partitions, ${size(run.valueBytes)} values, ${fmt(run.records)} records`,
     );
-    const r = await runOne(
-      run,
-      { brokers: services.kafka.brokers, databaseUrl: services.postgres.url },
-      batchMaxRecords,
-      fetchBytes,
-      reader,
-      limits,
-      log,
-    );
+    const r = await runOne(run, { brokers, databaseUrl }, batchMaxRecords, fetchBytes, reader, limits, log);
     results.push(r);
     const elapsed = (performance.now() - cellsStarted) / 1000;
     const left = (elapsed / (i + 1)) * (runs.length - i - 1);
@@ -490,7 +467,7 @@ async function main(): Promise<number> {
     );
   }
   const totalMin = (performance.now() - t0) / 60_000;
-  const environment = `${new Date().toISOString()} · node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${Math.round(totalmem() / 2 ** 30)} GiB · Kafka ${services.kafka.brokers.join(',')} (${services.kafka.source}) · PostgreSQL (${services.postgres.source}) · reader ${reader}`;
+  const environment = `${new Date().toISOString()} · node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${Math.round(totalmem() / 2 ** 30)} GiB · Kafka ${brokers.join(',')} (${services.kafka.source}) · PostgreSQL (${services.postgres.source}) · reader ${reader}`;
   const md = markdown(results, environment, batchMaxRecords, fetchBytes, { total: totalMin, topics: topicsMin });
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
