@@ -61,4 +61,56 @@ describe('copyRows', () => {
       await rejection(store.runBatch(claim, range, (tx) => copyRows(tx, `${schema}.events`, ['id', 'note'], [[1]]))),
     ).toBeInstanceOf(ConfigError);
   });
+
+  it("fails the batch with PostgreSQL's error when a row is refused while the COPY is still being written", async () => {
+    // A duplicate key in the first rows of a batch of many 64 KiB chunks: PostgreSQL refuses it
+    // while copyRows is still writing (waiting for the stream to drain). The batch must fail with
+    // that error, the connection stay usable for the rollback, and no rejection go unhandled.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const claim = await store.claim(claimInput());
+      const pad = 'x'.repeat(1000);
+      const rows = [[9000, 'dup'], [9000, 'dup'], ...Array.from({ length: 20_000 }, (_, i) => [9001 + i, pad])];
+      const e = await rejection(
+        store.runBatch(claim, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, (tx) =>
+          copyRows(tx, `${schema}.events`, ['id', 'note'], rows),
+        ),
+      );
+      expect((e as { code?: string }).code ?? (e as { cause?: { code?: string } }).cause?.code).toBe('23505');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(unhandled).toEqual([]);
+      expect((await pool.query(`select count(*)::int as n from ${schema}.events where id >= 9000`)).rows[0].n).toBe(0);
+      // The store goes on: the next batch of the same claim commits.
+      const again = await store.claim(claimInput());
+      await store.runBatch(again, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, (tx) =>
+        copyRows(tx, `${schema}.events`, ['id', 'note'], [[8999, 'ok']]),
+      );
+      expect((await pool.query(`select count(*)::int as n from ${schema}.events where id = 8999`)).rows[0].n).toBe(1);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('ends the COPY with CopyFail when a value cannot be written part-way, leaving the transaction to roll back', async () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const pad = 'y'.repeat(1000);
+    const rows: unknown[][] = Array.from({ length: 5_000 }, (_, i) => [20_000 + i, pad, null]);
+    rows[4_000] = [24_000, pad, circular]; // after many chunks were sent
+    const claim = await store.claim(claimInput());
+    const e = await rejection(
+      store.runBatch(claim, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, (tx) =>
+        copyRows(tx, `${schema}.events`, ['id', 'note', 'body'], rows),
+      ),
+    );
+    expect(e).toBeInstanceOf(TypeError);
+    expect((await pool.query(`select count(*)::int as n from ${schema}.events where id >= 20000`)).rows[0].n).toBe(0);
+    const again = await store.claim(claimInput());
+    await store.runBatch(again, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, (tx) =>
+      copyRows(tx, `${schema}.events`, ['id', 'note'], [[19_999, 'ok']]),
+    );
+    expect((await pool.query(`select count(*)::int as n from ${schema}.events where id = 19999`)).rows[0].n).toBe(1);
+  });
 });

@@ -86,25 +86,60 @@ export async function copyRows(
     tx as unknown as { client: { acquireConnection(): Promise<pg.Client> } }
   ).client.acquireConnection()) as pg.Client;
   if (options.format === 'binary') return copyBinary(client, target, cols, columns, rows);
-  const stream = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN`));
+  await streamCopy(client, `COPY ${target} (${cols}) FROM STDIN`, async (put) => {
+    let chunk = '';
+    for (const row of rows) {
+      // Appended field by field to the chunk: no string per line.
+      chunk += field(row[0]);
+      for (let i = 1; i < row.length; i++) chunk += `\t${field(row[i])}`;
+      chunk += '\n';
+      if (chunk.length > 65_536) {
+        await put(chunk);
+        chunk = '';
+      }
+    }
+    if (chunk.length > 0) await put(chunk);
+  });
+  return rows.length;
+}
+
+/**
+ * Runs one `COPY … FROM STDIN`, `write` feeding it through `put` (which waits while the stream
+ * is full). PostgreSQL can refuse the data while it is still being written (a duplicate key in
+ * the first rows of a large batch): its error is what the call rejects with, and it never goes
+ * unhandled (an unhandled rejection ends a worker's process). When `write` itself fails part-way,
+ * the COPY is ended with CopyFail, so the connection is left in the transaction for its rollback.
+ */
+async function streamCopy(
+  client: pg.Client,
+  sql: string,
+  write: (put: (chunk: string | Buffer) => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const stream = client.query(copyFrom(sql));
+  let failed = false;
   const done = new Promise<void>((resolve, reject) => {
     stream.once('finish', () => resolve());
-    stream.once('error', reject);
+    stream.once('error', (e) => {
+      failed = true;
+      reject(e);
+    });
   });
-  let chunk = '';
-  for (const row of rows) {
-    // Appended field by field to the chunk: no string per line.
-    chunk += field(row[0]);
-    for (let i = 1; i < row.length; i++) chunk += `\t${field(row[i])}`;
-    chunk += '\n';
-    if (chunk.length > 65_536) {
-      if (!stream.write(chunk)) await once(stream, 'drain');
-      chunk = '';
-    }
+  done.catch(() => {});
+  try {
+    await write(async (chunk) => {
+      if (failed) await done;
+      if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
+    });
+    stream.end();
+    await done;
+  } catch (e) {
+    // PostgreSQL's own error wins over what a write saw of it; a stream PostgreSQL has failed has
+    // no COPY left to end.
+    if (failed) await done;
+    stream.destroy(e as Error);
+    await done.catch(() => {});
+    throw e;
   }
-  stream.end(chunk);
-  await done;
-  return rows.length;
 }
 
 /**
@@ -213,26 +248,13 @@ async function copyBinary(
     binaryColumns.set(key, cached);
     chunks = encodeBinaryRows(cached.columns, rows);
   }
-  const stream = client.query(copyFrom(cached.sql));
-  let failed = false;
-  const done = new Promise<void>((resolve, reject) => {
-    stream.once('finish', () => resolve());
-    stream.once('error', (e) => {
-      failed = true;
-      reject(e);
-    });
-  });
-  done.catch(() => {});
   try {
-    for (const chunk of chunks) if (!stream.write(chunk)) await once(stream, 'drain');
-    stream.end();
-    await done;
+    await streamCopy(client, cached.sql, async (put) => {
+      for (const chunk of chunks) await put(chunk);
+    });
     return rows.length;
   } catch (e) {
     binaryColumns.delete(key);
-    // A stream PostgreSQL has failed has no connection left to destroy it with.
-    if (!failed) stream.destroy(e as Error);
-    await done.catch(() => {});
     throw e;
   }
 }
