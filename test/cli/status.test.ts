@@ -217,4 +217,19 @@ describe('oncely status: stops, dead letters, and no Kafka', () => {
     expect(after.code, after.stderr).toBe(0);
     expect(after.stdout).toMatch(/w-old\s+pod-1\s+7\s+elastic\s+live\s/);
   });
+
+  it('oncely run --no-migrate on a schema migrated only up to 0008: SCHEMA_TOO_OLD before any record, exit 2', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('nomig');
+    const group = randomName('g');
+    await migrateUpTo(schema, 8);
+    const tables = await makeProjectionTables(schema);
+    await producePayments(topic, 1, 5);
+    const env = { ONCELY_SCHEMA: schema, APP_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group };
+    const r = await oncely(['run', V1, '--until', 'caught-up', '--no-progress', '--no-migrate'], env);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`SCHEMA_TOO_OLD: Schema "${schema}" is at migration 8`);
+    expect(r.stderr).toContain('Run `oncely migrate`');
+    expect((await pgPool().query(`select count(*)::int as n from ${tables.records}`)).rows[0].n).toBe(0);
+  });
 });

@@ -230,7 +230,9 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
         // Every line of the worker carries its group (and, from the worker, its id).
         logger: logger.child({ group: app.group }),
         // Inside the worker's start-up wait: a database that is still down is waited for, not fatal.
-        prepare: flags.migrate !== false ? () => store.migrate() : undefined,
+        // With --no-migrate the schema is checked instead: one behind stops the start with the
+        // migration it lacks (SCHEMA_TOO_OLD), not with the first statement that needs it.
+        prepare: flags.migrate !== false ? () => store.migrate() : () => store.assertMigrated(),
       }),
     );
     if (mirror) w.on('commit', mirror.onCommit);
