@@ -86,6 +86,7 @@ export async function copyRows(
     tx as unknown as { client: { acquireConnection(): Promise<pg.Client> } }
   ).client.acquireConnection()) as pg.Client;
   if (options.format === 'binary') return copyBinary(client, target, cols, columns, rows);
+  const count = rows.length;
   await streamCopy(client, `COPY ${target} (${cols}) FROM STDIN`, async (put) => {
     let chunk = '';
     for (const row of rows) {
@@ -98,9 +99,11 @@ export async function copyRows(
         chunk = '';
       }
     }
+    // Written: dropped before the COPY's last round trip (see copyBinary).
+    rows = [];
     if (chunk.length > 0) await put(chunk);
   });
-  return rows.length;
+  return count;
 }
 
 /**
@@ -248,11 +251,16 @@ async function copyBinary(
     binaryColumns.set(key, cached);
     chunks = encodeBinaryRows(cached.columns, rows);
   }
+  const count = rows.length;
+  // Encoded, the rows are not needed any more: an async function keeps its parameters alive across
+  // its awaits, and a batch's rows (a few hundred bytes a record, with their strings and views)
+  // would live through the COPY's round trips, copied by every scavenge meanwhile.
+  rows = [];
   try {
     await streamCopy(client, cached.sql, async (put) => {
       for (const chunk of chunks) await put(chunk);
     });
-    return rows.length;
+    return count;
   } catch (e) {
     binaryColumns.delete(key);
     throw e;
