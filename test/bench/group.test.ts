@@ -10,7 +10,7 @@ import { buildForBench } from '../../bench/build.js';
 import { totalCents } from '../../bench/data.js';
 import { BenchGroup } from '../../bench/group.js';
 import { prepareTopic } from '../../bench/produce.js';
-import { brokers, databaseUrl, kafkaClient } from '../support/fixtures.js';
+import { brokers, databaseUrl, deleteTopic } from '../support/fixtures.js';
 
 const records = 6_000;
 const partitions = 3;
@@ -21,15 +21,7 @@ beforeAll(async () => {
   await prepareTopic({ brokers: brokers(), topic, partitions, records, valueBytes: 150, log: () => {} });
 });
 
-afterAll(async () => {
-  const admin = kafkaClient().admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({ topics: [topic] });
-  } finally {
-    await admin.disconnect();
-  }
-});
+afterAll(() => deleteTopic(topic));
 
 function group(handler: 'batch-ledger' | 'batch-rows', leaseMs?: number, gated = false) {
   return new BenchGroup({

@@ -9,22 +9,14 @@ import { type KafkaMessage, Partitioners } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { accountOf, recordValue } from '../../bench/data.js';
 import { prepareTopic } from '../../bench/produce.js';
-import { brokers, kafkaClient, randomName } from '../support/fixtures.js';
+import { brokers, deleteTopic, kafkaClient, randomName } from '../support/fixtures.js';
 
 const records = 5_000;
 const partitions = 3;
 const valueBytes = 150;
 const topic = randomName('oncely-bench-produce');
 
-afterAll(async () => {
-  const admin = kafkaClient().admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({ topics: [topic] });
-  } finally {
-    await admin.disconnect();
-  }
-});
+afterAll(() => deleteTopic(topic));
 
 async function readAll(): Promise<Array<{ partition: number; message: KafkaMessage }>> {
   const consumer = kafkaClient('oncely-test-bench-produce').consumer({

@@ -8,6 +8,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { oncely } from '../support/cli.js';
 import { createTopic, databaseUrl, freshSchema, pgPool, randomName } from '../support/fixtures.js';
 
+/** Waits until PostgreSQL has ended these backends (a closed store's sessions). */
+async function backendsGone(pids: number[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    const { rowCount } = await pgPool().query('select 1 from pg_stat_activity where pid = any($1)', [pids]);
+    if (rowCount === 0) return;
+    if (i > 200) throw new Error('the closed store’s backends are still there');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 describe('oncely status and membership', () => {
   const schema = freshSchema('status');
   const store = new PostgresStore({ connectionString: databaseUrl(), schema });
@@ -76,14 +86,7 @@ describe('oncely status and membership', () => {
       [group],
     );
     await dying.close();
-    for (let i = 0; ; i++) {
-      const { rowCount } = await pool.query('select 1 from pg_stat_activity where pid = any($1)', [
-        rows.map((r) => r.backend_pid),
-      ]);
-      if (rowCount === 0) break;
-      if (i > 200) throw new Error('the closed store’s backends are still there');
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await backendsGone(rows.map((r) => r.backend_pid));
     const env = { ONCELY_SCHEMA: schema };
     const states = async () =>
       (
@@ -122,14 +125,7 @@ describe('oncely status and membership', () => {
     );
     expect(rows.map((r) => r.grace)).toEqual(rows.map(() => null));
     await old.close();
-    for (let i = 0; ; i++) {
-      const { rowCount } = await pool.query('select 1 from pg_stat_activity where pid = any($1)', [
-        rows.map((r) => r.backend_pid),
-      ]);
-      if (rowCount === 0) break;
-      if (i > 200) throw new Error('the closed store’s backends are still there');
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await backendsGone(rows.map((r) => r.backend_pid));
     // Killed long ago (past its session timeout); 50 s ago (past 40 s, two thirds of 60 s); 30 s ago.
     for (const [workerId, ago] of [
       ['w-killed', '10 minutes'],

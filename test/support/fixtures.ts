@@ -102,16 +102,20 @@ export async function createTopic(
     }
   }
   cleanups.push(async () => {
-    if (keep) return;
-    const a = kafkaClient().admin();
-    await a.connect();
-    try {
-      await a.deleteTopics({ topics: [topic] });
-    } finally {
-      await a.disconnect();
-    }
+    if (!keep) await deleteTopic(topic);
   });
   return topic;
+}
+
+/** Deletes a topic (a test's own, at its end). */
+export async function deleteTopic(topic: string): Promise<void> {
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic] });
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** Moves a partition's log start to `offset`, as retention would (DeleteRecords). */
