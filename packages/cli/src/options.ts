@@ -92,7 +92,8 @@ export interface AdminReach {
  * `kafka: 'optional'` a Kafka that cannot be reached (or no brokers at all) is not an error: the
  * admin works without it and `reach.kafkaUnavailable` says why. A configuration error (rejected
  * credentials or certificates) still fails: waiting or going on without Kafka would hide it. A
- * schema not migrated to this version fails first, naming the migration and `oncely migrate`.
+ * schema not migrated to this version fails before the command runs, naming the migration and
+ * `oncely migrate`.
  */
 export async function withAdmin<T>(
   flags: ConnectionFlags & KafkaFlags & { actor?: string },
@@ -112,7 +113,6 @@ export async function withAdmin<T>(
   const reach: AdminReach = {};
   if (need.kafka === 'optional' && !useKafka) reach.kafkaUnavailable = 'no brokers given';
   try {
-    await store.assertMigrated();
     if (readerOptions) {
       // An optional Kafka is tried briefly: the answer without it is worth more than a long wait.
       const options = need.kafka === 'optional' ? { ...readerOptions, retries: 2 } : readerOptions;
@@ -128,6 +128,9 @@ export async function withAdmin<T>(
         reader = undefined;
       }
     }
+    // After the reader's connect, which is where a reader whose library is missing says so: a
+    // missing install is a flag's problem, reported whatever state the schema is in.
+    await store.assertMigrated();
     return await fn(new OffsetsAdmin({ store, kafka: reader, actor: flags.actor }), store, reach);
   } finally {
     await reader?.close().catch(() => {});
