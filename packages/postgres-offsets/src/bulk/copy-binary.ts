@@ -66,7 +66,8 @@ const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
 const FLOAT4_MAX = 3.4028234663852886e38;
 
-function bigintJson(_k: string, x: unknown): unknown {
+/** JSON.stringify's replacer for values written as JSON: bigints as strings (both formats). */
+export function bigintJson(_k: string, x: unknown): unknown {
   return typeof x === 'bigint' ? x.toString() : x;
 }
 

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { quoteIdentifier } from '../identifiers.js';
-import { BINARY_KINDS, type BinaryColumn, encodeBinaryRows, SUPPORTED_TYPES } from './copy-binary.js';
+import { BINARY_KINDS, type BinaryColumn, bigintJson, encodeBinaryRows, SUPPORTED_TYPES } from './copy-binary.js';
 
 /** The four characters COPY's text format escapes. */
 const SPECIAL = /[\\\t\n\r]/;
@@ -30,7 +30,7 @@ function field(v: unknown): string {
   if (v === null) return '\\N';
   if (Buffer.isBuffer(v)) return `\\\\x${v.toString('hex')}`;
   if (v instanceof Date) return v.toISOString();
-  return escapeText(typeof v === 'object' ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) : String(v));
+  return escapeText(typeof v === 'object' ? JSON.stringify(v, bigintJson) : String(v));
 }
 
 /** Options of {@link copyRows}. */
