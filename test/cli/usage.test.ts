@@ -39,6 +39,10 @@ const cases: UsageCase[] = [
     args: ['run', V1, '--retry-initial-delay', '500', '--retry-max-delay', '100'],
     message: /^oncely: --retry-max-delay \(100\) must not be below --retry-initial-delay \(500\)/m,
   },
+  {
+    args: ['run', V1, '--retry-max-delay', '3000000000'],
+    message: /^oncely: --retry-max-delay must be an integer from 0 to 2147483647; got 3000000000/m,
+  },
   { args: ['run', V1, '--pool-size', '0'], message: /^oncely: --pool-size must be an integer between 1 and 1000; got 0/m },
   { args: ['run', V1, '--schema', 'Bad-Schema'], message: /^oncely: --schema must match/m },
   { args: ['run', V1, '--initial-offset', 'yesterday'], message: /^oncely: --initial-offset must be earliest, latest or/m },

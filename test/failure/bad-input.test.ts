@@ -154,8 +154,31 @@ describe('bad input', () => {
       [{ crashBudget: -1 }, /crashBudget/],
       [{ onCrashLoop: 'skip' }, /onCrashLoop must be 'stop-partition' or 'dead-letter'/],
       [{ maxConsecutiveDeadLetters: -1 }, /maxConsecutiveDeadLetters/],
+      // Past 2^31-1 ms Node's timers fire after 1 ms: a back-off that never waits, a drain cut at once.
+      [{ retryMaxDelayMs: 3_000_000_000 }, /retryMaxDelayMs must be an integer from 0 to 2147483647; got 3000000000/],
+      [{ drainTimeoutMs: 3_000_000_000 }, /drainTimeoutMs must be an integer from 0 to 2147483647/],
     ] as const) {
       const e = await failure((async () => createWorker(app, { store, reader, ...(options as object) }))());
+      expect(e.code).toBe('CONFIG_INVALID');
+      expect(e.message).toMatch(pattern);
+    }
+    // A handler's own retry policy is checked where the handler is defined, naming its topic.
+    for (const [retry, pattern] of [
+      [{ attempts: 0 }, /Handler for 'r': retry\.attempts must be an integer from 1 to 1000000; got 0/],
+      [{ attempts: Number.POSITIVE_INFINITY }, /retry\.attempts must be an integer/],
+      [{ initialDelayMs: -100 }, /retry\.initialDelayMs must be an integer from 0/],
+      [{ maxDelayMs: 3_000_000_000 }, /retry\.maxDelayMs must be an integer from 0 to 2147483647/],
+      [{ initialDelayMs: 500, maxDelayMs: 100 }, /retry\.maxDelayMs \(100\) must not be below retry\.initialDelayMs \(500\)/],
+      [{ onExhausted: 'skip' }, /retry\.onExhausted must be 'dead-letter' or 'stop-partition'/],
+      [{ maxConsecutiveDeadLetters: -1 }, /retry\.maxConsecutiveDeadLetters must be an integer from 0/],
+    ] as const) {
+      const e = await failure(
+        (async () =>
+          defineApp<Knex.Transaction>({ group: 'cfg' }).handle(
+            { topic: 'r', codec: json(), retry: retry as never },
+            async () => {},
+          ))(),
+      );
       expect(e.code).toBe('CONFIG_INVALID');
       expect(e.message).toMatch(pattern);
     }

@@ -1,5 +1,6 @@
 import type { Codec } from '../codec/types.js';
 import { ConfigError } from '../errors.js';
+import { validateRetryPolicy } from '../policy/retry-policy.js';
 import { handlerMetadata } from './decorators.js';
 import type {
   BatchHandlerFn,
@@ -125,6 +126,7 @@ export class App<Tx = DefaultTx> {
     if (!def.codec || typeof def.codec.decode !== 'function') {
       throw new ConfigError(`Handler for '${def.topic}' needs a codec: json<T>(), string(), raw() or your own { name, decode }`);
     }
+    validateRetryPolicy(def.retry, def.topic);
     if (this.#handlers.has(def.topic)) {
       throw new ConfigError(
         `Topic '${def.topic}' already has a handler in group '${this.group}': one handler per topic per group`,

@@ -1,3 +1,5 @@
+import { ConfigError } from '../errors.js';
+
 /**
  * What happens when a record keeps failing. Retries run with exponential back-off and jitter; a
  * record that fails with NonRetriableError, a CodecError or any error whose `retriable` is false
@@ -49,6 +51,49 @@ export interface CompiledRetryPolicy {
   readonly maxDelayMs: number;
   readonly onExhausted: 'dead-letter' | 'stop-partition';
   readonly maxConsecutiveDeadLetters: number;
+}
+
+/**
+ * The longest delay a timer can wait: Node's setTimeout turns anything above 2^31-1 ms (about
+ * 24.8 days) into 1 ms, so a back-off or timeout past it would not wait at all.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Checks a handler's `retry` option when the handler is defined (throws ConfigError naming the
+ * topic and the field): a negative, fractional or absurd value would otherwise retry at once,
+ * without end, or never.
+ */
+export function validateRetryPolicy(policy: RetryPolicy | undefined, topic: string): void {
+  if (policy === undefined) return;
+  const where = `Handler for '${topic}': retry`;
+  if (policy === null || typeof policy !== 'object') {
+    throw new ConfigError(
+      `${where} must be an object such as { attempts: 5, maxDelayMs: 30_000 }; got ${JSON.stringify(policy)}`,
+    );
+  }
+  const check = (name: keyof RetryPolicy, min: number, max: number) => {
+    const value = policy[name];
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError(`${where}.${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(value)}`);
+    }
+  };
+  check('attempts', 1, 1_000_000);
+  check('maxElapsedMs', 0, Number.MAX_SAFE_INTEGER);
+  check('initialDelayMs', 0, MAX_TIMER_MS);
+  check('maxDelayMs', 0, MAX_TIMER_MS);
+  check('maxConsecutiveDeadLetters', 0, 1_000_000);
+  if (policy.initialDelayMs !== undefined && policy.maxDelayMs !== undefined && policy.maxDelayMs < policy.initialDelayMs) {
+    throw new ConfigError(
+      `${where}.maxDelayMs (${policy.maxDelayMs}) must not be below retry.initialDelayMs (${policy.initialDelayMs})`,
+    );
+  }
+  if (policy.onExhausted !== undefined && policy.onExhausted !== 'dead-letter' && policy.onExhausted !== 'stop-partition') {
+    throw new ConfigError(
+      `${where}.onExhausted must be 'dead-letter' or 'stop-partition'; got ${JSON.stringify(policy.onExhausted)}`,
+    );
+  }
 }
 
 /** Applies `policy` over `defaults` (the worker's compiled policy): a handler's own fields win. */

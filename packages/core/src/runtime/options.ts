@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { ConfigError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logger.js';
 import { type PartitionSelection, parsePartitionSelector, parseWorkerSplit } from '../membership/static.js';
-import type { CompiledRetryPolicy } from '../policy/retry-policy.js';
+import { type CompiledRetryPolicy, MAX_TIMER_MS } from '../policy/retry-policy.js';
 import type { OffsetSpec, PartitionReader } from '../reader/types.js';
 import type { TransactionalStore } from '../store/types.js';
 
@@ -329,14 +329,15 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     );
   }
   const membership = compileMembership(o);
-  const leaseMs = int('leaseMs', o.leaseMs, 15_000, 1_000);
-  const sessionTimeoutMs = int('sessionTimeoutMs', o.sessionTimeoutMs, 15_000, 1_000);
+  const leaseMs = int('leaseMs', o.leaseMs, 15_000, 1_000, MAX_TIMER_MS);
+  const sessionTimeoutMs = int('sessionTimeoutMs', o.sessionTimeoutMs, 15_000, 1_000, MAX_TIMER_MS);
   // Unset, it follows a short lease or session timeout down (a third of the shorter).
   const heartbeatIntervalMs = int(
     'heartbeatIntervalMs',
     o.heartbeatIntervalMs,
     Math.max(100, Math.min(3_000, Math.floor(Math.min(leaseMs, sessionTimeoutMs) / 3))),
     100,
+    MAX_TIMER_MS,
   );
   for (const [name, value] of [
     ['leaseMs', leaseMs],
@@ -349,8 +350,8 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
       );
     }
   }
-  const retryInitialDelayMs = int('retryInitialDelayMs', o.retryInitialDelayMs, 250, 0);
-  const retryMaxDelayMs = int('retryMaxDelayMs', o.retryMaxDelayMs, 30_000, 0);
+  const retryInitialDelayMs = int('retryInitialDelayMs', o.retryInitialDelayMs, 250, 0, MAX_TIMER_MS);
+  const retryMaxDelayMs = int('retryMaxDelayMs', o.retryMaxDelayMs, 30_000, 0, MAX_TIMER_MS);
   if (retryMaxDelayMs < retryInitialDelayMs) {
     throw new ConfigError(
       `Worker option retryMaxDelayMs (${retryMaxDelayMs}) must not be below retryInitialDelayMs (${retryInitialDelayMs})`,
@@ -364,7 +365,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     throw new ConfigError('Worker option prepare must be a function returning a promise, e.g. () => store.migrate()');
   }
   const logger = o.logger ?? consoleLogger();
-  const drainTimeoutMs = int('drainTimeoutMs', o.drainTimeoutMs, 20_000, 0);
+  const drainTimeoutMs = int('drainTimeoutMs', o.drainTimeoutMs, 20_000, 0, MAX_TIMER_MS);
   if (drainTimeoutMs + STOP_MARGIN_MS > KUBERNETES_GRACE_MS) {
     // Not an error: a pod may have a longer grace period. With the default one, the kubelet's
     // SIGKILL would cut the drain short and the partitions would wait out their leases.
@@ -399,7 +400,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     weight: membership.weight,
     onHeld: membership.onHeld,
     force: membership.force,
-    partitionRefreshMs: int('partitionRefreshMs', o.partitionRefreshMs, 30_000, 100),
+    partitionRefreshMs: int('partitionRefreshMs', o.partitionRefreshMs, 30_000, 100, MAX_TIMER_MS),
     retry: Object.freeze({
       attempts: int('retryAttempts', o.retryAttempts, 5, 1, 1_000_000),
       maxElapsedMs: undefined,
@@ -412,7 +413,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     onCrashLoop: o.onCrashLoop ?? 'stop-partition',
     drainTimeoutMs,
     closeOnStop: o.closeOnStop ?? true,
-    startTimeoutMs: int('startTimeoutMs', o.startTimeoutMs, 300_000, 0),
+    startTimeoutMs: int('startTimeoutMs', o.startTimeoutMs, 300_000, 0, MAX_TIMER_MS),
     prepare: o.prepare,
     until: o.until ?? 'forever',
     logger: workerLogger,
