@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createTopic, freshSchema, kafkaClient, pgPool, randomName } from '../support/fixtures.js';
+import { createTopic, databaseUrl, freshSchema, kafkaClient, pgPool, randomName } from '../support/fixtures.js';
 import { until } from '../support/oncely.js';
 import {
   FIXTURES,
@@ -67,6 +67,27 @@ describe('the oncely binary', () => {
     const badSchema = await oncely(['status', '--schema', 'Bad-Schema']);
     expect(badSchema.code).toBe(2);
     expect(badSchema.stderr).toMatch(/schema must match/);
+  });
+
+  it('a DATABASE_URL naming a database that does not exist, or that is no URL, exits 2 at once with what to fix', async () => {
+    const missing = new URL(databaseUrl());
+    missing.pathname = `/${randomName('nodb')}`;
+    const name = missing.pathname.slice(1);
+    const app = { APP_SCHEMA: 'unused', APP_TOPIC: 'unused', APP_GROUP: 'unused' };
+    for (const args of [['migrate'], ['status'], ['run', resolve(FIXTURES, 'projection-v1.ts')]]) {
+      const r = await oncely(args, { DATABASE_URL: missing.toString(), ...app });
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`has no such database (3D000: database "${name}" does not exist)`);
+      expect(r.stderr).toContain(`Create it (\`createdb ${name}\``);
+      // It never registered, so it does not try to unregister (and fail on the same cause again).
+      expect(r.stderr).not.toMatch(/could not unregister/);
+    }
+    // node-postgres would look up a host named "base" for this, and a worker would wait for it.
+    const notUrl = await oncely(['run', resolve(FIXTURES, 'projection-v1.ts')], { DATABASE_URL: 'localhost/app', ...app });
+    expect(notUrl.code, notUrl.stderr).toBe(2);
+    expect(notUrl.stderr).toMatch(
+      /--database-url \(from DATABASE_URL\) is not a PostgreSQL URL: expected postgres:\/\/user:password@host/,
+    );
   });
 
   it('run --until caught-up: stops at the high watermark captured at start, with progress and the right counts', async () => {

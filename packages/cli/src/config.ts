@@ -1,5 +1,5 @@
 import { ConfigError, OncelyError } from '@oncely/core';
-import { INVALID_AUTHORIZATION, INVALID_PASSWORD } from '@oncely/postgres-offsets';
+import { INVALID_AUTHORIZATION, INVALID_CATALOG_NAME, INVALID_PASSWORD } from '@oncely/postgres-offsets';
 
 /** Connection settings shared by every command: flags first, then the environment. */
 export interface ConnectionFlags {
@@ -55,8 +55,8 @@ export const ExitCode = {
 
 /**
  * Errors that no retry fixes, only a change of the command line or the environment: bad options, a
- * topic that does not exist, credentials Kafka or PostgreSQL refuse, a schema newer than this
- * oncely or one not migrated to it. They exit 2.
+ * topic that does not exist, credentials Kafka or PostgreSQL refuse, a database that does not exist,
+ * a schema newer than this oncely or one not migrated to it. They exit 2.
  */
 export function isConfigurationError(e: unknown): boolean {
   if (
@@ -69,5 +69,5 @@ export function isConfigurationError(e: unknown): boolean {
     return true;
   }
   const sqlState = OncelyError.is(e, 'STORE_FAILED') ? (e.cause as { code?: unknown } | undefined)?.code : undefined;
-  return sqlState === INVALID_PASSWORD || sqlState === INVALID_AUTHORIZATION;
+  return sqlState === INVALID_PASSWORD || sqlState === INVALID_AUTHORIZATION || sqlState === INVALID_CATALOG_NAME;
 }

@@ -41,6 +41,21 @@ describe('mapStoreError', () => {
     expect(e.message).toContain('Check the user and password in DATABASE_URL');
   });
 
+  it('maps a database that does not exist to a non-retriable error that says how to create it', () => {
+    const e = mapStoreError(
+      pgError('3D000', 'database "ledger" does not exist'),
+      'migrate schema oncely',
+      'postgres://u:***@h/ledger',
+      1,
+    );
+    expect(e).toMatchObject({ code: 'STORE_FAILED', retriable: false });
+    expect(e.message).toContain(
+      'PostgreSQL at postgres://u:***@h/ledger has no such database (3D000: database "ledger" does not exist)',
+    );
+    expect(e.message).toContain('Create it (`createdb ledger`, or `create database "ledger"` in psql)');
+    expect(e.message).toContain('fix the database name in DATABASE_URL');
+  });
+
   it('maps a lock timeout to a retriable error that names lockTimeoutMs', () => {
     const e = mapStoreError(pgError(LOCK_NOT_AVAILABLE), 'runBatch t/0', 'x', 250);
     expect(e).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });

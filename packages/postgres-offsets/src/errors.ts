@@ -22,6 +22,8 @@ export const INVALID_SCHEMA_NAME = '3F000';
 /** Class 28: the server rejected the credentials (28P01 wrong password, 28000 no pg_hba entry / no such role). */
 export const INVALID_PASSWORD = '28P01';
 export const INVALID_AUTHORIZATION = '28000';
+/** The database named in the URL does not exist on the server (3D000 invalid_catalog_name). */
+export const INVALID_CATALOG_NAME = '3D000';
 /** Class 08: connection exceptions (08000, 08003, 08006, 08001, 08004, …). */
 export const CONNECTION_EXCEPTION_CLASS = '08';
 
@@ -217,6 +219,16 @@ export function mapStoreError(thrown: unknown, action: string, target: string, l
     return new StoreError(
       `${action}: PostgreSQL at ${target} rejected the connection (${code}: ${detail}). ` +
         "Check the user and password in DATABASE_URL (or --database-url) and the server's pg_hba.conf; retrying will not help.",
+      { cause: e },
+    );
+  }
+  if (code === INVALID_CATALOG_NAME) {
+    // The server quotes the name in its message (in every lc_messages); without it, a placeholder.
+    const name = /"([^"]+)"/.exec(detail)?.[1] ?? '<name>';
+    return new StoreError(
+      `${action}: PostgreSQL at ${target} has no such database (${code}: ${detail}). ` +
+        `Create it (\`createdb ${name}\`, or \`create database "${name}"\` in psql) or fix the database name in DATABASE_URL ` +
+        '(or --database-url); retrying will not help.',
       { cause: e },
     );
   }

@@ -82,6 +82,9 @@ function positiveInt(name: string, value: unknown, fallback: number, max: number
   return value;
 }
 
+/** What node-postgres reads as a connection string: a postgres(ql):// or socket: URL, or a socket directory. */
+const CONNECTION_STRING = /^(?:postgres(?:ql)?:\/\/|socket:|\/)/i;
+
 /** Validates options once into a frozen object (the connection string itself is not kept there). */
 export function compileStoreOptions(options: PostgresStoreOptions): CompiledStoreOptions {
   if (options === null || typeof options !== 'object') throw new ConfigError('PostgresStore needs an options object.');
@@ -92,6 +95,14 @@ export function compileStoreOptions(options: PostgresStoreOptions): CompiledStor
   }
   if (hasUrl && (typeof options.connectionString !== 'string' || options.connectionString.length === 0)) {
     throw new ConfigError('connectionString must be a non-empty postgres:// URL; is DATABASE_URL set?');
+  }
+  if (hasUrl && !CONNECTION_STRING.test(options.connectionString as string)) {
+    // node-postgres resolves anything else against a dummy base URL and then looks up a host named
+    // "base" until a start timeout gives up; the value itself may hold a password, so it is not shown.
+    throw new ConfigError(
+      'connectionString is not a PostgreSQL URL: expected postgres://user:password@host:5432/database ' +
+        '(or postgresql://…, or a socket directory such as /var/run/postgresql); is DATABASE_URL set to something else?',
+    );
   }
   if (hasKnex && typeof options.knex !== 'function') {
     throw new ConfigError('knex must be a knex instance (the function returned by knex({ client: "pg", … })).');

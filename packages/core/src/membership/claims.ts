@@ -140,6 +140,8 @@ export class ClaimKeeper<Tx> implements Membership {
   #draining = false;
   /** The first round succeeded (a start() that failed on an outage may be called again). */
   #started = false;
+  /** A heartbeat was sent (it may have registered this worker even if its answer was lost). */
+  #registered = false;
   #nextRoundAt = 0;
   #target = new Map<string, TopicPartition>();
   readonly #pending = new Map<string, Pending>();
@@ -170,6 +172,9 @@ export class ClaimKeeper<Tx> implements Membership {
     this.#draining = true;
     this.#pending.clear();
     const { store, group, workerId, logger } = this.#ctx;
+    // A start-up that failed before the first heartbeat (no database, a missing topic) left no row
+    // to delete: a leave would only fail again on the same cause and log it a second time.
+    if (!this.#registered) return;
     try {
       await store.leave?.(group, workerId);
     } catch (e) {
@@ -290,6 +295,7 @@ export class ClaimKeeper<Tx> implements Membership {
         { sessionTimeoutMs },
       );
     }
+    this.#registered = true;
     const live = await store.heartbeat(
       {
         group,

@@ -448,6 +448,39 @@ describe('worker (in-memory log and store)', () => {
     expect(store.data.get('constructed')).toBe(1);
   });
 
+  it('unregisters on a failed start-up only when a heartbeat was sent: a store that failed before it is not asked again', async () => {
+    class CountingStore extends MemoryStore {
+      leaves = 0;
+      override async leave(group: string, workerId: string): Promise<void> {
+        this.leaves++;
+        return super.leave(group, workerId);
+      }
+    }
+    const warnings: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (msg) => warnings.push(msg), child: () => logger };
+    const log = new MemoryLog().createTopic('t', 1);
+
+    // prepare (the store's migrate) fails: nothing was registered, so nothing is unregistered.
+    const unprepared = new CountingStore();
+    const failed = createWorker(recordingApp('t'), {
+      ...fast,
+      logger,
+      store: unprepared,
+      reader: log,
+      prepare: () => Promise.reject(new OncelyError('STORE_FAILED', 'no such database', { retriable: false })),
+    });
+    await expect(failed.start()).rejects.toThrow(/no such database/);
+    expect(failed.state).toBe('failed');
+    expect(unprepared.leaves).toBe(0);
+    expect(warnings).toEqual([]);
+
+    // The first round's heartbeat registered the worker before the topic turned out missing: it leaves.
+    const registered = new CountingStore();
+    const missingTopic = createWorker(recordingApp('missing'), { ...fast, logger, store: registered, reader: log });
+    await expect(missingTopic.start()).rejects.toThrow();
+    expect(registered.leaves).toBe(1);
+  });
+
   it('has an explicit, idempotent lifecycle', async () => {
     const log = new MemoryLog().createTopic('t', 1);
     const store = new MemoryStore();
