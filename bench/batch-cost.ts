@@ -3,8 +3,8 @@
  * `pnpm exec tsx --conditions=source bench/batch-cost.ts [--batches 1000] [--rounds 3]`.
  *
  * One PostgresStore claims one partition and runs `--batches` store.runBatch() calls with an empty
- * handler, one after another, as a partition runner does (BEGIN, the start statement, the commit
- * compare-and-set, COMMIT: four round trips and knex's transaction). Prints, per round, the
+ * handler, one after another, as a partition runner does (BEGIN with the start statement, the
+ * commit compare-and-set with COMMIT: two round trips, and knex's transaction). Prints, per round, the
  * process's CPU (user + system) per batch and the wall time per batch, after a warm-up of 200
  * batches. A batch handler's own statements come on top; divide by the records per batch for the
  * share of the CPU per record that a worker pays per transaction (the benchmark's batches hold

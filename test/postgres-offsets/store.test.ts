@@ -166,6 +166,28 @@ describe('runBatch', () => {
     expect(await logRows(pool, schema, claim)).toEqual([]);
   });
 
+  it('gives the connection of a batch fenced at its commit back to the pool out of the failed transaction', async () => {
+    // One connection: the next batch runs on the session the fenced commit left.
+    const single = newStore(schema, { poolMax: 1 });
+    const input = claimInput();
+    const claim = await single.claim(input);
+    const e = await rejection(
+      single.runBatch(claim, { fetchedFrom: 0n, nextOffset: 2n, recordCount: 2 }, async (tx) => {
+        await write('pool-1')(tx);
+        await other.claim({ ...input, workerId: 'worker-b', force: true });
+      }),
+    );
+    expect(e).toBeInstanceOf(FencedError);
+    const again = await single.claim({ ...input, force: true });
+    await single.runBatch(again, { fetchedFrom: 0n, nextOffset: 2n, recordCount: 2 }, write('pool-2'));
+    expect(await appRows('pool-')).toEqual(['pool-2']);
+    expect(await partitionRow(pool, schema, again)).toMatchObject({ next_offset: '2', epoch: '3', owner: 'worker-a' });
+    const { rows } = await single.knex.raw<{ rows: { open: string | null }[] }>(
+      "select current_setting('oncely.batch_open', true) as open",
+    );
+    expect(rows[0]?.open ?? '').toBe('');
+  });
+
   it('fences a batch whose fetchedFrom is not the stored position', async () => {
     const claim = await store.claim(claimInput({ initialOffset: 10n }));
     const e = await rejection(store.runBatch(claim, { fetchedFrom: 5n, nextOffset: 12n, recordCount: 2 }, write('pos-1')));

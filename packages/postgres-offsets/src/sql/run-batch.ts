@@ -1,13 +1,13 @@
-import type { Statement } from './statement.js';
+import { NAMED, type Statement } from './statement.js';
 
 /**
  * The two store statements of a batch transaction. The transaction is:
  *
- *   BEGIN
- *   batchStartSql   SET LOCAL lock_timeout + a lock-free check that the claim is still current
+ *   BEGIN           ┐ one round trip (batchBeginSql)
+ *   batchStartSql   ┘ SET LOCAL lock_timeout + a lock-free check that the claim is still current
  *   … the handler's statements (work(tx)) …
- *   batchCommitSql  the compare-and-set + offset_log row + dead letters, one statement
- *   COMMIT
+ *   batchCommitSql  ┐ the compare-and-set + offset_log row + dead letters, one statement; one
+ *   COMMIT          ┘ round trip with COMMIT (batchCommitMergedSql)
  *
  * Why the CAS goes last. The CAS first would lock the partition row for the whole handler: a
  * concurrent claim, rewind or lease renewal of that row would wait for the in-flight batch (or hit
@@ -18,6 +18,16 @@ import type { Statement } from './statement.js';
  * lock_timeout, also reads the row, so a worker that was fenced before the batch (the common case:
  * a claim happened while it was fetching) fails before running the handler. A fence that lands
  * during the handler is caught by the CAS, which alone decides.
+ *
+ * Round trips. BEGIN and the start statement go as one simple query (the start's values inlined as
+ * literals, {@link batchBeginSql}), and so do the commit statement and COMMIT
+ * ({@link batchCommitMergedSql}): a batch costs two round trips besides the handler's own
+ * statements instead of four. The merged commit cannot take bound values (a simple query has none),
+ * so the start statement also stores them as transaction-local settings that the commit reads
+ * back, and a DO block between the CAS and COMMIT raises (SQLSTATE {@link FENCED_SQLSTATE} or
+ * {@link ENDED_SQLSTATE}) when the CAS matched no row: the rest of the string, COMMIT included, is
+ * then skipped and the store rolls back. A batch with dead letters sends its commit statement on
+ * its own, with its values bound, as before (their JSON can be large).
  *
  * Price, measured with bench/cas-position.ts (PostgreSQL 15 on loopback, a shared 2-core machine
  * under load, so read ratios, not absolutes): one more round trip per batch (BEGIN, start, CAS,
@@ -103,7 +113,10 @@ export function batchCommitSql(schema: string): Statement<BatchCommitParams, { u
 const FENCE = `
      and p.epoch = :epoch::bigint and p.next_offset = :fetchedFrom::bigint and p.owner = :owner`;
 
-function commitSql(schema: string, fence: string): string {
+/** The commit statement's last select: what it reports when bound and run on its own. */
+const COMMIT_RESULT = `select count(*)::int as updated, coalesce(${STILL_OPEN}, false) as open from cas`;
+
+function commitSql(schema: string, fence: string, result = COMMIT_RESULT): string {
   return `
 with cas as (
   update ${schema}.partitions p
@@ -138,7 +151,7 @@ dead as (
      error_message text, error_code text, error_stack text, attempts int, first_failed_at timestamptz,
      last_failed_at timestamptz)
 )
-select count(*)::int as updated, coalesce(${STILL_OPEN}, false) as open from cas`;
+${result}`;
 }
 
 /**
@@ -160,4 +173,59 @@ export function batchCommitUnfencedSql(
   schema: string,
 ): Statement<Omit<BatchCommitParams, 'epoch' | 'owner'>, { updated: number; open: boolean }> {
   return commitSql(schema, '');
+}
+
+/** The SQLSTATE of a merged commit whose compare-and-set matched no row while the transaction was open: fenced. */
+export const FENCED_SQLSTATE = 'OC001';
+/** The SQLSTATE of a merged commit that found the transaction ended (the handler ended it with SQL). */
+export const ENDED_SQLSTATE = 'OC002';
+
+/** The prefix of the transaction-local settings that carry the commit's values from the start statement. */
+const STASH = 'oncely.b_';
+
+/** The names a statement binds, each once, in order of first use. */
+export function boundNames(statement: string): string[] {
+  return [...new Set(Array.from(statement.matchAll(NAMED), (m) => m[1]!))];
+}
+
+/**
+ * BEGIN, the start statement, and a select that stores each of `commitNames` as a
+ * transaction-local setting for {@link batchCommitMergedSql}: one simple query. Its values are
+ * inlined as literals (statement.ts inlineValues) when it is sent.
+ */
+export function batchBeginSql(start: string, commitNames: readonly string[]): string {
+  const stash = commitNames.map((n) => `set_config('${STASH}${n}', :${n}, true)`).join(', ');
+  return `begin;\n${start.trim()};\nselect ${stash}`;
+}
+
+/**
+ * The commit statement (`commit`: {@link batchCommitSql}'s text, or the unfenced one), reading its
+ * values back from the settings {@link batchBeginSql} stored, then the DO block that raises when
+ * the compare-and-set matched no row, then COMMIT: one simple query, the same text for every batch.
+ * A setting that is gone (the handler ended the transaction, so the statement runs on its own)
+ * reads as null, which matches no row.
+ */
+export function batchCommitMergedSql(schema: string, fenced = true): string {
+  const result = `select set_config('${STASH}updated', count(*)::text, true) as updated from cas`;
+  const cas = commitSql(schema, fenced ? FENCE : '', result).replace(
+    NAMED,
+    (_m, name: string) => `nullif(current_setting('${STASH}${name}', true), '')`,
+  );
+  const text = `${cas.trim()};
+do $oncely$
+begin
+  if current_setting('${STASH}updated', true) is distinct from '1' then
+    if ${STILL_OPEN} then
+      raise exception using errcode = '${FENCED_SQLSTATE}',
+        message = 'oncely: the claim changed before the batch committed (fenced); nothing of the batch was committed';
+    end if;
+    raise exception using errcode = '${ENDED_SQLSTATE}',
+      message = 'oncely: the batch transaction was ended before its commit; the offset did not move';
+  end if;
+end
+$oncely$;
+commit`;
+  // knex renumbers every ? of a text it sends as a bound value, literals included.
+  if (text.includes('?')) throw new Error('batchCommitMergedSql: the text may not contain "?".');
+  return text;
 }

@@ -39,7 +39,7 @@ export interface PositionalStatement<P, R = never> {
 }
 
 /** `:name` (a colon not preceded by another: `::type` is a cast), the rule knex's named bindings follow here. */
-const NAMED = /(?<!:):([A-Za-z_]\w*)/g;
+export const NAMED = /(?<!:):([A-Za-z_]\w*)/g;
 
 /** Compiles `statement` once (see {@link PositionalStatement}). */
 export function positional<P extends object, R>(statement: Statement<P, R>): PositionalStatement<P, R> {
@@ -76,4 +76,28 @@ export async function queryInTransaction<P extends object, R>(
     values[i] = v;
   }
   return (await connection.query({ text: statement.text, values })) as Rows<R>;
+}
+
+/**
+ * A string as an SQL literal: quotes doubled, and backslashes doubled under E'' (the form
+ * node-postgres's escapeLiteral gives), so that it reads the same whatever
+ * standard_conforming_strings is. A NUL would end the query text early: refused.
+ */
+export function literal(value: string): string {
+  if (value.includes('\0')) throw new Error('An SQL literal cannot hold a NUL character.');
+  const quoted = `'${value.replaceAll("'", "''").replaceAll('\\', '\\\\')}'`;
+  return value.includes('\\') ? ` E${quoted}` : quoted;
+}
+
+/**
+ * `statement` with each `:name` replaced by its value as a quoted literal, for a simple query
+ * (several statements in one round trip, which bound values cannot be sent with). Casts in the
+ * text (`:epoch::bigint`) type the literals, as they type bound values.
+ */
+export function inlineValues<P extends object>(statement: Statement<P, unknown>, params: NoInfer<P>): string {
+  return statement.replace(NAMED, (_m, name: string) => {
+    const v = (params as Record<string, unknown>)[name];
+    if (v === undefined || v === null) throw new Error(`Undefined binding :${name} in a store statement.`);
+    return literal(String(v));
+  });
 }

@@ -6,12 +6,15 @@ import { releaseSql } from './release.js';
 import { renewSql } from './renew.js';
 import {
   type BatchCommitParams,
+  batchBeginSql,
+  batchCommitMergedSql,
   batchCommitSql,
   batchCommitUnfencedSql,
   batchStartSql,
   batchStartUnfencedSql,
+  boundNames as namesInOrder,
 } from './run-batch.js';
-import { positional, type Statement, setLockTimeoutSql } from './statement.js';
+import { inlineValues, literal, positional, type Statement, setLockTimeoutSql } from './statement.js';
 import { heartbeatSql, leaveSql } from './workers.js';
 
 // Rendering needs the pg dialect only; no connection is opened.
@@ -20,7 +23,7 @@ afterAll(() => knex.destroy());
 
 /** Names bound as `:name`: a colon not preceded by another (that one is a `::type` cast). */
 function boundNames(text: string): string[] {
-  return [...new Set([...text.matchAll(/(?<!:):([A-Za-z_]\w*)/g)].map((m) => m[1]!))].sort();
+  return namesInOrder(text).sort();
 }
 
 /** What would go wrong when knex renders `text` with `params`; empty when nothing. */
@@ -150,5 +153,42 @@ describe("the benchmark's unfenced statements (the price of the fence, pnpm benc
     const lookup = /exists \( select 1 from "oncely"\.partitions where [^)]*\) as current$/;
     expect(fenced).toMatch(lookup);
     expect(fenced.replace(lookup, 'true as current')).toBe(flat(batchStartUnfencedSql()));
+  });
+});
+
+describe('the merged batch statements (simple queries, values inlined)', () => {
+  const commit = batchCommitSql('"oncely"');
+  const commitNames = namesInOrder(commit);
+
+  it('quotes literals so that quotes and backslashes read back as written, and refuses a NUL', () => {
+    expect(literal('plain')).toBe("'plain'");
+    expect(literal("it's")).toBe("'it''s'");
+    expect(literal('a\\b')).toBe(" E'a\\\\b'");
+    expect(literal("'; drop table x; --")).toBe("'''; drop table x; --'");
+    expect(() => literal('a\0b')).toThrow(/NUL/);
+  });
+
+  it('begins with the start statement and stores every value the commit reads, all inlined', () => {
+    const begin = batchBeginSql(batchStartSql('"oncely"'), commitNames);
+    expect(begin.startsWith('begin;')).toBe(true);
+    expect(boundNames(begin)).toEqual([...new Set([...commitNames, 'lockTimeout', 'idleTimeout'])].sort());
+    const params = Object.fromEntries(boundNames(begin).map((n) => [n, `v-${n}`]));
+    const text = inlineValues(begin as Statement<Record<string, string>>, params);
+    expect(text).not.toMatch(/(?<!:):[A-Za-z_]/);
+    for (const n of commitNames) expect(text).toContain(`set_config('oncely.b_${n}', 'v-${n}', true)`);
+    const { owner: _, ...withoutOwner } = params;
+    expect(() => inlineValues(begin as Statement<Record<string, string>>, withoutOwner)).toThrow(/:owner/);
+  });
+
+  it('commits with no bound value left, checks the CAS before COMMIT, and has no ? for knex to renumber', () => {
+    for (const merged of [batchCommitMergedSql('"oncely"'), batchCommitMergedSql('"oncely"', false)]) {
+      expect(merged).not.toMatch(/(?<!:):[A-Za-z_]/);
+      expect(merged).not.toContain('?');
+      expect(merged.indexOf('do $oncely$')).toBeGreaterThan(merged.indexOf('update "oncely".partitions'));
+      expect(merged.trimEnd().endsWith('commit')).toBe(true);
+    }
+    expect(batchCommitMergedSql('"oncely"')).toContain("p.owner = nullif(current_setting('oncely.b_owner', true), '')");
+    expect(batchCommitMergedSql('"oncely"', false)).not.toContain('p.owner =');
+    expect(namesInOrder(batchCommitUnfencedSql('"oncely"'))).not.toContain('epoch');
   });
 });

@@ -38,19 +38,30 @@ import { decodeWorker, type Rows } from '../sql/rows.js';
 import {
   BATCH_OPEN,
   type BatchCommitParams,
+  batchBeginSql,
+  batchCommitMergedSql,
   batchCommitSql,
   batchCommitUnfencedSql,
   batchStartSql,
   batchStartUnfencedSql,
-  type FenceParams,
+  boundNames,
+  ENDED_SQLSTATE,
+  FENCED_SQLSTATE,
   IDLE_TIMEOUT,
   STILL_OPEN,
 } from '../sql/run-batch.js';
-import { type PositionalStatement, positional, query, queryInTransaction } from '../sql/statement.js';
+import {
+  inlineValues,
+  type PositionalStatement,
+  positional,
+  query,
+  queryInTransaction,
+  type Statement,
+} from '../sql/statement.js';
 import { markStoppedSql } from '../sql/stop.js';
 import { heartbeatSql, leaveSql } from '../sql/workers.js';
 import { type EndingCall, guardTransaction } from './guarded-transaction.js';
-import { IdleWatch, idleEndedError, transactionKeepingError } from './transaction-errors.js';
+import { type ErrorEmitter, IdleWatch, idleEndedError, transactionKeepingError } from './transaction-errors.js';
 
 /**
  * The longest a claim waits for its partition's row lock (capped by lockTimeoutMs). The row is
@@ -122,9 +133,9 @@ function checkLease(what: string, leaseMs: number): void {
  * transaction as the handler's writes. Handlers write through the `Knex.Transaction` they are given.
  *
  * Hot-path statements (claim, runBatch, renew, release) are hand-written SQL in `src/sql/`, one
- * round trip each (runBatch: BEGIN, start, handler, commit, COMMIT). runBatch's start and commit are
- * compiled once to pg's positional form and sent on the transaction's connection without knex's
- * per-statement work (statement.ts queryInTransaction).
+ * round trip each. runBatch takes two besides the handler's statements: BEGIN with the start
+ * statement, and the commit statement with COMMIT, each pair one simple query whose texts are built
+ * once (src/sql/run-batch.ts).
  */
 export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   /** The validated options, defaults applied (no secret in it). */
@@ -136,8 +147,12 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     renew: ReturnType<typeof renewSql>;
     release: ReturnType<typeof releaseSql>;
     markStopped: ReturnType<typeof markStoppedSql>;
-    batchStart: PositionalStatement<FenceParams & { lockTimeout: string; idleTimeout: string }, { current: boolean }>;
+    /** BEGIN, the start statement and the commit's values stored: one simple query, its values inlined. */
+    batchBegin: Statement<BatchCommitParams & { lockTimeout: string; idleTimeout: string }>;
+    /** The commit statement with its values bound, sent on its own: a batch with dead letters. */
     batchCommit: PositionalStatement<BatchCommitParams, { updated: number; open: boolean }>;
+    /** The commit statement, the check that it matched, and COMMIT: one simple query, the same text every batch. */
+    batchCommitMerged: string;
     recordInFlight: ReturnType<typeof recordInFlightSql>;
     appliedRanges: ReturnType<typeof appliedRangesSql>;
     heartbeat: ReturnType<typeof heartbeatSql>;
@@ -169,6 +184,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         log: knexLog(options.logger ?? consoleLogger(), this.#logGate),
       });
     // Statement texts are built once from the validated schema; everything else is a bound value.
+    const unfenced = this.options.unsafeUnfencedCommitsForBenchmarks === true;
+    const commit = unfenced ? batchCommitUnfencedSql(s) : batchCommitSql(s);
     this.#sql = {
       claim: claimSql(s),
       recordInFlight: recordInFlightSql(s),
@@ -178,9 +195,10 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       markStopped: markStoppedSql(s),
       heartbeat: heartbeatSql(s),
       leave: leaveSql(s),
-      // Every batch runs these two: compiled once to pg's positional form, sent without knex.
-      batchStart: positional(this.options.unsafeUnfencedCommitsForBenchmarks ? batchStartUnfencedSql() : batchStartSql(s)),
-      batchCommit: positional(this.options.unsafeUnfencedCommitsForBenchmarks ? batchCommitUnfencedSql(s) : batchCommitSql(s)),
+      // Every batch runs these: built once from the schema.
+      batchBegin: batchBeginSql(unfenced ? batchStartUnfencedSql() : batchStartSql(s), boundNames(commit)),
+      batchCommit: positional(commit),
+      batchCommitMerged: batchCommitMergedSql(s, !unfenced),
     };
     this.#lockTimeout = String(lockTimeoutMs);
     this.#idleTimeout = String(this.options.idleInTransactionTimeoutMs);
@@ -421,8 +439,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
 
   /**
    * One transaction: BEGIN; start (SET LOCAL lock_timeout + lock-free fencing pre-check); work(tx);
-   * commit (CAS + offset_log + dead letters in one statement); COMMIT. See src/sql/run-batch.ts for
-   * why the CAS is last, with the measured cost.
+   * commit (CAS + offset_log + dead letters in one statement); COMMIT, in two round trips besides
+   * work's own statements. See src/sql/run-batch.ts for how, and why the CAS is last.
    *
    * Errors: FencedError when the claim is stale (before or after the handler; nothing commits);
    * whatever `work` threw, unchanged; AbortedError when options.signal aborts; StoreUnavailableError
@@ -442,15 +460,22 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     }
     const { signal } = options;
     if (signal?.aborted) throw new AbortedError();
+    const action = `runBatch ${claim.topic}/${claim.partition}`;
     // The benchmark-only unfenced statements bind fewer of these names (no epoch, position, owner).
-    const batch: Omit<BatchCommitParams, 'deadLetters'> = {
+    const batch: BatchCommitParams = {
       ...fenceOf(claim),
       fetchedFrom: range.fetchedFrom.toString(),
       next: range.nextOffset.toString(),
       recordCount: range.recordCount,
+      deadLetters: deadLettersJson(options.deadLetters),
     };
+    // Dead letters go with the commit statement sent on its own, their JSON a bound value, not a
+    // setting; every other batch commits with the merged statement.
+    const merged = !options.deadLetters?.length;
     // Set only when work itself failed: that error goes back to the caller untouched.
     let workFailure: { error: unknown } | undefined;
+    // What our function inside knex's transaction threw: it survives a failed ROLLBACK.
+    let failure: { error: unknown } | undefined;
     // The handler tried to end the transaction (refused by the guard, or done with SQL).
     let ended: TransactionEndedError | undefined;
     const end = (method: EndingCall | undefined) => {
@@ -461,57 +486,107 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     // function may still run: the batch counts only when that function got through the CAS.
     let casMatched = false;
     let settled = false;
+    let start: { current: boolean } | undefined;
+    let beginFailed = false;
+    // knex sent the merged commit: once it fails, the session may be left in the failed transaction.
+    let committing = false;
     // PostgreSQL ended the session for idling in the transaction (25P03).
     const idle = new IdleWatch();
+    const pool = this.knex.client as PoolConnections;
+    let connection: BatchConnection;
     try {
-      // The error of the store's own statements survives a failed ROLLBACK (transactionKeepingError).
-      const result = await transactionKeepingError(this.knex, async (trx) => {
-        try {
-          await idle.start(trx);
-          const start = await queryInTransaction(trx, this.#sql.batchStart, {
-            lockTimeout: this.#lockTimeout,
-            idleTimeout: this.#idleTimeout,
-            ...batch,
-          });
-          if (!start.rows[0]?.current) throw this.#fenced(claim);
-          const result = await runWork(
-            guardTransaction(trx, end),
-            work,
-            signal,
-            (error) => {
-              workFailure = { error };
-            },
-            () => this.#cancelBackend(trx),
-          );
-          if (ended) throw ended;
-          if (signal?.aborted) throw new AbortedError();
-          const commit = await queryInTransaction(trx, this.#sql.batchCommit, {
-            ...batch,
-            deadLetters: deadLettersJson(options.deadLetters),
-          });
-          if (commit.rows[0]?.open !== true) throw end(undefined);
-          if (commit.rows[0]?.updated !== 1) throw this.#fenced(claim);
-          casMatched = true;
-          return result;
-        } finally {
-          settled = true;
-        }
+      connection = await pool.acquireConnection();
+    } catch (e) {
+      throw this.#map(e, action);
+    }
+    let rollback = false;
+    try {
+      idle.watch(connection);
+      const beginText = inlineValues(this.#sql.batchBegin, {
+        lockTimeout: this.#lockTimeout,
+        idleTimeout: this.#idleTimeout,
+        ...batch,
       });
+      // knex's transaction on our connection: the handler's `tx` (savepoints, knex's checks that it
+      // is still open) as before, but BEGIN and COMMIT each carry the store's statement with them.
+      const trx = this.knex.transaction(
+        async (tx) => {
+          try {
+            if (start === undefined) {
+              throw new ConfigError(
+                "PostgresStore: this knex's transactions did not begin with the store's start statement; use knex ^3.3.0.",
+              );
+            }
+            if (!start.current) throw this.#fenced(claim);
+            const result = await runWork(
+              guardTransaction(tx, end),
+              work,
+              signal,
+              (error) => {
+                workFailure = { error };
+              },
+              () => this.#cancelBackend(tx),
+            );
+            if (ended) throw ended;
+            if (signal?.aborted) throw new AbortedError();
+            if (!merged) {
+              const commit = await queryInTransaction(tx, this.#sql.batchCommit, batch);
+              if (commit.rows[0]?.open !== true) throw end(undefined);
+              if (commit.rows[0]?.updated !== 1) throw this.#fenced(claim);
+              casMatched = true;
+            }
+            return result;
+          } catch (error) {
+            failure = { error };
+            throw error;
+          } finally {
+            settled = true;
+          }
+        },
+        { connection },
+      ) as unknown as Promise<R> & TransactionSteps;
+      // Set before knex runs them (it begins on a later tick).
+      trx.begin = (c) =>
+        c.query(beginText).then(
+          (results) => {
+            start = (results as Rows<{ current: boolean }>[])[1]?.rows[0];
+          },
+          (e: unknown) => {
+            beginFailed = true;
+            throw e;
+          },
+        );
+      if (merged) {
+        trx.commit = (c, value) => {
+          committing = true;
+          return trx.query(c, this.#sql.batchCommitMerged, 1, value);
+        };
+      }
+      const result = await trx;
+      // knex resolves the transaction only once its commit succeeded.
+      if (merged) casMatched = committing;
       if (!casMatched) throw end(undefined);
       return result;
     } catch (e) {
+      const error = failure ? failure.error : e;
+      // A failed BEGIN or merged commit leaves the session in the transaction; knex rolled back the rest.
+      rollback = beginFailed || (committing && failure === undefined);
       if (ended) throw ended;
-      if (idle.ended(e, workFailure?.error)) {
-        const action = `runBatch ${claim.topic}/${claim.partition}`;
-        throw idleEndedError(action, 'batch', this.options.idleInTransactionTimeoutMs, workFailure?.error ?? e);
+      if (isSqlState(error, ENDED_SQLSTATE)) throw end(undefined);
+      if (isSqlState(error, FENCED_SQLSTATE)) throw this.#fenced(claim);
+      if (idle.ended(error, workFailure?.error)) {
+        throw idleEndedError(action, 'batch', this.options.idleInTransactionTimeoutMs, workFailure?.error ?? error);
       }
       // knex gave up the transaction while the handler still ran: it ended it through knex, unless
       // the connection died (knex then rejects at once; nothing committed, a retry is safe).
-      if (!settled && !lostConnection(e)) throw end(undefined);
+      if (!beginFailed && !settled && !lostConnection(error)) throw end(undefined);
       if (workFailure) throw workFailure.error;
-      throw this.#map(e, `runBatch ${claim.topic}/${claim.partition}`);
+      throw this.#map(error, action);
     } finally {
       idle.stop();
+      if (rollback) await rollbackOn(connection);
+      delete connection.__knexTxId;
+      pool.releaseConnection(connection);
     }
   }
 
@@ -712,6 +787,48 @@ function runWork<R>(
       )
       .finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/** Whether `e` is PostgreSQL's error with SQLSTATE `code`. */
+function isSqlState(e: unknown, code: string): boolean {
+  return e instanceof Error && (e as { code?: unknown }).code === code;
+}
+
+/** The pooled connection a batch runs on. */
+interface BatchConnection extends ErrorEmitter {
+  query(text: string): Promise<unknown>;
+  __knexTxId?: string;
+  connection?: { stream?: { destroy(): void } };
+}
+
+/** knex's pool, as the store takes a batch's connection from it and gives it back. */
+interface PoolConnections {
+  acquireConnection(): Promise<BatchConnection>;
+  releaseConnection(connection: BatchConnection): unknown;
+}
+
+/**
+ * The steps of a knex transaction that runBatch replaces on its instance: begin(), which knex
+ * sends before it calls our function, and commit(), which it sends after; query() is how knex runs
+ * a step's SQL and settles the transaction (status 1: resolve with `value`).
+ */
+interface TransactionSteps {
+  begin(connection: BatchConnection): Promise<unknown>;
+  commit(connection: BatchConnection, value: unknown): Promise<unknown>;
+  query(connection: BatchConnection, sql: string, status?: number, value?: unknown): Promise<unknown>;
+}
+
+/**
+ * ROLLBACK after a failed BEGIN or merged commit, before the connection goes back to the pool. A
+ * connection that does not answer within the cancel timeout is destroyed instead, so that the pool
+ * never hands out a session that may still be inside the failed transaction.
+ */
+async function rollbackOn(connection: BatchConnection): Promise<void> {
+  try {
+    await withTimeout(connection.query('rollback'), CANCEL_TIMEOUT_MS);
+  } catch {
+    connection.connection?.stream?.destroy();
+  }
 }
 
 /** Whether a transaction failed because its connection was lost (not because a handler ended it). */

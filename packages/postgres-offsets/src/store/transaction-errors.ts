@@ -27,7 +27,7 @@ export async function transactionKeepingError<R>(knex: Knex, work: (trx: Knex.Tr
 }
 
 /** The part of a node-postgres client the watch listens on. */
-interface ErrorEmitter {
+export interface ErrorEmitter {
   on?(event: 'error', listener: (e: unknown) => void): unknown;
   removeListener?(event: 'error', listener: (e: unknown) => void): unknown;
 }
@@ -48,8 +48,13 @@ export class IdleWatch {
 
   /** Listens on the transaction's connection until {@link stop}. */
   async start(trx: Knex.Transaction): Promise<void> {
-    this.#connection = (await trx.client.acquireConnection()) as ErrorEmitter;
-    this.#connection.on?.('error', this.#onError);
+    this.watch((await trx.client.acquireConnection()) as ErrorEmitter);
+  }
+
+  /** Listens on `connection` until {@link stop}. */
+  watch(connection: ErrorEmitter): void {
+    this.#connection = connection;
+    connection.on?.('error', this.#onError);
   }
 
   stop(): void {
