@@ -4,10 +4,14 @@
  * error, the closest valid flag or command, where the help is); the other exit codes as
  * documented (0 clean stop, 1 failed, 130 aborted); --version.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createTopic, freshSchema, randomName } from '../support/fixtures.js';
+import { cleanup, stopOnCleanup } from '../support/cleanup.js';
+import { collect } from '../support/cli.js';
+import { brokers, createTopic, databaseUrl, freshSchema, randomName, requireBuild } from '../support/fixtures.js';
 import { until } from '../support/oncely.js';
 import { FIXTURES, makeProjectionTables, oncely, oncelyBounded, producePayments, ROOT, startOncely } from './support.js';
 
@@ -112,6 +116,31 @@ describe('bad usage and configuration', () => {
     expect(r.hung, 'still running at the deadline').toBe(false);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(c.message);
+  });
+
+  it('a .ts app module that Node cannot strip (parameter properties, decorators): exit 2 naming tsc and tsx', async () => {
+    requireBuild();
+    const dir = mkdtempSync(join(tmpdir(), 'oncely-ts-app-'));
+    cleanup(() => rmSync(dir, { recursive: true, force: true }));
+    const app = join(dir, 'app.ts');
+    writeFileSync(
+      app,
+      'class Repository {\n  constructor(private readonly table: string) {}\n}\nexport default new Repository("t");\n',
+    );
+    // The published binary under plain node (the tests' own runs load .ts through tsx).
+    const child = stopOnCleanup(
+      spawn(process.execPath, [resolve(ROOT, 'packages/cli/dist/bin.js'), 'run', app], {
+        cwd: dir,
+        env: { ...process.env, KAFKA_BROKERS: brokers().join(','), DATABASE_URL: databaseUrl(), NODE_OPTIONS: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    const r = await collect(child);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`oncely: Cannot load app module ${app}: `);
+    expect(r.stderr).toContain(
+      "compile it (tsc) and run the .js, or run oncely under tsx: NODE_OPTIONS='--import tsx' oncely run",
+    );
   });
 
   it('a missing topic is a configuration error: exit 2 naming the topic, the pool closed', async () => {

@@ -81,14 +81,47 @@ export async function loadApp(modulePath: string): Promise<App<unknown>> {
   try {
     mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
   } catch (e) {
-    throw new ConfigError(`Cannot load app module ${modulePath}: ${(e as Error).message}`, { cause: e });
+    throw new ConfigError(`Cannot load app module ${modulePath}: ${(e as Error).message}${typeScriptHint(abs, e)}`, { cause: e });
   }
   const app = mod.default ?? mod.app;
   // Duck-typed: the app module may have been built against another copy of @oncely/core.
   if (!(app && typeof app === 'object' && 'group' in app && 'handlerFor' in app)) {
-    throw new ConfigError(`${modulePath} must export an app made with defineApp() as its default export or as \`app\``);
+    throw new ConfigError(
+      `${modulePath} must export an app made with defineApp() as its default export or as \`app\`; ${describeExports(mod)}`,
+    );
   }
   return app as App<unknown>;
+}
+
+/** What a module exports instead of an app, for the message that refuses it. */
+function describeExports(mod: Record<string, unknown>): string {
+  const names = Object.keys(mod);
+  if (names.length === 0) return 'it exports nothing (is it the right file, or a CommonJS module without exports?)';
+  const what = (v: unknown) =>
+    v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+  const shown = names.slice(0, 10).map((n) => `${n} (${what(mod[n])})`);
+  const more = names.length > shown.length ? `, and ${names.length - shown.length} more` : '';
+  const hint =
+    mod.default === undefined && mod.app === undefined
+      ? ''
+      : ' (an app has a group and handlers: `export default defineApp({ group }).handle(…)`)';
+  return `it exports ${shown.join(', ')}${more}${hint}`;
+}
+
+/**
+ * Node runs a .ts module by stripping its types only when they are erasable: decorators, parameter
+ * properties and enums fail with a SyntaxError (or, before type stripping, an unknown extension).
+ */
+function typeScriptHint(path: string, e: unknown): string {
+  if (!/\.[cm]?ts$/.test(path)) return '';
+  const code = (e as { code?: unknown }).code;
+  if (code !== 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX' && code !== 'ERR_UNKNOWN_FILE_EXTENSION' && !(e instanceof SyntaxError)) {
+    return '';
+  }
+  return (
+    '. Node runs a .ts module itself only when its TypeScript can be erased (no decorators, parameter properties or enums): ' +
+    "compile it (tsc) and run the .js, or run oncely under tsx: NODE_OPTIONS='--import tsx' oncely run …"
+  );
 }
 
 function parseInitialOffset(v: string | undefined): OffsetSpec | undefined {

@@ -90,7 +90,7 @@ export function registerUi(program: Command, setCode: (code: number) => void): v
         { flags: '--host <host>', description: 'address to listen on (another than 127.0.0.1 exposes it)', default: '127.0.0.1' },
         { flags: '--app <module>', description: 'the app module, to requeue dead letters with its current handler' },
         { flags: '--refresh <seconds>', description: 'refresh interval of the live pages (0: never)', default: '5' },
-        ACTOR_FLAG,
+        { ...ACTOR_FLAG, description: 'who, in admin_audit (as ui:<name>), when the operator types no name (default: operator)' },
       ],
     ),
   ).action(async (flags: UiFlags) => setCode(await uiCommand(flags)));
