@@ -104,6 +104,30 @@ describe('oncely status: stops, dead letters, and no Kafka', () => {
     ]);
   });
 
+  it('an empty answer says why: a --group or --topic matching nothing lists the groups there; a schema never migrated says so, exit 2', async () => {
+    const { topic, schema, group, env } = await setup(1, 2);
+    const reset = await oncely(
+      ['offsets', 'reset', '--group', group, '--topic', `${topic}:0`, '--to-earliest', '--execute'],
+      env,
+    );
+    expect(reset.code, reset.stderr).toBe(0);
+    const typo = await oncely(['status', '--group', `${group}x`], env);
+    expect(typo.code, typo.stderr).toBe(0);
+    expect(typo.stdout).toBe(`no stored positions for group ${group}x in schema ${schema}; its groups: ${group}\n`);
+    const other = await oncely(['status', '--group', group, '--topic', 'no-such-topic'], env);
+    expect(other.stdout).toBe(
+      `no stored positions for group ${group}, topic no-such-topic in schema ${schema}; its groups: ${group}\n`,
+    );
+
+    const never = freshSchema();
+    const unmigrated = await oncely(['status', '--schema', never]);
+    expect(unmigrated.code, unmigrated.stderr).toBe(2);
+    expect(unmigrated.stderr).toContain(
+      `oncely: SCHEMA_TOO_OLD: Schema "${never}" has no oncely tables: no oncely has migrated it`,
+    );
+    expect(unmigrated.stderr).toContain('check --schema (ONCELY_SCHEMA) and the database in DATABASE_URL');
+  });
+
   it('with the broker unreachable: positions from PostgreSQL, lag and high watermark unknown with a note, exit 0', async () => {
     const { topic, group, env } = await setup(2, 4);
     const run = await oncelyBounded(

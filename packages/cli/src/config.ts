@@ -25,13 +25,13 @@ export function resolveConnections(flags: ConnectionFlags, need: { kafka: boolea
     .filter(Boolean);
   if (need.kafka && brokers.length === 0) {
     throw new ConfigError(
-      'No Kafka brokers: pass --brokers host:port[,host:port] or set ONCELY_BROKERS or KAFKA_BROKERS (pnpm services up prints them)',
+      'No Kafka brokers: pass --brokers host:port[,host:port] or set ONCELY_BROKERS or KAFKA_BROKERS (in a checkout of oncely, `pnpm services up` prints them)',
     );
   }
   const databaseUrl = flags.databaseUrl ?? process.env.DATABASE_URL;
   if (!databaseUrl) {
     throw new ConfigError(
-      'No database: pass --database-url postgres://… or set ONCELY_DATABASE_URL or DATABASE_URL (pnpm services up prints it)',
+      'No database: pass --database-url postgres://… or set ONCELY_DATABASE_URL or DATABASE_URL (in a checkout of oncely, `pnpm services up` prints it)',
     );
   }
   return { brokers, databaseUrl, schema: flags.schema ?? process.env.ONCELY_SCHEMA ?? 'oncely' };

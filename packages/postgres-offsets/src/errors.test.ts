@@ -8,6 +8,7 @@ import {
   mapStoreError,
   pgRemedy,
   redact,
+  SchemaTooOldError,
   StoreError,
   UNIQUE_VIOLATION,
 } from './errors.js';
@@ -54,6 +55,19 @@ describe('mapStoreError', () => {
     );
     expect(e.message).toContain('Create it (`createdb ledger`, or `create database "ledger"` in psql)');
     expect(e.message).toContain('fix the database name in DATABASE_URL');
+  });
+
+  it('says of a schema nothing migrated that the schema may be the wrong one, and how to create it', () => {
+    const never = new SchemaTooOldError('oncley', 0, 9, '0001_initial.sql');
+    expect(never).toMatchObject({ code: 'SCHEMA_TOO_OLD', retriable: false, databaseVersion: 0 });
+    expect(never.message).toBe(
+      'Schema "oncley" has no oncely tables: no oncely has migrated it (this version needs migrations 1 to 9). ' +
+        'If the positions are elsewhere, check --schema (ONCELY_SCHEMA) and the database in DATABASE_URL; ' +
+        'to start here, run `oncely migrate` (or store.migrate()), then try again.',
+    );
+    expect(new SchemaTooOldError('oncely', 8, 9, '0009_worker_gone_grace.sql').message).toMatch(
+      /^Schema "oncely" is at migration 8, but this version of @oncely\/postgres-offsets needs migration 9 \(0009_worker_gone_grace\.sql\)\./,
+    );
   });
 
   it('maps a lock timeout to a retriable error that names lockTimeoutMs', () => {

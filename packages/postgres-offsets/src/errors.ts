@@ -84,8 +84,13 @@ export class SchemaTooOldError extends OncelyError {
         : `migrations ${databaseVersion + 1} (${missing}) to ${codeVersion}`;
     super(
       'SCHEMA_TOO_OLD',
-      `Schema "${schema}" is at migration ${databaseVersion}, but this version of @oncely/postgres-offsets needs ${needs}. ` +
-        'Run `oncely migrate` (or store.migrate()) against it, then try again.',
+      databaseVersion === 0
+        ? // Nothing migrated it: more often a mistyped schema or database than an old one.
+          `Schema "${schema}" has no oncely tables: no oncely has migrated it (this version needs migrations 1 to ${codeVersion}). ` +
+            'If the positions are elsewhere, check --schema (ONCELY_SCHEMA) and the database in DATABASE_URL; ' +
+            'to start here, run `oncely migrate` (or store.migrate()), then try again.'
+        : `Schema "${schema}" is at migration ${databaseVersion}, but this version of @oncely/postgres-offsets needs ${needs}. ` +
+            'Run `oncely migrate` (or store.migrate()) against it, then try again.',
       { retriable: false },
     );
   }

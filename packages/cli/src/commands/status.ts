@@ -30,8 +30,26 @@ function stateCell(r: PartitionStatus): string {
   return r.owner !== null && r.leaseLeftMs !== 0 ? 'running' : 'idle';
 }
 
-function renderPartitions(rows: PartitionStatus[], kafkaUnavailable: string | undefined): string {
-  if (rows.length === 0) return 'no stored positions (has a worker run against this schema?)';
+/**
+ * What an empty table means: no worker has run against this schema, or the --group or --topic
+ * asked for names none of its groups (a typo, or another schema), which the groups there show.
+ */
+async function nothingStored(admin: OffsetsAdmin, flags: StatusFlags): Promise<string> {
+  const schema = flags.schema ?? 'oncely';
+  const groups = await admin.groups();
+  const asked = [flags.group === undefined ? '' : `group ${flags.group}`, flags.topic === undefined ? '' : `topic ${flags.topic}`]
+    .filter(Boolean)
+    .join(', ');
+  if (groups.length === 0 || asked === '') {
+    return `no stored positions in schema ${schema} (has a worker run against it? --schema or ONCELY_SCHEMA names another)`;
+  }
+  const shown = groups.slice(0, 20).join(', ');
+  const more = groups.length > 20 ? ` and ${groups.length - 20} more` : '';
+  return `no stored positions for ${asked} in schema ${schema}; its groups: ${shown}${more}`;
+}
+
+function renderPartitions(rows: PartitionStatus[], kafkaUnavailable: string | undefined, empty: string): string {
+  if (rows.length === 0) return empty;
   const unknown = kafkaUnavailable !== undefined;
   const totalLag = rows.reduce((a, r) => a + (r.lag ?? 0n), 0n);
   const orphans = rows.filter((r) => r.owner === null || r.leaseLeftMs === 0).length;
@@ -136,7 +154,7 @@ async function once(admin: OffsetsAdmin, flags: StatusFlags, watching: boolean, 
   }
   const text = flags.workers
     ? renderWorkers(workers)
-    : `${workers.length > 0 ? `${renderWorkers(workers)}\n\n` : ''}${renderPartitions(rows, reach.kafkaUnavailable)}`;
+    : `${workers.length > 0 ? `${renderWorkers(workers)}\n\n` : ''}${renderPartitions(rows, reach.kafkaUnavailable, rows.length === 0 ? await nothingStored(admin, flags) : '')}`;
   if (watching && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
   process.stdout.write(`${watching ? `${new Date().toISOString()}\n` : ''}${text}\n${watching ? '\n' : ''}`);
 }
