@@ -54,6 +54,7 @@ export interface RunFlags extends ConnectionFlags, KafkaFlags {
   lockTimeout?: string;
   idleInTransactionTimeout?: string;
   drainTimeout?: string;
+  slowBatchWarning?: string;
   retryAttempts?: string;
   retryInitialDelay?: string;
   retryMaxDelay?: string;
@@ -163,6 +164,7 @@ const WORKER_FLAG_NAMES: Readonly<Record<string, string>> = {
   retryInitialDelayMs: '--retry-initial-delay',
   retryMaxDelayMs: '--retry-max-delay',
   drainTimeoutMs: '--drain-timeout',
+  slowBatchWarningMs: '--slow-batch-warning',
   startTimeoutMs: '--start-timeout',
   until: '--until',
 };
@@ -192,6 +194,7 @@ export function workerOptionsFromFlags(flags: RunFlags): TuningOptions {
     fetchMaxBytesPerPartition: intFlag('--fetch-max-bytes-per-partition', flags.fetchMaxBytesPerPartition),
     leaseMs: intFlag('--lease', flags.lease),
     drainTimeoutMs: intFlag('--drain-timeout', flags.drainTimeout),
+    slowBatchWarningMs: intFlag('--slow-batch-warning', flags.slowBatchWarning),
     retryAttempts: intFlag('--retry-attempts', flags.retryAttempts),
     retryInitialDelayMs: intFlag('--retry-initial-delay', flags.retryInitialDelay),
     retryMaxDelayMs: intFlag('--retry-max-delay', flags.retryMaxDelay),
@@ -398,6 +401,10 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
     description: 'a batch idle this long between two statements (a frozen process) is ended by PostgreSQL (default 30000, 0 off)',
   },
   { flags: '--drain-timeout <ms>', description: 'how long a stop waits for in-flight transactions (default 20000)' },
+  {
+    flags: '--slow-batch-warning <ms>',
+    description: 'log a batch whose handler has not settled after this long, then once a minute (default 60000; 0: off)',
+  },
   { flags: '--retry-attempts <n>', description: 'tries of a failing record before --on-exhausted (default 5)' },
   { flags: '--retry-initial-delay <ms>', description: 'first retry delay; doubles up to --retry-max-delay (default 250)' },
   { flags: '--retry-max-delay <ms>', description: 'longest retry delay (default 30000)' },

@@ -179,6 +179,15 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
   gauge('oncely_partition_next_offset', 'The stored next offset of each owned partition.', tp, (g) => {
     for (const p of worker.progress()) g.set({ group, topic: p.topic, partition: String(p.partition) }, Number(p.nextOffset));
   });
+  gauge(
+    'oncely_batch_running_seconds',
+    'How long the batch transaction in flight on each owned partition has been open (0 between batches): a value that keeps growing is a handler that does not settle.',
+    tp,
+    (g) => {
+      for (const p of worker.progress())
+        g.set({ group, topic: p.topic, partition: String(p.partition) }, (p.batchRunningMs ?? 0) / 1000);
+    },
+  );
   gauge('oncely_partitions_owned', 'Partitions this worker runs now.', ['group'] as const, (g) => {
     g.set({ group }, worker.progress().length);
   });

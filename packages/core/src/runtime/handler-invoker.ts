@@ -143,10 +143,13 @@ export async function invokeHandler<Tx>(
   /** The batch's records, one per message, and its span (each handler call gets its own). */
   raw: readonly RawRecord[] = [],
   trace: BatchTrace = NO_TRACE,
+  /** Told the offset of each record before its handler runs (message handlers). */
+  onRecord?: (offset: bigint) => void,
 ): Promise<void> {
   const perMessage = async (handle: (m: Message<unknown>, c: HandlerContext<Tx>) => Promise<void> | void) => {
     for (let i = 0; i < batch.messages.length; i++) {
       const m = batch.messages[i]!;
+      onRecord?.(m.offset);
       try {
         // The batch context says whether any record is a replay; only replayed records keep true.
         const c = !ctx.isReplay || isReplay(m.offset) ? ctx : { ...ctx, isReplay: false };

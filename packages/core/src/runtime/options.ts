@@ -129,6 +129,15 @@ export interface WorkerOptions<Tx> {
    * Above 25 000 a warning says which terminationGracePeriodSeconds the pod needs.
    */
   drainTimeoutMs?: number;
+  /**
+   * A batch whose handler has not settled after this many ms is reported: a warn line naming the
+   * batch and the record it is at, an error line once a minute while it lasts, an info line when
+   * it settles; `progress()[i].batchRunningMs` and the `oncely_batch_running_seconds` metric show
+   * it all along. A handler awaiting something that never answers would otherwise hold its
+   * partition in silence. Only a report: the batch is not cut short. 0 turns the lines off.
+   * Default 60 000.
+   */
+  slowBatchWarningMs?: number;
   /** Whether `stop()` also closes the reader and the store. Default true. */
   closeOnStop?: boolean;
   /**
@@ -184,6 +193,7 @@ export interface CompiledWorkerOptions<Tx> {
   readonly crashBudget: number;
   readonly onCrashLoop: 'stop-partition' | 'dead-letter';
   readonly drainTimeoutMs: number;
+  readonly slowBatchWarningMs: number;
   readonly closeOnStop: boolean;
   readonly startTimeoutMs: number;
   readonly prepare: (() => Promise<unknown>) | undefined;
@@ -412,6 +422,7 @@ export function compileWorkerOptions<Tx>(o: WorkerOptions<Tx>): CompiledWorkerOp
     crashBudget: int('crashBudget', o.crashBudget, 5, 1, 1_000_000),
     onCrashLoop: o.onCrashLoop ?? 'stop-partition',
     drainTimeoutMs,
+    slowBatchWarningMs: int('slowBatchWarningMs', o.slowBatchWarningMs, 60_000, 0, MAX_TIMER_MS),
     closeOnStop: o.closeOnStop ?? true,
     startTimeoutMs: int('startTimeoutMs', o.startTimeoutMs, 300_000, 0, MAX_TIMER_MS),
     prepare: o.prepare,

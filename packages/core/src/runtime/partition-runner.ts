@@ -22,6 +22,7 @@ import type { WorkerEvents } from './events.js';
 import { decodeRecords, invokeHandler } from './handler-invoker.js';
 import { cutBatch, Mailbox, type MailboxItem, rangeEnd } from './mailbox.js';
 import type { CompiledWorkerOptions } from './options.js';
+import { SlowBatchWatch } from './slow-batch.js';
 import { type BatchTrace, traceBatch } from './tracing.js';
 import type { PartitionProgress } from './types.js';
 
@@ -38,6 +39,7 @@ export type RunnerOptions<Tx> = Pick<
   | 'batchLingerMs'
   | 'offsetOutOfRange'
   | 'retry'
+  | 'slowBatchWarningMs'
   | 'crashBudget'
   | 'onCrashLoop'
 >;
@@ -148,6 +150,7 @@ export class PartitionRunner<Tx> {
   /** Held while this runner narrows a range in flight at repeated deaths: the worker's other transactions wait. */
   #reservation: (() => void) | undefined;
   readonly #transients: TransientFailures;
+  readonly #slow: SlowBatchWatch;
 
   readonly #mailbox: Mailbox;
   #stopping = false;
@@ -186,6 +189,7 @@ export class PartitionRunner<Tx> {
     this.#suspect = this.#suspectOf(claim);
     this.#mailbox = new Mailbox(notifyFetcher);
     this.#transients = new TransientFailures(this.#log);
+    this.#slow = new SlowBatchWatch(this.#log, options.slowBatchWarningMs);
     this.#syncGate();
   }
 
@@ -267,6 +271,7 @@ export class PartitionRunner<Tx> {
       committedRecords: this.committedRecords,
       deadLetteredRecords: this.deadLettered,
       transientErrors: this.#transients.count,
+      ...(this.#slow.runningMs() === undefined ? {} : { batchRunningMs: this.#slow.runningMs() }),
     };
   }
 
@@ -754,6 +759,7 @@ export class PartitionRunner<Tx> {
     for (let attempt = 1; ; attempt++) {
       if (this.#abort.signal.aborted) return 'stopped';
       const started = performance.now();
+      const settled = this.#slow.start(range.fetchedFrom, range.recordCount);
       try {
         const claim = this.claim;
         const span = { group: this.app.group, topic: this.topic, partition: this.partition, epoch: claim.epoch };
@@ -763,6 +769,7 @@ export class PartitionRunner<Tx> {
             deadLetters,
           }),
         );
+        settled();
         this.#transients.recovered();
         claim.nextOffset = range.nextOffset;
         if (claim.highestCommitted === null || range.nextOffset > claim.highestCommitted)
@@ -782,6 +789,7 @@ export class PartitionRunner<Tx> {
         });
         return 'ok';
       } catch (e) {
+        settled();
         if (OncelyError.is(e, 'FENCED')) return 'fenced';
         // The handler ended the transaction itself: a code error, never counted as committed,
         // retried or blamed on the record. It stops the worker (run() rejects).
@@ -882,6 +890,7 @@ export class PartitionRunner<Tx> {
       isReplay,
       chunk,
       trace,
+      (offset) => this.#slow.at(offset),
     );
   }
 

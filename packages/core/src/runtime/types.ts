@@ -34,4 +34,9 @@ export interface PartitionProgress {
    * partition met and retried since the worker claimed it; none of them cost a record's retries.
    */
   transientErrors: number;
+  /**
+   * How long the batch transaction in flight has been open, in ms; absent between batches. A value
+   * that keeps growing is a handler that does not settle (see slowBatchWarningMs).
+   */
+  batchRunningMs?: number;
 }
