@@ -70,6 +70,21 @@ describe('mapStoreError', () => {
     );
   });
 
+  it("leaves out the multi-line statement knex puts in front of the driver's message, keeping a one-line one", () => {
+    const statement = 'with settings as (select 1),\nbeat as (\n  insert into "oncely".workers …\n)\nselect * from beat';
+    const e = mapStoreError(
+      pgError('42P01', `${statement} - relation "oncely.workers" does not exist`),
+      'heartbeat of worker w',
+      'x',
+      1,
+    );
+    expect(e.message).toBe(
+      'heartbeat of worker w: relation "oncely.workers" does not exist. Has the schema been migrated? Run store.migrate() or `oncely migrate`.',
+    );
+    const short = mapStoreError(pgError(UNIQUE_VIOLATION, 'insert into t values (1) - duplicate key'), 'claim t/0', 'x', 1);
+    expect(short.message).toBe('claim t/0 failed (23505): insert into t values (1) - duplicate key');
+  });
+
   it('maps a lock timeout to a retriable error that names lockTimeoutMs', () => {
     const e = mapStoreError(pgError(LOCK_NOT_AVAILABLE), 'runBatch t/0', 'x', 250);
     expect(e).toMatchObject({ code: 'STORE_UNAVAILABLE', retriable: true });

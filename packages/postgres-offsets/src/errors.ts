@@ -193,6 +193,16 @@ export function pgRemedy(e: unknown): string | undefined {
 }
 
 /**
+ * knex puts the statement in front of the driver's message (`<sql> - relation "x" does not
+ * exist`). oncely's own statements run to dozens of lines, which buried the one line that says
+ * what is wrong; `action` already names the operation, so a multi-line statement is left out.
+ */
+function withoutStatement(message: string): string {
+  const cut = message.lastIndexOf(' - ');
+  return cut > 0 && message.slice(0, cut).includes('\n') ? message.slice(cut + 3) : message;
+}
+
+/**
  * Turns anything a store statement threw into an OncelyError (OncelyErrors pass through).
  * `action` names the operation (`claim orders/3`), `target` the redacted database.
  */
@@ -200,7 +210,7 @@ export function mapStoreError(thrown: unknown, action: string, target: string, l
   if (OncelyError.is(thrown)) return thrown;
   const e = toError(thrown);
   const code = sqlState(e);
-  const detail = redact(e.message);
+  const detail = redact(withoutStatement(e.message));
   if (isConnectionError(e)) {
     return new StoreUnavailableError(
       `${action}: PostgreSQL at ${target} is unavailable (${code ?? e.name}: ${detail}); the operation will be retried. ` +

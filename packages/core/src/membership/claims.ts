@@ -295,23 +295,30 @@ export class ClaimKeeper<Tx> implements Membership {
         { sessionTimeoutMs },
       );
     }
+    const registered = this.#registered;
     this.#registered = true;
-    const live = await store.heartbeat(
-      {
-        group,
-        workerId,
-        host: this.#host,
-        pid: process.pid,
-        starting: first,
-        membership: this.kind,
-        target: this.#started ? this.#target.size : null,
-        held: host.held().length,
-        maxPartitions: this.#strategy.maxPartitions,
-        weight: this.#strategy.weight,
-      },
-      sessionTimeoutMs,
-      { goneGraceMs: goneGraceMs(this.#ctx) },
-    );
+    const live = await store
+      .heartbeat(
+        {
+          group,
+          workerId,
+          host: this.#host,
+          pid: process.pid,
+          starting: first,
+          membership: this.kind,
+          target: this.#started ? this.#target.size : null,
+          held: host.held().length,
+          maxPartitions: this.#strategy.maxPartitions,
+          weight: this.#strategy.weight,
+        },
+        sessionTimeoutMs,
+        { goneGraceMs: goneGraceMs(this.#ctx) },
+      )
+      .catch((e: unknown) => {
+        // A statement the database refused (a schema not migrated) wrote no row; a lost connection may have.
+        if (OncelyError.is(e) && !e.retriable) this.#registered = registered;
+        throw e;
+      });
     this.#lastBeat = performance.now();
     const sorted = [...live].sort((a, b) => cmp(a.workerId, b.workerId));
     const before = this.#live?.filter((w) => w.membership === 'elastic').map((w) => w.workerId);

@@ -448,7 +448,7 @@ describe('worker (in-memory log and store)', () => {
     expect(store.data.get('constructed')).toBe(1);
   });
 
-  it('unregisters on a failed start-up only when a heartbeat was sent: a store that failed before it is not asked again', async () => {
+  it('unregisters on a failed start-up only when a heartbeat may have registered it: a store that refused or never got one is not asked again', async () => {
     class CountingStore extends MemoryStore {
       leaves = 0;
       override async leave(group: string, workerId: string): Promise<void> {
@@ -472,6 +472,18 @@ describe('worker (in-memory log and store)', () => {
     await expect(failed.start()).rejects.toThrow(/no such database/);
     expect(failed.state).toBe('failed');
     expect(unprepared.leaves).toBe(0);
+    expect(warnings).toEqual([]);
+
+    // The first heartbeat was refused (a schema not migrated): it wrote no row, so none is deleted.
+    class UnmigratedStore extends CountingStore {
+      override async heartbeat(): Promise<never> {
+        throw new OncelyError('STORE_FAILED', 'relation "oncely.workers" does not exist', { retriable: false });
+      }
+    }
+    const unmigrated = new UnmigratedStore();
+    const refused = createWorker(recordingApp('t'), { ...fast, logger, store: unmigrated, reader: log });
+    await expect(refused.start()).rejects.toThrow(/oncely\.workers/);
+    expect(unmigrated.leaves).toBe(0);
     expect(warnings).toEqual([]);
 
     // The first round's heartbeat registered the worker before the topic turned out missing: it leaves.
