@@ -226,5 +226,12 @@ describe('oncely explain (real binary, real database)', () => {
     expect(storeOnly.state).toBe('applied');
     expect(storeOnly.inKafka.kind).toBe('unknown');
     expect(storeOnly.inKafka.reason).toMatch(/no brokers/);
+
+    // A partition the topic does not have is named as such, not as a leader the brokers lack.
+    const nowhere = await oncely(['explain', `${topic}/7/0`, '--group', group, '--json'], env);
+    expect(nowhere.code, nowhere.stderr).toBe(0);
+    const missing = JSON.parse(nowhere.stdout) as History & { inKafka: { kind: string; reason: string } };
+    expect(missing.state).toBe('unknown-partition');
+    expect(missing.inKafka).toEqual({ kind: 'unknown', reason: `topic ${topic} has no partition 7 (it has 1: 0)` });
   });
 });

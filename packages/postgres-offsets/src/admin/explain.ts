@@ -108,8 +108,23 @@ export async function recordInKafka(
     if (offset >= result.highWatermark) return { kind: 'not-yet', highWatermark: result.highWatermark };
     return { kind: 'unknown', reason: 'the fetch returned no batch at this offset (an open transaction?)' };
   } catch (e) {
+    // A partition the topic does not have fails like an unreachable leader; say which it is.
+    const partitions = await kafka.partitions(topic).catch(() => undefined);
+    if (partitions !== undefined && !partitions.includes(partition)) {
+      return {
+        kind: 'unknown',
+        reason: `topic ${topic} has no partition ${partition} (it has ${partitions.length}: ${describePartitions(partitions)})`,
+      };
+    }
     return { kind: 'unknown', reason: `Kafka could not be read: ${(e as Error).message}` };
   }
+}
+
+/** `0-5`, or the list when it has gaps. */
+function describePartitions(partitions: readonly number[]): string {
+  const sorted = [...partitions].sort((a, b) => a - b);
+  const contiguous = sorted.every((p, i) => p === sorted[0]! + i);
+  return contiguous && sorted.length > 1 ? `${sorted[0]}-${sorted.at(-1)}` : sorted.join(',');
 }
 
 /** The record's history, oldest event first, with the verdict an operator reads first. */
