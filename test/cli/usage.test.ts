@@ -13,6 +13,7 @@ import { cleanup, stopOnCleanup } from '../support/cleanup.js';
 import { collect } from '../support/cli.js';
 import { brokers, createTopic, databaseUrl, freshSchema, randomName, requireBuild } from '../support/fixtures.js';
 import { until } from '../support/oncely.js';
+import { freePort } from '../support/ports.js';
 import { FIXTURES, makeProjectionTables, oncely, oncelyBounded, producePayments, ROOT, startOncely } from './support.js';
 
 const V1 = resolve(FIXTURES, 'projection-v1.ts');
@@ -141,6 +142,19 @@ describe('bad usage and configuration', () => {
     expect(r.stderr).toContain(
       "compile it (tsc) and run the .js, or run oncely under tsx: NODE_OPTIONS='--import tsx' oncely run",
     );
+  });
+
+  it('a database that refuses connections: exit 1 at once, saying to run the command again (it retries nothing)', async () => {
+    const closed = new URL(databaseUrl());
+    closed.port = String(await freePort());
+    const r = await oncelyBounded(['migrate'], { DATABASE_URL: closed.toString() }, DEADLINE_MS);
+    expect(r.hung).toBe(false);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(
+      /^oncely: STORE_UNAVAILABLE: migrate schema oncely: PostgreSQL at .* is unavailable \(ECONNREFUSED/m,
+    );
+    expect(r.stderr).toContain('; nothing was done: run the command again once it answers. Check that the server is running');
+    expect(r.stderr).not.toContain('will be retried');
   });
 
   it('a missing topic is a configuration error: exit 2 naming the topic, the pool closed', async () => {

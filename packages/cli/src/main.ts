@@ -73,6 +73,15 @@ function build(setCode: (code: number) => void): { program: Command; ran: () => 
   return { program, ran: () => ran };
 }
 
+/**
+ * The store words an outage for a worker, which waits it out ("the operation will be retried"); a
+ * command that ends with it retries nothing, so its message says what to do instead.
+ */
+function oneShot(e: unknown, message: string): string {
+  if (!OncelyError.is(e, 'STORE_UNAVAILABLE')) return message;
+  return message.replace('; the operation will be retried. ', '; nothing was done: run the command again once it answers. ');
+}
+
 /** Builds the `oncely` command; `setCode` receives the exit code of the command that ran. */
 export function buildProgram(setCode: (code: number) => void): Command {
   return build(setCode).program;
@@ -100,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`oncely: ${explainSource(e.message, ran())}`);
       return ExitCode.USAGE;
     }
-    console.error(`oncely: ${OncelyError.is(e) ? `${e.code}: ` : ''}${err.message ?? String(e)}`);
+    console.error(`oncely: ${OncelyError.is(e) ? `${e.code}: ` : ''}${oneShot(e, err.message ?? String(e))}`);
     return isConfigurationError(e) ? ExitCode.USAGE : ExitCode.FAILED;
   }
 }
