@@ -226,6 +226,36 @@ describe('systemic errors outside a batch stop as loudly', () => {
   });
 });
 
+describe('systemic errors of the membership rounds', () => {
+  it("a privilege on oncely's tables taken away mid-run (42501 on the heartbeat) stops the worker with what to do, not a warning retried for ever", async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('round');
+    const group = `round-${topic}`;
+    await produce(topic, ['{"n":0}', '{"n":1}']);
+    const app = defineApp<Knex.Transaction>({ group }).handle({ topic, codec: json() }, async () => {});
+    const log = captureLogger();
+    const w = await realWorker(app, schema, { logger: log, heartbeatIntervalMs: 200 });
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 2n, 'the records applied');
+    // REVOKE UPDATE ON <schema>.workers from the worker's user (it is the tables' owner here).
+    await db().query(`create function ${schema}.no_heartbeat() returns trigger language plpgsql as $$
+      begin raise exception 'permission denied for table workers' using errcode = 'insufficient_privilege'; end $$`);
+    await db().query(
+      `create trigger no_heartbeat before update on ${schema}.workers for each row execute function ${schema}.no_heartbeat()`,
+    );
+    await until(() => w.state === 'failed', 'the worker to stop on the refused heartbeat', 30_000);
+    const error = w.error;
+    expect(OncelyError.is(error, 'STORE_FAILED'), String(error)).toBe(true);
+    expect(error!.message).toMatch(/membership round .* failed with an error no retry fixes/);
+    expect(error!.message).toMatch(/42501/);
+    expect(error!.message).toMatch(/grant it/);
+    await expect(w.done).rejects.toBe(error);
+    expect(log.lines.filter((l) => l.startsWith('error membership round failed: an error no retry fixes'))).toHaveLength(1);
+    expect(log.lines.some((l) => l.startsWith('warn membership round failed; leases are renewed again'))).toBe(false);
+    expect(await stored(schema, group)).toBe('2');
+  });
+});
+
 describe('text oncely writes into PostgreSQL', () => {
   it('an error message with a lone surrogate and a NUL is dead-lettered with the raw bytes, and the partition moves on', async () => {
     const topic = await createTopic(1);

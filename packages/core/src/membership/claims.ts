@@ -1,10 +1,27 @@
 import { hostname } from 'node:os';
 import { ConfigError, OncelyError, PartitionHeldError, toError } from '../errors.js';
 import type { TopicPartition } from '../reader/types.js';
-import type { Claim, LiveWorker } from '../store/types.js';
+import type { Claim, LiveWorker, TransactionalStore } from '../store/types.js';
 import { backoff, sleep } from '../time.js';
 import { partitionKey } from './rendezvous.js';
 import type { Membership, MembershipContext, MembershipHost, MembershipStrategy, MembershipView } from './types.js';
+
+/** While membership rounds keep failing, the log says so again this often. */
+const STILL_FAILING_LOG_MS = 60_000;
+
+/**
+ * Whether the store says a driver error (the error or one of its causes) is one no retry fixes: a
+ * SQLSTATE such as 42501. An error the store does not recognise (a Kafka listing, a bug) is not.
+ */
+function storeSaysSystemic(e: unknown, store: Pick<TransactionalStore<unknown>, 'classifyError' | 'isTransientError'>): boolean {
+  let current = e;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const cls = store.classifyError?.(current) ?? (store.isTransientError?.(current) ? 'transient' : undefined);
+    if (cls) return cls === 'systemic';
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -151,6 +168,9 @@ export class ClaimKeeper<Tx> implements Membership {
   #live: LiveWorker[] | undefined;
   #lastBeat: number | undefined;
   #roundFailing: string | undefined;
+  /** Since when the rounds fail, and when the log last said so (performance.now()). */
+  #roundFailingSince = 0;
+  #roundLoggedAt = 0;
 
   constructor(ctx: MembershipContext<Tx>, strategy: MembershipStrategy, options: KeeperOptions) {
     this.#ctx = ctx;
@@ -243,10 +263,36 @@ export class ClaimKeeper<Tx> implements Membership {
         }
       } catch (e) {
         const error = toError(e);
-        // One line per kind of failure, not one per round.
+        // A privilege taken away or one of oncely's tables gone: no round will renew the leases
+        // again, so the worker would keep fetching while its partitions expire and go to others.
+        if (host.fail && storeSaysSystemic(e, this.#ctx.store)) {
+          const remedy = this.#ctx.store.remedy?.(e) ?? 'fix the cause the error names';
+          logger.error('membership round failed: an error no retry fixes; the worker stops', { error: error.message });
+          host.fail(
+            new OncelyError(
+              'STORE_FAILED',
+              `The membership round (lease renewal, heartbeat, claims) failed with an error no retry fixes: ${error.message}. ` +
+                `To do: ${remedy} This worker's leases are not renewed without it, so it stops; once fixed, start it again ` +
+                'and it goes on from the stored positions.',
+              { cause: e },
+            ),
+          );
+          return;
+        }
+        // One line per kind of failure, not one per round, and once a minute while it lasts.
         const state = OncelyError.is(error) ? error.code : error.name;
+        const at = performance.now();
         if (this.#roundFailing !== state) {
+          if (this.#roundFailing === undefined) this.#roundFailingSince = at;
+          this.#roundLoggedAt = at;
           logger.warn('membership round failed; leases are renewed again next round', {
+            error: error.message,
+            retryInMs: heartbeatIntervalMs,
+          });
+        } else if (at - this.#roundLoggedAt >= STILL_FAILING_LOG_MS) {
+          this.#roundLoggedAt = at;
+          logger.error('membership round still failing; leases are renewed again next round', {
+            failingForMs: Math.round(at - this.#roundFailingSince),
             error: error.message,
             retryInMs: heartbeatIntervalMs,
           });

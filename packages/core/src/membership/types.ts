@@ -51,6 +51,11 @@ export interface MembershipHost {
    * current (another worker holds the partition, or it was rewound), so nothing was released.
    */
   released(claim: Claim, reason: 'handoff' | 'stop', released: boolean): void;
+  /**
+   * The membership cannot go on: a round failed with an error no retry fixes (a privilege taken
+   * away, one of oncely's tables gone). The worker stops with it.
+   */
+  fail?(error: Error): void;
 }
 
 /** A snapshot of a membership, for progress and tests. */

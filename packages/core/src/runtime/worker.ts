@@ -244,6 +244,9 @@ export class Worker<Tx = DefaultTx> {
         }
         this.#addRunner(claim, stopAt);
       },
+      fail: (error) => {
+        void this.#fail(error);
+      },
       lost: (lost) => {
         // A lost claim (another worker, or a rewind) makes its runner re-check ownership.
         const runner = this.#runners.get(`${lost.topic}:${lost.partition}`);
