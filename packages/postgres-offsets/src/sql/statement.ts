@@ -90,14 +90,28 @@ export function literal(value: string): string {
 }
 
 /**
- * `statement` with each `:name` replaced by its value as a quoted literal, for a simple query
+ * A statement whose `:name`s are filled with their values as quoted literals, for a simple query
  * (several statements in one round trip, which bound values cannot be sent with). Casts in the
- * text (`:epoch::bigint`) type the literals, as they type bound values.
+ * text (`:epoch::bigint`) type the literals, as they type bound values. Split once at its names.
  */
-export function inlineValues<P extends object>(statement: Statement<P, unknown>, params: NoInfer<P>): string {
-  return statement.replace(NAMED, (_m, name: string) => {
-    const v = (params as Record<string, unknown>)[name];
-    if (v === undefined || v === null) throw new Error(`Undefined binding :${name} in a store statement.`);
-    return literal(String(v));
-  });
+export interface InlinedStatement<P> {
+  /** The text with the values of `params` in it. */
+  render(params: NoInfer<P>): string;
+}
+
+/** Compiles `statement` once for {@link InlinedStatement.render}. */
+export function inlined<P extends object>(statement: Statement<P, unknown>): InlinedStatement<P> {
+  const parts = statement.split(NAMED);
+  return {
+    render(params) {
+      // split() with a capturing group: text, name, text, name, …, text.
+      let out = parts[0]!;
+      for (let i = 1; i < parts.length; i += 2) {
+        const v = (params as Record<string, unknown>)[parts[i]!];
+        if (v === undefined || v === null) throw new Error(`Undefined binding :${parts[i]} in a store statement.`);
+        out += literal(String(v)) + parts[i + 1]!;
+      }
+      return out;
+    },
+  };
 }

@@ -14,7 +14,7 @@ import {
   batchStartUnfencedSql,
   boundNames as namesInOrder,
 } from './run-batch.js';
-import { inlineValues, literal, positional, type Statement, setLockTimeoutSql } from './statement.js';
+import { inlined, literal, positional, type Statement, setLockTimeoutSql } from './statement.js';
 import { heartbeatSql, leaveSql } from './workers.js';
 
 // Rendering needs the pg dialect only; no connection is opened.
@@ -173,11 +173,11 @@ describe('the merged batch statements (simple queries, values inlined)', () => {
     expect(begin.startsWith('begin;')).toBe(true);
     expect(boundNames(begin)).toEqual([...new Set([...commitNames, 'lockTimeout', 'idleTimeout'])].sort());
     const params = Object.fromEntries(boundNames(begin).map((n) => [n, `v-${n}`]));
-    const text = inlineValues(begin as Statement<Record<string, string>>, params);
+    const text = inlined(begin as Statement<Record<string, string>>).render(params);
     expect(text).not.toMatch(/(?<!:):[A-Za-z_]/);
     for (const n of commitNames) expect(text).toContain(`set_config('oncely.b_${n}', 'v-${n}', true)`);
     const { owner: _, ...withoutOwner } = params;
-    expect(() => inlineValues(begin as Statement<Record<string, string>>, withoutOwner)).toThrow(/:owner/);
+    expect(() => inlined(begin as Statement<Record<string, string>>).render(withoutOwner)).toThrow(/:owner/);
   });
 
   it('commits with no bound value left, checks the CAS before COMMIT, and has no ? for knex to renumber', () => {

@@ -51,12 +51,12 @@ import {
   STILL_OPEN,
 } from '../sql/run-batch.js';
 import {
-  inlineValues,
+  type InlinedStatement,
+  inlined,
   type PositionalStatement,
   positional,
   query,
   queryInTransaction,
-  type Statement,
 } from '../sql/statement.js';
 import { markStoppedSql } from '../sql/stop.js';
 import { heartbeatSql, leaveSql } from '../sql/workers.js';
@@ -148,7 +148,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     release: ReturnType<typeof releaseSql>;
     markStopped: ReturnType<typeof markStoppedSql>;
     /** BEGIN, the start statement and the commit's values stored: one simple query, its values inlined. */
-    batchBegin: Statement<BatchCommitParams & { lockTimeout: string; idleTimeout: string }>;
+    batchBegin: InlinedStatement<BatchCommitParams & { lockTimeout: string; idleTimeout: string }>;
     /** The commit statement with its values bound, sent on its own: a batch with dead letters. */
     batchCommit: PositionalStatement<BatchCommitParams, { updated: number; open: boolean }>;
     /** The commit statement, the check that it matched, and COMMIT: one simple query, the same text every batch. */
@@ -196,7 +196,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       heartbeat: heartbeatSql(s),
       leave: leaveSql(s),
       // Every batch runs these: built once from the schema.
-      batchBegin: batchBeginSql(unfenced ? batchStartUnfencedSql() : batchStartSql(s), boundNames(commit)),
+      batchBegin: inlined(batchBeginSql(unfenced ? batchStartUnfencedSql() : batchStartSql(s), boundNames(commit))),
       batchCommit: positional(commit),
       batchCommitMerged: batchCommitMergedSql(s, !unfenced),
     };
@@ -502,7 +502,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     let rollback = false;
     try {
       idle.watch(connection);
-      const beginText = inlineValues(this.#sql.batchBegin, {
+      const beginText = this.#sql.batchBegin.render({
         lockTimeout: this.#lockTimeout,
         idleTimeout: this.#idleTimeout,
         ...batch,
