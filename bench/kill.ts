@@ -27,7 +27,7 @@ import { type OncelyConfig, READERS, type ReaderName } from './config.js';
 import { totalCents } from './data.js';
 import { BenchGroup, type Sample, type WorkerHandle } from './group.js';
 import { type ProfileSummary, summarizeProfile } from './profile.js';
-import { benchTopic, build, DEFAULT_VALUE_BYTES, prepareTopics, startServices } from './prologue.js';
+import { benchTopic, build, Checkpoints, DEFAULT_VALUE_BYTES, prepareTopics, startServices } from './prologue.js';
 
 const HANDLERS = ['message', 'batch-rows', 'batch-ledger'] as const;
 
@@ -104,6 +104,8 @@ export async function killRecovery(o: {
     poolMax: Math.min(o.partitions, 6) + 2,
     timings: o.leaseMs === undefined ? undefined : { leaseMs: o.leaseMs, sessionTimeoutMs: o.leaseMs },
   });
+  // The topic's production (or the run before) leaves PostgreSQL dirty pages: written out now, not in the window.
+  await new Checkpoints(services.databaseUrl).before();
   const profileDir = join(import.meta.dirname, 'results', `recovery-profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   if (o.profile) mkdirSync(profileDir, { recursive: true });
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

@@ -36,7 +36,7 @@ import { parseArgs } from 'node:util';
 import { type OncelyConfig, READERS, type ReaderName } from './config.js';
 import { KEY_BYTES, totalCents, valueBytesOf } from './data.js';
 import { BenchGroup, type Sample, type WorkerHandle } from './group.js';
-import { benchTopic, build, prepareTopics, startServices } from './prologue.js';
+import { benchTopic, build, Checkpoints, prepareTopics, startServices } from './prologue.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -449,8 +449,11 @@ async function main(): Promise<number> {
   const topicsMin = (performance.now() - t0) / 60_000;
 
   const results: RunResult[] = [];
+  const checkpoints = new Checkpoints(databaseUrl);
   const cellsStarted = performance.now();
   for (const [i, run] of runs.entries()) {
+    // What the cell before left dirty is written out before this one's window, as in pnpm bench.
+    await checkpoints.before();
     log(
       `[${i + 1}/${runs.length}] ${HANDLER_TITLE[run.handler]}, ${run.workers} worker process(es), ${run.partitions} partitions, ${size(run.valueBytes)} values, ${fmt(run.records)} records`,
     );
