@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
 import { captureLogger } from '../failure/support.js';
 import { cleanup } from '../support/cleanup.js';
-import { createTopic, freshSchema, kafkaClient, pgPool } from '../support/fixtures.js';
+import { createTopic, databaseUrl, freshSchema, kafkaClient, pgPool } from '../support/fixtures.js';
 import { realWorker, until } from '../support/oncely.js';
 import { claimInput, logRows, newStore, partitionRow } from './support.js';
 
@@ -47,6 +47,35 @@ describe('a transaction left idle', () => {
       await tx.raw(`insert into ${schema}.writes values (2)`);
     });
     expect((await pool.query(`select n from ${schema}.writes`)).rows).toEqual([{ n: 2 }]);
+  });
+
+  it('fails a batch whose handler never settles once PostgreSQL ends its idle session, instead of holding it for ever', async () => {
+    const store = newStore(schema, { idleInTransactionTimeoutMs: 300 });
+    await store.migrate();
+    await pool.query(`create table if not exists ${schema}.hung (n int)`);
+    const claim = await store.claim(claimInput({ partition: 9 }));
+    let handlerReturned = false;
+    const batch = store.runBatch(claim, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, async (tx) => {
+      await tx.raw(`insert into ${schema}.hung values (1)`);
+      await new Promise(() => {}); // an await on something that never answers
+      handlerReturned = true;
+    });
+    const error = await Promise.race([
+      batch.then(
+        () => 'committed',
+        (e: unknown) => e,
+      ),
+      new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000)),
+    ]);
+    expect(OncelyError.is(error, 'IDLE_IN_TRANSACTION'), String(error)).toBe(true);
+    expect(handlerReturned).toBe(false);
+    expect((await pool.query(`select count(*)::int as n from ${schema}.hung`)).rows[0].n).toBe(0);
+    expect(await partitionRow(pool, schema, claim)).toMatchObject({ next_offset: '0' });
+    // The pool gave up the ended session: the next batch commits.
+    await store.runBatch(claim, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, async (tx) => {
+      await tx.raw(`insert into ${schema}.hung values (2)`);
+    });
+    expect((await pool.query(`select n from ${schema}.hung`)).rows).toEqual([{ n: 2 }]);
   });
 
   it("is reported as ended for idling when the process was not reading its socket: the store's commit meets the end first", async () => {
@@ -188,5 +217,44 @@ describe('a transaction left idle', () => {
       { next_offset: '0' },
     ]);
     expect((await pool.query(`select count(*)::int as n from ${schema}.dead_letters`)).rows[0].n).toBe(0);
+  });
+});
+
+describe("a session's statement_timeout not above lockTimeoutMs", () => {
+  it("makes a batch's lock wait fail as a lock timeout (an outage, retried), not as the record's slow statement", async () => {
+    const url = new URL(databaseUrl());
+    url.searchParams.set('options', '-c statement_timeout=1000');
+    const logger = captureLogger();
+    const store = newStore(schema, { connectionString: url.toString(), lockTimeoutMs: 5000, logger });
+    await store.migrate();
+    await pool.query(`create table if not exists ${schema}.locked (n int)`);
+    const claim = await store.claim(claimInput({ partition: 11 }));
+    // Another session holds the handler's table for longer than the statement timeout.
+    const holder = await pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`lock table ${schema}.locked in access exclusive mode`);
+      const error = await store
+        .runBatch(claim, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, async (tx) => {
+          await tx.raw(`insert into ${schema}.locked values (1)`);
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(store.classifyError(error), String(error)).toBe('transient');
+      // The handler's own statement's error, as it threw it: the lock wait, not the statement timeout (57014).
+      expect((error as { code?: string }).code, String(error)).toBe('55P03');
+    } finally {
+      await holder.query('rollback');
+      holder.release();
+    }
+    expect(logger.lines.filter((l) => l.includes('statement_timeout (1000 ms) is not above'))).toHaveLength(1);
+    expect(logger.lines.join('\n')).toContain('"batchLockTimeoutMs":500');
+    // Once the lock is gone the batch commits.
+    await store.runBatch(claim, { fetchedFrom: 0n, nextOffset: 1n, recordCount: 1 }, async (tx) => {
+      await tx.raw(`insert into ${schema}.locked values (2)`);
+    });
+    expect((await pool.query(`select n from ${schema}.locked`)).rows).toEqual([{ n: 2 }]);
   });
 });

@@ -161,6 +161,9 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   /** Who a forced takeover is audited as. */
   readonly #actor = defaultActor();
   readonly #lockTimeout: string;
+  /** The lock_timeout of a transaction that runs a handler: see {@link #handlerLockTimeout}. */
+  #handlerLockTimeout: Promise<string> | undefined;
+  readonly #logger: Logger;
   readonly #idleTimeout: string;
   /**
    * A claim's lock wait: a claim whose row another transaction holds (a commit in progress, or a
@@ -174,6 +177,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
 
   constructor(options: PostgresStoreOptions) {
     this.options = compileStoreOptions(options);
+    this.#logger = options.logger ?? consoleLogger();
     const { quotedSchema: s, poolMax, applicationName, lockTimeoutMs } = this.options;
     this.knex =
       options.knex ??
@@ -181,7 +185,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         client: 'pg',
         connection: { connectionString: options.connectionString, application_name: applicationName },
         pool: { min: 0, max: poolMax },
-        log: knexLog(options.logger ?? consoleLogger(), this.#logGate),
+        log: knexLog(this.#logger, this.#logGate),
       });
     // Statement texts are built once from the validated schema; everything else is a bound value.
     const unfenced = this.options.unsafeUnfencedCommitsForBenchmarks === true;
@@ -385,7 +389,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         try {
           await idle.start(trx);
           await trx.raw(`select set_config('lock_timeout', :lockTimeout, true), ${IDLE_TIMEOUT}, ${BATCH_OPEN}`, {
-            lockTimeout: this.#lockTimeout,
+            lockTimeout: await this.#lockTimeoutForHandlers(),
             idleTimeout: this.#idleTimeout,
           });
           let out: R;
@@ -503,7 +507,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     try {
       idle.watch(connection);
       const beginText = this.#sql.batchBegin.render({
-        lockTimeout: this.#lockTimeout,
+        lockTimeout: await this.#lockTimeoutForHandlers(),
         idleTimeout: this.#idleTimeout,
         ...batch,
       });
@@ -526,6 +530,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
                 workFailure = { error };
               },
               () => this.#cancelBackend(tx),
+              idle,
             );
             if (ended) throw ended;
             if (signal?.aborted) throw new AbortedError();
@@ -740,6 +745,45 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     }
   }
 
+  /**
+   * The lock_timeout of the transactions that run a handler: lockTimeoutMs, unless the session's
+   * statement_timeout (the role's or the database's, read once) is not above it. A handler's
+   * statement waiting on a lock would then be cancelled by the statement timeout first, 57014,
+   * which counts as the record's failure (a slow statement): healthy records retried, then
+   * dead-lettered, while another session held a lock. Half the statement timeout makes the wait
+   * fail as a lock timeout (55P03, retried as an outage) first. Said once in the log.
+   */
+  #lockTimeoutForHandlers(): Promise<string> {
+    this.#handlerLockTimeout ??= this.#readStatementTimeout().then(
+      (statementMs) => {
+        const lockMs = this.options.lockTimeoutMs;
+        if (statementMs <= 0 || statementMs > lockMs) return this.#lockTimeout;
+        const chosen = Math.max(1, Math.floor(statementMs / 2));
+        this.#logger.warn(
+          `PostgreSQL's statement_timeout (${statementMs} ms) is not above the store's lockTimeoutMs (${lockMs} ms): ` +
+            `a handler's statement waiting on a lock would be cancelled as a slow statement (57014, the record's failure) ` +
+            `before its lock wait failed; batches wait at most ${chosen} ms for a lock instead, retried as an outage. ` +
+            'Raise statement_timeout for this role, or lower lockTimeoutMs (--lock-timeout), to choose yourself.',
+          { statementTimeoutMs: statementMs, lockTimeoutMs: lockMs, batchLockTimeoutMs: chosen },
+        );
+        return String(chosen);
+      },
+      () => {
+        // Read again with the next batch, which meets whatever made this fail.
+        this.#handlerLockTimeout = undefined;
+        return this.#lockTimeout;
+      },
+    );
+    return this.#handlerLockTimeout;
+  }
+
+  async #readStatementTimeout(): Promise<number> {
+    const { rows } = await this.knex.raw<Rows<{ ms: number }>>(
+      "select setting::int as ms from pg_settings where name = 'statement_timeout'",
+    );
+    return rows[0]?.ms ?? 0;
+  }
+
   #fenced(claim: Claim): FencedError {
     return new FencedError(claim.topic, claim.partition, claim.epoch);
   }
@@ -750,8 +794,10 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
 }
 
 /**
- * Runs the handler; an aborted signal rejects at once (the transaction then rolls back). A handler
- * error that arrives after the abort is not reported as the batch's failure: the abort decided it.
+ * Runs the handler; an aborted signal rejects at once (the transaction then rolls back), and so
+ * does PostgreSQL ending the transaction for idling (`idle`): a handler that never settles, its
+ * session gone, would otherwise hold the batch for ever. A handler error that arrives after either
+ * is not reported as the batch's failure: the abort or the end decided it.
  */
 function runWork<R>(
   trx: Knex.Transaction,
@@ -759,23 +805,31 @@ function runWork<R>(
   signal: AbortSignal | undefined,
   onWorkError: (error: unknown) => void,
   cancel: () => Promise<void>,
+  idle: IdleWatch,
 ): Promise<R> {
   let aborted = false;
   const running = (async () => work(trx))().catch((error: unknown) => {
     if (!aborted) onWorkError(error);
     throw error;
   });
-  if (!signal) return running;
   return new Promise<R>((resolve, reject) => {
     const onAbort = () => {
+      if (aborted) return;
       aborted = true;
       running.catch(() => {}); // its error (57014 after the cancel) is the abort's doing
       // The rejection (then ROLLBACK) waits for the cancel: a cancel arriving after the connection
       // went back to the pool would hit another transaction's statement.
       void cancel().finally(() => reject(new AbortedError()));
     };
-    if (signal.aborted) onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
+    // The session is gone: nothing to cancel, and the handler's statements can only fail now.
+    idle.onEnded((error) => {
+      if (aborted) return;
+      aborted = true;
+      running.catch(() => {});
+      reject(error);
+    });
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     running
       .then(
         (v) => {
@@ -785,7 +839,10 @@ function runWork<R>(
           if (!aborted) reject(e);
         },
       )
-      .finally(() => signal.removeEventListener('abort', onAbort));
+      .finally(() => {
+        signal?.removeEventListener('abort', onAbort);
+        idle.onEnded(undefined);
+      });
   });
 }
 

@@ -42,9 +42,17 @@ export interface ErrorEmitter {
 export class IdleWatch {
   #ended = false;
   #connection: ErrorEmitter | undefined;
+  #onEnded: ((error: unknown) => void) | undefined;
   readonly #onError = (e: unknown) => {
-    if (isIdleInTransactionTimeout(e)) this.#ended = true;
+    if (!isIdleInTransactionTimeout(e)) return;
+    this.#ended = true;
+    this.#onEnded?.(e);
   };
+
+  /** Calls `listener` with the connection's error once PostgreSQL ended the transaction for idling. */
+  onEnded(listener: ((error: unknown) => void) | undefined): void {
+    this.#onEnded = listener;
+  }
 
   /** Listens on the transaction's connection until {@link stop}. */
   async start(trx: Knex.Transaction): Promise<void> {
@@ -59,6 +67,7 @@ export class IdleWatch {
 
   stop(): void {
     this.#connection?.removeListener?.('error', this.#onError);
+    this.#onEnded = undefined;
   }
 
   /** Whether the transaction was ended for idling: seen on its connection, or in one of these errors (their causes included). */
