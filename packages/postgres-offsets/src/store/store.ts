@@ -373,6 +373,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
   /** A plain transaction (lock_timeout set) with no offset movement: dead-letter requeue, admin work. */
   async transaction<R>(work: (tx: Knex.Transaction) => Promise<R>): Promise<R> {
     this.#assertOpen('transaction');
+    // Before the transaction takes its connection (the first call reads statement_timeout on another).
+    const lockTimeout = await this.#lockTimeoutForHandlers();
     let workFailure: { error: unknown } | undefined;
     // As in runBatch: the work may not end the transaction, and it must still be open at the end.
     let ended: TransactionEndedError | undefined;
@@ -389,7 +391,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
         try {
           await idle.start(trx);
           await trx.raw(`select set_config('lock_timeout', :lockTimeout, true), ${IDLE_TIMEOUT}, ${BATCH_OPEN}`, {
-            lockTimeout: await this.#lockTimeoutForHandlers(),
+            lockTimeout,
             idleTimeout: this.#idleTimeout,
           });
           let out: R;
@@ -497,6 +499,8 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     // PostgreSQL ended the session for idling in the transaction (25P03).
     const idle = new IdleWatch();
     const pool = this.knex.client as PoolConnections;
+    // Before the batch takes its connection: the first call reads statement_timeout on another.
+    const lockTimeout = await this.#lockTimeoutForHandlers();
     let connection: BatchConnection;
     try {
       connection = await pool.acquireConnection();
@@ -507,7 +511,7 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
     try {
       idle.watch(connection);
       const beginText = this.#sql.batchBegin.render({
-        lockTimeout: await this.#lockTimeoutForHandlers(),
+        lockTimeout,
         idleTimeout: this.#idleTimeout,
         ...batch,
       });
