@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTopic, databaseUrl, freshSchema, kafkaClient, pgPool, randomName } from '../support/fixtures.js';
@@ -7,6 +8,7 @@ import {
   gap,
   makeProjectionTables,
   oncely,
+  oncelyBounded,
   oncelyJson,
   positions,
   producePayments,
@@ -88,6 +90,22 @@ describe('the oncely binary', () => {
     expect(notUrl.stderr).toMatch(
       /--database-url \(from DATABASE_URL\) is not a PostgreSQL URL: expected postgres:\/\/user:password@host/,
     );
+  });
+
+  it('a DATABASE_URL at a server that accepts connections and never answers ends with an error, not a hang', async () => {
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => sockets.add(socket)); // accepts, never says a word
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    try {
+      const r = await oncelyBounded(['migrate'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/app` }, 90_000);
+      expect(r.hung, r.stderr).toBe(false);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toMatch(/timeout/i);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
   });
 
   it('run --until caught-up: stops at the high watermark captured at start, with progress and the right counts', async () => {

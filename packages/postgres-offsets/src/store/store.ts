@@ -70,6 +70,9 @@ import { type ErrorEmitter, IdleWatch, idleEndedError, transactionKeepingError }
  */
 const CLAIM_LOCK_TIMEOUT_MS = 1000;
 
+/** How long the store's own pool waits for PostgreSQL to accept a new connection (TCP, TLS, authentication). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * knex's own log, through the store's logger: knex warns `Connection Error: Connection ended
  * unexpectedly` for every pooled connection an outage killed, with console.warn by default (raw
@@ -183,7 +186,13 @@ export class PostgresStore implements TransactionalStore<Knex.Transaction> {
       options.knex ??
       createKnex({
         client: 'pg',
-        connection: { connectionString: options.connectionString, application_name: applicationName },
+        connection: {
+          connectionString: options.connectionString,
+          application_name: applicationName,
+          // A server that accepts the TCP connection and never answers (a wrong port, a proxy
+          // without its backend) would otherwise hold the connect, and the process, for ever.
+          connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        },
         pool: { min: 0, max: poolMax },
         log: knexLog(this.#logger, this.#logGate),
       });
