@@ -21,10 +21,14 @@ const sharedLib = join(root, '.oncely', 'kafka', 'lib');
 if (existsSync(sharedLib)) cpSync(sharedLib, join(home, 'kafka', 'lib'), { recursive: true });
 
 function services(...args: string[]) {
+  return servicesOn(port, ...args);
+}
+
+function servicesOn(kafkaPort: number, ...args: string[]) {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ONCELY_HOME: home,
-    ONCELY_KAFKA_PORT: String(port),
+    ONCELY_KAFKA_PORT: String(kafkaPort),
     DATABASE_URL: databaseUrl(),
   };
   delete env.KAFKA_BROKERS;
@@ -54,7 +58,7 @@ afterAll(() => {
 });
 
 describe('pnpm services', () => {
-  it('starts a broker once, finds it on the second up, and stops it with down', { timeout: 300_000 }, () => {
+  it('starts a broker once, finds it on the second up, and stops it with down', { timeout: 300_000 }, async () => {
     const first = services('up');
     expect(first.code, first.out).toBe(0);
     expect(first.out).toContain(`kafka:    127.0.0.1:${port} (local-broker, started now)`);
@@ -67,6 +71,25 @@ describe('pnpm services', () => {
     expect(second.out).toContain(`kafka:    127.0.0.1:${port} (local-broker)`);
     expect(second.out).not.toContain('started now');
     expect(brokerPid()).toBe(pid);
+
+    // The same checkout asked for another port while its broker runs: said at once, with what to do.
+    const other = await freePortPair();
+    const asked = Date.now();
+    const elsewhere = servicesOn(other, 'up');
+    expect(elsewhere.code, elsewhere.out).toBe(1);
+    expect(Date.now() - asked).toBeLessThan(20_000);
+    expect(elsewhere.out).toContain(
+      `This checkout's broker (pid ${pid}) is already running on 127.0.0.1:${port}, and ONCELY_KAFKA_PORT asks for ${other}.`,
+    );
+    expect(elsewhere.out).toContain(`ONCELY_KAFKA_PORT=${port}`);
+    expect(elsewhere.out).toContain('pnpm services down');
+    expect(elsewhere.out).not.toContain('does not answer');
+    expect(elsewhere.out).not.toContain('listeners=');
+    expect(alive(pid!)).toBe(true);
+    expect(JSON.parse(readFileSync(join(home, 'services.json'), 'utf8')).kafka).toMatchObject({
+      brokers: [`127.0.0.1:${port}`],
+      pid,
+    });
 
     expect(services('status').out).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} answers`));
 

@@ -260,6 +260,17 @@ export function brokerPid(spec: BrokerSpec): number | undefined {
   return pid !== undefined && processAlive(pid) ? pid : undefined;
 }
 
+/**
+ * The client port a running broker listens on: the PLAINTEXT listener of the config it was started
+ * with (written before the start, never while it runs).
+ */
+function runningPort(spec: BrokerSpec): number | undefined {
+  const { config } = brokerFiles(spec);
+  if (!existsSync(config)) return undefined;
+  const m = /^listeners=(?:.*,)?PLAINTEXT:\/\/[^:,]+:(\d+)/m.exec(readFileSync(config, 'utf8'));
+  return m ? Number(m[1]) : undefined;
+}
+
 /** Whether the broker this project started is running. */
 export function localBrokerPid(): number | undefined {
   return brokerPid(localBroker);
@@ -290,6 +301,17 @@ export async function startBroker(spec: BrokerSpec): Promise<{ brokers: string[]
   mkdirSync(spec.dir, { recursive: true });
   const running = brokerPid(spec);
   if (running !== undefined) {
+    // The running broker was started with this state dir's config: on another port, waiting for
+    // it on the one asked now can only time out.
+    const port = runningPort(spec);
+    if (port !== undefined && port !== spec.port) {
+      throw new ServiceError(
+        spec === localBroker
+          ? `This checkout's broker (pid ${running}) is already running on ${host}:${port}, and ${process.env.ONCELY_KAFKA_PORT ? `ONCELY_KAFKA_PORT asks for ${spec.port}` : `ONCELY_KAFKA_PORT is not set (port ${spec.port})`}. ` +
+              `Use the running one (ONCELY_KAFKA_PORT=${port}), or stop it first with \`pnpm services down\` and run \`pnpm services up\` again to start one on ${spec.port}.`
+          : `The broker of ${spec.dir} (pid ${running}) is already running on ${host}:${port}, not on ${spec.port}: stop it first.`,
+      );
+    }
     if (await waitForKafka(brokers, 60_000, running)) return { brokers, pid: running, started: false };
     throw new ServiceError(
       `The broker (pid ${running}) runs but does not answer on ${brokers[0]}. Log tail:\n${tail(brokerLog)}`,
