@@ -99,6 +99,8 @@ export interface BenchArgs {
   naiveRecords: number;
   /** Format of the pre-built COPY ceiling's buffers. */
   copyFormat: CopyFormat;
+  /** The rows scenarios' json codec: lazy (the values go to jsonb as fetched, unparsed) or eager. */
+  rowsCodec: 'lazy' | 'eager';
   scenarios: ScenarioName[];
   runs: number;
   quick: boolean;
@@ -131,6 +133,7 @@ export interface ScenarioInput {
   fetchMaxBytesPerPartition: number | undefined;
   naiveRecords: number;
   copyFormat: CopyFormat;
+  rowsCodec: 'lazy' | 'eager';
   stages: boolean;
 }
 

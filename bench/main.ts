@@ -48,6 +48,8 @@ const usage = `usage: pnpm bench [options]
   --fetch-bytes N      oncely fetchMaxBytesPerPartition (default: the runtime's)
   --naive-records N    records the naive scenario handles (default 100000; --quick: 5000)
   --copy-format F      text or binary: the COPY ceiling's pre-built buffers (default binary)
+  --rows-codec C       lazy or eager: the rows scenarios' json codec (default lazy: the values go to
+                       jsonb as fetched, and PostgreSQL checks them; eager parses each before the handler)
   --scenarios LIST     comma-separated numbers or names (default all):
 ${SCENARIOS.map((s, i) => `                         ${i + 1} ${s}`).join('\n')}
   --runs N             repeat every scenario N times (interleaved; 6 and 8 back to back, alternating) and report medians (default 1)
@@ -89,6 +91,7 @@ function parseArgs(argv: string[]): BenchArgs {
     'fetch-bytes',
     'naive-records',
     'copy-format',
+    'rows-codec',
     'scenarios',
     'runs',
     'topic',
@@ -120,6 +123,8 @@ function parseArgs(argv: string[]): BenchArgs {
   const copyFormat = values.get('copy-format') ?? 'binary';
   if (copyFormat !== 'text' && copyFormat !== 'binary')
     throw new UsageError(`--copy-format must be text or binary; got ${copyFormat}`);
+  const rowsCodec = values.get('rows-codec') ?? 'lazy';
+  if (rowsCodec !== 'lazy' && rowsCodec !== 'eager') throw new UsageError(`--rows-codec must be lazy or eager; got ${rowsCodec}`);
   return {
     records,
     partitions: int('partitions', 6)!,
@@ -128,6 +133,7 @@ function parseArgs(argv: string[]): BenchArgs {
     fetchMaxBytesPerPartition: int('fetch-bytes', undefined, 1024),
     naiveRecords: int('naive-records', quick ? 5_000 : 100_000)!,
     copyFormat: copyFormat as CopyFormat,
+    rowsCodec,
     scenarios,
     runs: int('runs', 1)!,
     quick,
@@ -242,6 +248,7 @@ async function main(): Promise<number> {
     fetchMaxBytesPerPartition: args.fetchMaxBytesPerPartition,
     naiveRecords: args.naiveRecords,
     copyFormat: args.copyFormat,
+    rowsCodec: args.rowsCodec,
   };
   // Generous: the slowest scenario (per-message) runs at a few thousand records/s on a loaded machine.
   const timeoutMs = Math.max(120_000, (args.records / 1_000) * 1_000);

@@ -81,6 +81,7 @@ export class Stages {
     const t = this.timings;
     return {
       name: codec.name,
+      ...(codec.lazy ? { lazy: true } : {}),
       decode(value, record) {
         const started = performance.now();
         try {

@@ -4,7 +4,7 @@
  * configuration mistakes fail at start, before anything is read or written.
  */
 import { createWorker, defineApp, json, KafkajsPartitionReader, OncelyError, silentLogger } from '@oncely/core';
-import { PostgresStore } from '@oncely/postgres-offsets';
+import { copyRows, PostgresStore } from '@oncely/postgres-offsets';
 import type { Knex } from 'knex';
 import { describe, expect, it } from 'vitest';
 import { brokers, createTopic, databaseUrl, freshSchema, kafkaClient, pgPool, randomName } from '../support/fixtures.js';
@@ -84,6 +84,105 @@ describe('bad input', () => {
     expect(tombstone!.value.base64).toBeNull();
     // Decode failures are never retried: one attempt each.
     expect(rows.map((r) => r.attempts)).toEqual([1, 1, 1]);
+  });
+
+  it('a lazy json codec parses a value when the handler reads it: a malformed one fails that read, named, and is dead-lettered (decode) while the rest of its batch commits', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('lazy');
+    const group = `lazy-${topic}`;
+    const producer = kafkaClient().producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: ['{"n":1}', '{"n":2}', '{"n":3', '{"n":4}', '{"n":5}'].map((value) => ({ value })),
+    });
+    await producer.disconnect();
+    const committed: number[][] = [];
+    const decode: bigint[] = [];
+    let calls = 0;
+    const app = defineApp<Knex.Transaction>({ group }).handleBatch(
+      { topic, codec: json<{ n: number }>({ lazy: true }) },
+      async (batch, ctx) => {
+        calls++;
+        const values = batch.messages.map((m) => m.value.n);
+        await ctx.tx.raw('select 1');
+        committed.push(values);
+      },
+    );
+    const w = await realWorker(app, schema, { batchMaxRecords: 5 });
+    w.on('dead-letter', (d) => {
+      if (d.reason === 'decode') decode.push(d.offset);
+    });
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 5n, 'past every record');
+    await w.stop();
+    // The read of offset 2 failed naming it: 0-1 commit, 2 is dead-lettered at once, 3-4 follow.
+    // Three handler calls (0-4 failing, 0-1, 3-4): bisecting the unnamed failure would take four.
+    expect(decode).toEqual([2n]);
+    expect(committed).toEqual([
+      [1, 2],
+      [4, 5],
+    ]);
+    expect(calls).toBe(3);
+    const { rows } = await db().query<{ offset: string; error_code: string; error_message: string; attempts: number }>(
+      `select "offset"::text, error_code, error_message, attempts from ${schema}.dead_letters`,
+    );
+    expect(rows.map((r) => [r.offset, r.error_code, r.attempts])).toEqual([['2', 'CODEC_FAILED', 1]]);
+    expect(rows[0]!.error_message).toMatch(/json: value at offset 2 is not valid JSON/);
+  });
+
+  it('a lazy json codec whose handler copies the bytes to a jsonb column leaves the check to PostgreSQL: a malformed value is dead-lettered, every good row lands', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('lazyjsonb');
+    const group = `lazyjsonb-${topic}`;
+    const producer = kafkaClient().producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: ['{"n":1}', '{"n":2}', '{"n":3', '{"n":4}', '{"n":5}'].map((value) => ({ value })),
+    });
+    await producer.disconnect();
+    const decoded: bigint[] = [];
+    const codec = json<{ n: number }>({ lazy: true });
+    const counting: typeof codec = {
+      ...codec,
+      decode(value, record) {
+        decoded.push(record.offset);
+        return codec.decode(value, record);
+      },
+    };
+    const dead: { offset: bigint; reason: string }[] = [];
+    const app = defineApp<Knex.Transaction>({ group }).handleBatch({ topic, codec: counting }, async (batch, ctx) => {
+      await copyRows(
+        ctx.tx,
+        `${schema}.docs`,
+        ['offset', 'doc'],
+        batch.messages.map((m) => [m.offset, m.raw.value]),
+        { format: 'binary' },
+      );
+    });
+    const w = await realWorker(app, schema, { batchMaxRecords: 5, retryAttempts: 2 });
+    await db().query(`create table ${schema}.docs ("offset" bigint primary key, doc jsonb not null)`);
+    w.on('dead-letter', (d) => dead.push({ offset: d.offset, reason: d.reason }));
+    await w.start();
+    await until(() => w.progress()[0]?.nextOffset === 5n, 'past every record');
+    await w.stop();
+    expect(decoded).toEqual([]); // never read, never parsed
+    const { rows } = await db().query<{ offset: string; n: number }>(
+      `select "offset"::text, (doc->>'n')::int as n from ${schema}.docs order by "offset"`,
+    );
+    expect(rows).toEqual([
+      { offset: '0', n: 1 },
+      { offset: '1', n: 2 },
+      { offset: '3', n: 4 },
+      { offset: '4', n: 5 },
+    ]);
+    expect(dead.map((d) => d.offset)).toEqual([2n]);
+    const letters = await db().query<{ error_code: string; error_message: string }>(
+      `select error_code, error_message from ${schema}.dead_letters`,
+    );
+    expect(letters.rows).toHaveLength(1);
+    expect(letters.rows[0]!.error_message).toMatch(/json/i);
   });
 
   it('invalid UTF-8 in a JSON value is dead-lettered (decode) with its raw bytes, as string() does, never applied with U+FFFD', async () => {

@@ -9,6 +9,13 @@ export interface JsonCodecOptions<T> {
   schema?: Schema<T>;
   /** Whether a null value (a tombstone) is passed on as null instead of failing. Default false. */
   allowNull?: boolean;
+  /**
+   * Parse a value when the handler first reads `msg.value` (see {@link Codec.lazy}): a handler that
+   * writes `msg.raw.value` to a jsonb column saves the parse (about half of a small record's CPU)
+   * and leaves the check to PostgreSQL. Default false: every value is parsed and checked before the
+   * handler runs.
+   */
+  lazy?: boolean;
 }
 
 // JSON.parse itself never pollutes prototypes, but it creates own "__proto__" keys that a later
@@ -28,6 +35,7 @@ export function json<T = unknown>(options: JsonCodecOptions<T> = {}): Codec<T> {
   const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   return {
     name: 'json',
+    lazy: options.lazy === true,
     decode(value, record) {
       if (value === null) {
         if (options.allowNull) return null as T;

@@ -1,5 +1,6 @@
 import { HANDLER_CONTEXT, TRANSACTION } from '../app/decorators.js';
 import type { Batch, HandlerContainer, HandlerContext, HandlerDefinition, Message, Newable } from '../app/types.js';
+import type { Codec } from '../codec/types.js';
 import { CodecError, ConfigError, OncelyError, RecordFailedError, toError } from '../errors.js';
 import type { RawRecord } from '../reader/types.js';
 import { type BatchTrace, NO_TRACE } from './tracing.js';
@@ -8,7 +9,7 @@ import { type BatchTrace, NO_TRACE } from './tracing.js';
  * A decoded record. `id`, `key` and `timestamp` are computed on first use: most handlers never read them,
  * and at tens of thousands of records a second every allocation shows up as garbage collection.
  */
-class DecodedMessage<T> implements Message<T> {
+abstract class RecordMessage<T> implements Message<T> {
   readonly offset: bigint;
   readonly headers: RawRecord['headers'];
   #timestamp: Date | undefined;
@@ -17,11 +18,12 @@ class DecodedMessage<T> implements Message<T> {
     readonly topic: string,
     readonly partition: number,
     readonly raw: RawRecord,
-    readonly value: T,
   ) {
     this.offset = raw.offset;
     this.headers = raw.headers;
   }
+
+  abstract readonly value: T;
 
   /** Read from the record when asked: a reader's record makes its key's Buffer on each read (see WireRecord). */
   get key(): Buffer | null {
@@ -45,12 +47,81 @@ class DecodedMessage<T> implements Message<T> {
       offset: `${this.offset}`,
       id: this.id,
       timestamp: this.timestamp,
-      value: this.value,
+      value: this.jsonValue(),
     };
+  }
+
+  protected jsonValue(): unknown {
+    return this.value;
   }
 }
 
-/** Decodes raw records with the handler's codec; a failure names the record. */
+/** A record decoded before its handler ran. */
+class DecodedMessage<T> extends RecordMessage<T> {
+  constructor(
+    topic: string,
+    partition: number,
+    raw: RawRecord,
+    readonly value: T,
+  ) {
+    super(topic, partition, raw);
+  }
+}
+
+/**
+ * A record of a lazy codec ({@link Codec.lazy}): its value is decoded when the handler first reads
+ * `value`, and kept. A value that cannot be decoded throws the same RecordFailedError from that read
+ * (every read), naming the record, so the failure policy treats it as it treats an eager codec's.
+ */
+class LazyMessage<T> extends RecordMessage<T> {
+  #decoded = false;
+  #value: T | undefined;
+  #error: RecordFailedError | undefined;
+
+  constructor(
+    topic: string,
+    partition: number,
+    raw: RawRecord,
+    readonly codec: Codec<unknown>,
+  ) {
+    super(topic, partition, raw);
+  }
+
+  get value(): T {
+    if (this.#decoded) return this.#value as T;
+    if (this.#error) throw this.#error;
+    try {
+      this.#value = this.codec.decode(this.raw.value, this.raw) as T;
+    } catch (e) {
+      this.#error = codecFailure(this.codec, this.topic, this.partition, this.raw.offset, e);
+      throw this.#error;
+    }
+    this.#decoded = true;
+    return this.#value;
+  }
+
+  /** Logging a message must not throw: an undecodable value is shown as its error. */
+  protected override jsonValue(): unknown {
+    try {
+      return this.value;
+    } catch (e) {
+      return { undecodable: toError(e instanceof RecordFailedError ? e.cause : e).message };
+    }
+  }
+}
+
+/** A codec's failure as the record's: a RecordFailedError naming it, with a CodecError as its cause. */
+function codecFailure(codec: Codec<unknown>, topic: string, partition: number, offset: bigint, e: unknown): RecordFailedError {
+  const cause = OncelyError.is(e, 'CODEC_FAILED')
+    ? e
+    : new CodecError(`${codec.name} codec failed: ${toError(e).message}`, { cause: e });
+  return new RecordFailedError(topic, partition, offset, cause);
+}
+
+/**
+ * Decodes raw records with the handler's codec; a failure names the record. A lazy codec's records
+ * are decoded when the handler reads their values (see {@link Codec.lazy}).
+ */
 export function decodeRecords<Tx>(
   def: HandlerDefinition<Tx>,
   topic: string,
@@ -58,16 +129,18 @@ export function decodeRecords<Tx>(
   records: readonly RawRecord[],
 ): Message<unknown>[] {
   const out: Message<unknown>[] = new Array(records.length);
+  const { codec } = def;
+  if (codec.lazy === true) {
+    for (let i = 0; i < records.length; i++) out[i] = new LazyMessage(topic, partition, records[i]!, codec);
+    return out;
+  }
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     let value: unknown;
     try {
-      value = def.codec.decode(r.value, r);
+      value = codec.decode(r.value, r);
     } catch (e) {
-      const cause = OncelyError.is(e, 'CODEC_FAILED')
-        ? e
-        : new CodecError(`${def.codec.name} codec failed: ${toError(e).message}`, { cause: e });
-      throw new RecordFailedError(topic, partition, r.offset, cause);
+      throw codecFailure(codec, topic, partition, r.offset, e);
     }
     out[i] = new DecodedMessage(topic, partition, r, value);
   }

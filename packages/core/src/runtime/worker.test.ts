@@ -284,6 +284,37 @@ describe('worker (in-memory log and store)', () => {
     expect((await store.position({ group: 'g', topic: 't', partition: 0 }))?.nextOffset ?? 0n).toBe(0n);
   }, 30_000);
 
+  it('a lazy codec decodes a value once, when first read, and a message with an undecodable value still logs', async () => {
+    const log = new MemoryLog().createTopic('t', 1);
+    log.append('t', 0, [{ value: '{"i":0}' }, { value: '{"i":1}' }, { value: 'not json' }]);
+    const store = new MemoryStore();
+    const inner = json<{ i: number }>({ lazy: true });
+    const decoded: string[] = [];
+    const codec: typeof inner = {
+      ...inner,
+      decode(value, record) {
+        decoded.push(`${record.offset}`);
+        return inner.decode(value, record);
+      },
+    };
+    const logged: string[] = [];
+    const app = defineApp<MemoryTx>({ group: 'g' }).handleBatch({ topic: 't', codec }, (batch, ctx) => {
+      logged.push(JSON.stringify(batch.messages));
+      // The first record's value read twice, the second never.
+      ctx.tx.update('first', () => batch.messages[0]!.value.i + batch.messages[0]!.value.i);
+    });
+    const w = createWorker(app, { ...fast, store, reader: log });
+    await w.start();
+    await until(() => positions(w)['t:0'] === 3n, 'past every record');
+    await w.stop();
+    expect(store.data.get('first')).toBe(0);
+    // Logging reads every value: the bad one shows as its error instead of throwing.
+    expect(logged[0]).toContain('"value":{"i":1}');
+    expect(logged[0]).toMatch(/"value":\{"undecodable":"json: value at offset 2 is not valid JSON/);
+    expect(decoded).toEqual(['0', '1', '2']);
+    expect(w.progress()[0]!.deadLetteredRecords).toBe(0);
+  });
+
   it('re-claims after an operator rewind and re-applies from there, marking replays', async () => {
     const log = new MemoryLog().createTopic('t', 1);
     fill(log, 't', 1, 6);
