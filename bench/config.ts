@@ -184,6 +184,8 @@ export interface ScenarioResult {
    * work: the child itself, or for psql's \copy the psql process. Not Kafka's or PostgreSQL's.
    */
   cpuSec: number;
+  /** Of cpuSec, system time (the kernel's work for the process: sockets, page faults); absent for psql. */
+  cpuSystemSec?: number;
   /** cpuSec per record, in µs (steadier than records/s on a shared machine). */
   cpuUsPerRecord: number;
   /** Event-loop utilization of the child over the active window (1 = the JS thread was never idle). */

@@ -6,6 +6,8 @@ import { getHeapSpaceStatistics } from 'node:v8';
 export interface Window {
   activeMs: number;
   cpuSec: number;
+  /** Of cpuSec, the kernel's (system time: the sockets, page faults). */
+  systemSec?: number;
   elu: number;
 }
 
@@ -19,6 +21,7 @@ export function startWindow(): () => Window {
     return {
       activeMs: performance.now() - t0,
       cpuSec: (cpu.user + cpu.system) / 1e6,
+      systemSec: cpu.system / 1e6,
       elu: performance.eventLoopUtilization(elu0).utilization,
     };
   };

@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     peakRssMb: peakRssMb(),
     memoryAtPeak,
     cpuSec: o.window.cpuSec,
+    ...(o.window.systemSec === undefined ? {} : { cpuSystemSec: o.window.systemSec }),
     cpuUsPerRecord: o.records > 0 ? (o.window.cpuSec * 1e6) / o.records : Number.NaN,
     elu: o.window.elu,
     ...(o.stages ? { stages: o.stages } : {}),
