@@ -136,6 +136,45 @@ describe('systemic errors stop loudly', () => {
     expect(await stored(schema, group)).toBe('0');
   });
 
+  it('`oncely run --until caught-up` with progress ends its output with the failure and what to do, no progress line after it', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('tblprog');
+    const group = `tblprog-${topic}`;
+    await produce(topic, ['{"n":0}', '{"n":1}', '{"n":2}']);
+    const run = await oncelyBounded(
+      // A short interval: a progress line would have many chances to follow the failure.
+      ['run', resolve(FIXTURES, 'table-app.ts'), '--until', 'caught-up', '--progress-interval', '50', '--retry-attempts', '2'],
+      // The first record sleeps a second before its insert fails: progress is drawn meanwhile.
+      {
+        ONCELY_SCHEMA: schema,
+        APP_TOPIC: topic,
+        APP_GROUP: group,
+        APP_TABLE: `${schema}.not_there`,
+        APP_SLEEP_OFFSET: '0',
+        APP_SLEEP_S: '1',
+      },
+      60_000,
+    );
+    expect(run.hung, run.stderr).toBe(false);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(1);
+    const lines = run.stderr.split('\n').filter((l) => l.trim() !== '');
+    // Progress was shown while the run went on, so the test sees where it stops.
+    expect(
+      lines.some((l) => l.startsWith('progress ')),
+      run.stderr,
+    ).toBe(true);
+    const stoppedAt = lines.findIndex((l) => l.includes('partition stopped: an error no retry fixes'));
+    expect(stoppedAt, run.stderr).toBeGreaterThanOrEqual(0);
+    expect(
+      lines.slice(stoppedAt).filter((l) => l.startsWith('progress ')),
+      run.stderr,
+    ).toEqual([]);
+    const last = lines.at(-1)!;
+    expect(last, run.stderr).toMatch(/worker failed/);
+    expect(last).toMatch(/42P01/);
+    expect(last).toMatch(/offset 0/);
+  });
+
   it('a stored position past the end of the log stops loudly (not retried as "store unavailable") and is left as it is', async () => {
     const topic = await createTopic(1);
     const schema = freshSchema('past');

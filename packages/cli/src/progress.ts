@@ -82,12 +82,14 @@ export function progressLine(done: bigint, total: bigint, elapsedMs: number, tty
 
 /**
  * Reports a bounded run's progress on `stream` (stderr): a bar redrawn in place on a TTY, a plain
- * line per interval otherwise. Returns `stop()`, which prints the final state.
+ * line per interval otherwise. Returns `stop()`, which prints the final state; `stop({ final:
+ * false })` prints nothing more (and erases the bar): after a failure, the failure is the last
+ * thing to read. Only the first call does anything.
  */
 export function reportProgress(
   read: () => PartitionProgress[],
   options: { stream?: NodeJS.WriteStream; intervalMs?: number } = {},
-): () => void {
+): (opts?: { final?: boolean }) => void {
   const stream = options.stream ?? process.stderr;
   const tty = stream.isTTY === true;
   const started = Date.now();
@@ -101,8 +103,12 @@ export function reportProgress(
   };
   const timer = setInterval(() => tick(false), options.intervalMs ?? (tty ? 250 : 2000));
   timer.unref();
-  return () => {
+  let stopped = false;
+  return ({ final = true } = {}) => {
+    if (stopped) return;
+    stopped = true;
     clearInterval(timer);
-    tick(true);
+    if (final) tick(true);
+    else if (tty && last !== '') stream.write('\r\x1b[2K');
   };
 }

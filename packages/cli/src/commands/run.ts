@@ -10,6 +10,7 @@ import {
   type ObservabilityServer,
   type OffsetMirror,
   type OffsetSpec,
+  OncelyError,
   type PartitionReader,
   serveObservability,
   stopOnProcessFailure,
@@ -296,7 +297,11 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
     const signals = handleSignals(w, logger);
     // A floating rejected promise must not end the process with its partitions still claimed.
     const failures = stopOnProcessFailure(w, logger);
-    let stopProgress: (() => void) | undefined;
+    let stopProgress: ((opts?: { final?: boolean }) => void) | undefined;
+    // An error no retry fixes stops the worker: no progress line after the one that says so.
+    const offStopped = w.on('partition-stopped', (s) => {
+      if (OncelyError.is(s.error, 'PARTITION_STOPPED')) stopProgress?.({ final: false });
+    });
     try {
       await w.start();
       if (bounded && flags.progress !== false)
@@ -332,11 +337,14 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
     } catch (e) {
       // A missing topic, rejected credentials or a bad definition: the command line or the
       // environment must change, which exit 2 tells a supervisor.
+      stopProgress?.({ final: false });
+      stopProgress = undefined;
       if (isConfigurationError(e)) throw e;
       logger.error('worker failed', { error: (e as Error).message });
       return ExitCode.FAILED;
     } finally {
       stopProgress?.();
+      offStopped();
       signals.dispose();
       failures.dispose();
     }
