@@ -26,6 +26,17 @@ async function failure(p: Promise<unknown>): Promise<OncelyError> {
   return e as OncelyError;
 }
 
+/** Offsets 0-4: {"n":1} … {"n":5}, offset 2 malformed ('{"n":3'). */
+async function produceFive(topic: string): Promise<void> {
+  const producer = kafkaClient().producer();
+  await producer.connect();
+  await producer.send({
+    topic,
+    messages: ['{"n":1}', '{"n":2}', '{"n":3', '{"n":4}', '{"n":5}'].map((value) => ({ value })),
+  });
+  await producer.disconnect();
+}
+
 describe('bad input', () => {
   it('malformed JSON, an oversized value and a null value are dead-lettered (decode) with a message that says what to do', async () => {
     const topic = await createTopic(1);
@@ -90,13 +101,7 @@ describe('bad input', () => {
     const topic = await createTopic(1);
     const schema = freshSchema('lazy');
     const group = `lazy-${topic}`;
-    const producer = kafkaClient().producer();
-    await producer.connect();
-    await producer.send({
-      topic,
-      messages: ['{"n":1}', '{"n":2}', '{"n":3', '{"n":4}', '{"n":5}'].map((value) => ({ value })),
-    });
-    await producer.disconnect();
+    await produceFive(topic);
     const committed: number[][] = [];
     const decode: bigint[] = [];
     let calls = 0;
@@ -135,13 +140,7 @@ describe('bad input', () => {
     const topic = await createTopic(1);
     const schema = freshSchema('lazyjsonb');
     const group = `lazyjsonb-${topic}`;
-    const producer = kafkaClient().producer();
-    await producer.connect();
-    await producer.send({
-      topic,
-      messages: ['{"n":1}', '{"n":2}', '{"n":3', '{"n":4}', '{"n":5}'].map((value) => ({ value })),
-    });
-    await producer.disconnect();
+    await produceFive(topic);
     const decoded: bigint[] = [];
     const codec = json<{ n: number }>({ lazy: true });
     const counting: typeof codec = {
