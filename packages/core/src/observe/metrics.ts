@@ -33,6 +33,12 @@ export interface WorkerMetricsOptions {
   promClient?: typeof PromClient;
   /** Buckets of `oncely_commit_duration_seconds`. Default: 1 ms to 30 s. */
   commitBuckets?: number[];
+  /**
+   * After how long of failing fetches a partition's `oncely_partition_lag` is no longer reported:
+   * its high watermark is that old, and a dashboard would show the lag of before the outage as
+   * today's. `oncely_partition_fetch_failing_seconds` says how long instead. Default 10 000 ms.
+   */
+  lagStaleAfterMs?: number;
 }
 
 /** What {@link workerMetrics} made; `stop()` removes its listeners and unregisters its metrics. */
@@ -69,6 +75,9 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
   const registry = options.registry ?? new prom.Registry();
   const registers = [registry];
   const group = worker.app.group;
+  const lagStaleAfterMs = options.lagStaleAfterMs ?? 10_000;
+  if (!Number.isFinite(lagStaleAfterMs) || lagStaleAfterMs < 0)
+    throw new ConfigError(`workerMetrics(): lagStaleAfterMs must be a number of ms ≥ 0; got ${lagStaleAfterMs}`);
   const made: string[] = [];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) => {
     made.push(name);
@@ -166,14 +175,23 @@ export function workerMetrics<Tx>(worker: Worker<Tx>, options: WorkerMetricsOpti
 
   gauge(
     'oncely_partition_lag',
-    'High watermark minus the stored next offset, per owned partition (absent until a fetch saw the high watermark).',
+    'High watermark minus the stored next offset, per owned partition (absent until a fetch saw the high watermark, and while its fetches have failed for longer than lagStaleAfterMs: see oncely_partition_fetch_failing_seconds).',
     tp,
     (g) => {
       for (const p of worker.progress()) {
-        if (p.highWatermark === undefined) continue;
+        if (p.highWatermark === undefined || (p.fetchFailingMs ?? 0) >= lagStaleAfterMs) continue;
         const lag = p.highWatermark - p.nextOffset;
         g.set({ group, topic: p.topic, partition: String(p.partition) }, Number(lag > 0n ? lag : 0n));
       }
+    },
+  );
+  gauge(
+    'oncely_partition_fetch_failing_seconds',
+    "How long each owned partition's fetches have been failing (0 while it reads): the broker unreachable, no leader. Its lag is not reported once this passes lagStaleAfterMs.",
+    tp,
+    (g) => {
+      for (const p of worker.progress())
+        g.set({ group, topic: p.topic, partition: String(p.partition) }, (p.fetchFailingMs ?? 0) / 1000);
     },
   );
   gauge('oncely_partition_next_offset', 'The stored next offset of each owned partition.', tp, (g) => {

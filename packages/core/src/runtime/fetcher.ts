@@ -86,6 +86,11 @@ export class Fetcher {
     private readonly targets: ReadonlyMap<string, FetchTarget>,
   ) {}
 
+  /** When the partition's current run of failed fetches began (Date.now() ms), or undefined while it reads. */
+  failingSince(topic: string, partition: number): number | undefined {
+    return this.#trouble.get(key({ topic, partition }))?.since;
+  }
+
   /** Makes the loop look again (a runner has room, a result came, the worker stops). */
   wake(): void {
     this.#woken = true;

@@ -39,4 +39,10 @@ export interface PartitionProgress {
    * that keeps growing is a handler that does not settle (see slowBatchWarningMs).
    */
   batchRunningMs?: number;
+  /**
+   * How long this partition's fetches have been failing, in ms (the broker unreachable, no leader):
+   * from the first failure of the current run of failures; absent while it reads. The high
+   * watermark, and so the lag, is then as old as the last fetch that answered.
+   */
+  fetchFailingMs?: number;
 }

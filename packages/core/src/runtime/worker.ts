@@ -132,7 +132,12 @@ export class Worker<Tx = DefaultTx> {
 
   /** The partitions this worker applies, with their committed positions. */
   progress(): PartitionProgress[] {
-    return [...this.#runners.values()].map((r) => r.progress());
+    const now = Date.now();
+    return [...this.#runners.values()].map((r) => {
+      const p = r.progress();
+      const since = this.#fetcher.failingSince(p.topic, p.partition);
+      return since === undefined ? p : { ...p, fetchFailingMs: now - since };
+    });
   }
 
   /**
