@@ -56,20 +56,8 @@ export class Mailbox {
   }
 
   /**
-   * Takes the next item if it is a fetch of records that starts at `offset` (where the batch being
-   * applied ends), without waiting: what the fetcher already brought joins the next transaction.
-   */
-  takeContiguous(offset: bigint): FetchedRecords | undefined {
-    const next = this.#queue[0];
-    if (!next || next.kind !== 'records' || next.fetchOffset !== offset) return undefined;
-    this.#queue.shift();
-    this.taken();
-    return next;
-  }
-
-  /**
    * Merges the next contiguous fetches into `first` while the batch has fewer than `maxRecords`,
-   * waiting up to `lingerMs` for them (batchLingerMs; 0 waits for none: what is already fetched joins the batch in the runner).
+   * waiting up to `lingerMs` for them (batchLingerMs; 0 takes what the fetch gave).
    */
   async linger(first: FetchedRecords, lingerMs: number, maxRecords: number, stopping: () => boolean): Promise<FetchedRecords> {
     let batch = first;

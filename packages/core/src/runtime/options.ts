@@ -33,13 +33,11 @@ export interface WorkerOptions<Tx> {
   /**
    * Largest number of records in one transaction. Default 2000: measured with `pnpm bench`, 2000
    * against 500 gave batch handlers +25–70% (fewer BEGIN/COMMIT round trips and fsyncs per record).
-   * A transaction takes the records of the fetches already waiting for its partition, contiguous,
-   * up to this many: a backlog drains in full transactions even when one fetch brings fewer.
    */
   batchMaxRecords?: number;
   /** Largest sum of key+value bytes in one transaction. Default 4 MiB. */
   batchMaxBytes?: number;
-  /** Longest wait for more records when a batch is not full, in ms. Default 0 (take what has been fetched, without waiting). */
+  /** Longest wait for more records when a batch is not full, in ms. Default 0 (take what the fetch gave). */
   batchLingerMs?: number;
   /** Broker long-poll wait when no partition has data, in ms. Default 500. */
   fetchMaxWaitMs?: number;

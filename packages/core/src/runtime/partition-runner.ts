@@ -390,10 +390,9 @@ export class PartitionRunner<Tx> {
   }
 
   /** Applies a fetched batch as one or more transactions, isolating records that fail. */
-  async #apply(first: FetchedRecords): Promise<Outcome> {
-    let fetched = first;
-    let { records } = fetched;
-    let hw = fetched.highWatermark;
+  async #apply(fetched: FetchedRecords): Promise<Outcome> {
+    const { records } = fetched;
+    const hw = fetched.highWatermark;
     const endOf = (j: number) => rangeEnd(fetched, j);
     if (records.length === 0) {
       // Only control records or gaps: still move the position, so lag can reach 0.
@@ -414,23 +413,6 @@ export class PartitionRunner<Tx> {
         if (outcome !== 'ok') return outcome;
         i = next;
         continue;
-      }
-      // The records left are fewer than a batch: the fetches already waiting join them (a fetch
-      // brings whole record batches of the producer's up to fetchMaxBytesPerPartition, often well
-      // short of batchMaxRecords), so that a backlog drains in full transactions, not one per fetch.
-      if (records.length - i < this.options.batchMaxRecords) {
-        let more = this.#mailbox.takeContiguous(fetched.nextOffset);
-        if (more) {
-          const joined = records.slice(i);
-          do {
-            for (const r of more.records) joined.push(r);
-            fetched = { ...more, fetchOffset: fetched.fetchOffset, records: joined };
-            hw = more.highWatermark;
-            more = joined.length < this.options.batchMaxRecords ? this.#mailbox.takeContiguous(fetched.nextOffset) : undefined;
-          } while (more);
-          records = joined;
-          i = 0;
-        }
       }
       const j = cutBatch(records, i, this.options.batchMaxRecords, this.options.batchMaxBytes);
       const release = await this.suspectGate.shared();

@@ -74,47 +74,6 @@ describe('worker (in-memory log and store)', () => {
     expect(store.log.every((l) => l.to > l.from)).toBe(true);
   });
 
-  it('joins the fetches already waiting into full transactions, contiguous across gaps, never above batchMaxRecords', async () => {
-    const log = new MemoryLog().createTopic('t', 1);
-    const record = (i: number) => ({ value: JSON.stringify({ p: 0, i, pad: 'x'.repeat(180) }) });
-    log.append(
-      't',
-      0,
-      Array.from({ length: 17 }, (_, i) => record(i)),
-    );
-    log.appendGap('t', 0, 3); // control records between two fetches' worth
-    log.append(
-      't',
-      0,
-      Array.from({ length: 23 }, (_, i) => record(17 + i)),
-    );
-    const store = new MemoryStore();
-    let first = true;
-    const app = defineApp<MemoryTx>({ group: 'g' }).handleBatch(
-      { topic: 't', codec: json<{ i: number }>() },
-      async (batch, ctx) => {
-        // The first batch takes a while: the fetcher queues the next fetches meanwhile.
-        if (first) await new Promise((r) => setTimeout(r, 150));
-        first = false;
-        ctx.tx.update<number[]>('applied', (v = []) => [...v, ...batch.messages.map((m) => m.value.i)]);
-      },
-    );
-    const commits: CommitInfo[] = [];
-    // ~200-byte values, 1 KiB per fetch: five records a fetch.
-    const w = createWorker(app, { ...fast, store, reader: log, fetchMaxBytesPerPartition: 1024, batchMaxRecords: 12 });
-    w.on('commit', (c) => {
-      commits.push(c);
-    });
-    await w.start();
-    await until(() => positions(w)['t:0'] === 43n, 'past every record and the gap');
-    await w.stop();
-    expect(store.data.get('applied')).toEqual(Array.from({ length: 40 }, (_, i) => i));
-    const sizes = commits.map((c) => c.records);
-    expect(Math.max(...sizes)).toBe(12); // more than one fetch brings, never more than a batch
-    for (let k = 1; k < commits.length; k++) expect(commits[k]!.fromOffset).toBe(commits[k - 1]!.nextOffset);
-    expect(commits.at(-1)!.nextOffset).toBe(43n);
-  });
-
   it('moves the position past gaps (control records) so lag reaches 0', async () => {
     const log = new MemoryLog().createTopic('t', 1);
     log.append('t', 0, [{ value: '{"p":0,"i":0}' }]);
