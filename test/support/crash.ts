@@ -79,7 +79,17 @@ export function crashTest(reader: 'kafkajs' | 'platformatic', kills: number): vo
       const final = spawnLedgerWorker(env);
       stopOnCleanup(final.child);
       const targets = await highWatermarks(brokers(), topic);
-      await waitCaughtUp(knex, oncelySchema, group, topic, targets, { timeoutMs: 300_000 });
+      try {
+        await waitCaughtUp(knex, oncelySchema, group, topic, targets, { timeoutMs: 300_000 });
+      } catch (e) {
+        // What the final worker said and what the store holds: why it did not get there.
+        const rows = await knex.withSchema(oncelySchema).from('partitions').where({ group_id: group, topic }).select('*');
+        throw new Error(
+          `${(e as Error).message}\npartitions: ${JSON.stringify(rows)}\nfinal worker, last phase: ${final.lastPhase()}, ` +
+            `events: ${final.events().slice(-20).join(' | ')}\nits stderr (tail):\n${final.stderr().slice(-8_000)}`,
+          { cause: e },
+        );
+      }
       final.child.kill('SIGTERM');
       const exit = await final.exited;
 

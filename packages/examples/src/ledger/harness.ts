@@ -185,7 +185,13 @@ export async function waitCaughtUp(
     const done = [...targets].reduce((a, [p]) => a + (pos.get(p) ?? 0n), 0n);
     options.onProgress?.(done, total);
     if ([...targets].every(([p, hw]) => (pos.get(p) ?? -1n) >= hw)) return;
-    if (Date.now() > deadline) throw new Error(`not caught up after ${options.timeoutMs ?? 180_000} ms: ${done}/${total}`);
+    if (Date.now() > deadline) {
+      const behind = [...targets]
+        .filter(([p, hw]) => (pos.get(p) ?? -1n) < hw)
+        .map(([p, hw]) => `${p}: ${pos.get(p) ?? 'no row'}/${hw}`)
+        .join(', ');
+      throw new Error(`not caught up after ${options.timeoutMs ?? 180_000} ms: ${done}/${total} (behind: ${behind})`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
