@@ -877,7 +877,7 @@ export class PartitionRunner<Tx> {
       tx,
       signal: this.#abort.signal,
       logger: this.#log,
-      isReplay: chunk.some((r) => isReplay(r.offset)),
+      isReplay: this.#anyReplay(chunk),
       group: this.app.group,
       workerId: this.options.workerId,
       attempt,
@@ -892,6 +892,14 @@ export class PartitionRunner<Tx> {
       trace,
       (offset) => this.#slow.at(offset),
     );
+  }
+
+  /** Whether the group applied any of these records before (ctx.isReplay). */
+  #anyReplay(chunk: RawRecord[]): boolean {
+    const hc = this.claim.highestCommitted;
+    // In offset order: when the first record is not below the highest commit, none is (no call per record).
+    if (hc === null || chunk[0]!.offset >= hc) return false;
+    return chunk.some((r) => this.#isReplay(r.offset));
   }
 
   /** Whether this group applied the record at `offset` before (see TransactionalStore.appliedRanges). */
