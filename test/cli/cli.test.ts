@@ -14,6 +14,7 @@ import {
   producePayments,
   snapshot,
   startOncely,
+  stderrText,
 } from './support.js';
 
 const V1 = resolve(FIXTURES, 'projection-v1.ts');
@@ -77,10 +78,13 @@ describe('the oncely binary', () => {
     const name = missing.pathname.slice(1);
     const app = { APP_SCHEMA: 'unused', APP_TOPIC: 'unused', APP_GROUP: 'unused' };
     for (const args of [['migrate'], ['status'], ['run', resolve(FIXTURES, 'projection-v1.ts')]]) {
-      const r = await oncely(args, { DATABASE_URL: missing.toString(), ...app });
+      // JSON for run: the worker's error line says it (and the command does not say it again).
+      const r = await oncely(args, { DATABASE_URL: missing.toString(), ...app, ONCELY_LOG_FORMAT: 'json' });
       expect(r.code, `${args[0]}: ${r.stderr}`).toBe(2);
-      expect(r.stderr).toContain(`has no such database (3D000: database "${name}" does not exist)`);
-      expect(r.stderr).toContain(`Create it (\`createdb ${name}\``);
+      const said = stderrText(r.stderr);
+      expect(said).toContain(`has no such database (3D000: database "${name}" does not exist)`);
+      expect(said.split('has no such database').length - 1, said).toBe(1);
+      expect(said).toContain(`Create it (\`createdb ${name}\``);
       // It never registered, so it does not try to unregister (and fail on the same cause again).
       expect(r.stderr).not.toMatch(/could not unregister/);
     }

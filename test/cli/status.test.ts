@@ -11,7 +11,16 @@ import { describe, expect, it } from 'vitest';
 import { createTopic, freshSchema, pgPool, randomName } from '../support/fixtures.js';
 import { until } from '../support/oncely.js';
 import { freePort } from '../support/ports.js';
-import { FIXTURES, makeProjectionTables, migrateUpTo, oncely, oncelyBounded, producePayments, startOncely } from './support.js';
+import {
+  FIXTURES,
+  makeProjectionTables,
+  migrateUpTo,
+  oncely,
+  oncelyBounded,
+  producePayments,
+  startOncely,
+  stderrText,
+} from './support.js';
 
 const FAILING = resolve(FIXTURES, 'failing.ts');
 const V1 = resolve(FIXTURES, 'projection-v1.ts');
@@ -250,10 +259,13 @@ describe('oncely status: stops, dead letters, and no Kafka', () => {
     const tables = await makeProjectionTables(schema);
     await producePayments(topic, 1, 5);
     const env = { ONCELY_SCHEMA: schema, APP_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: group };
-    const r = await oncely(['run', V1, '--until', 'caught-up', '--no-progress', '--no-migrate'], env);
+    const r = await oncely(['run', V1, '--until', 'caught-up', '--no-progress', '--no-migrate', '--log-format', 'json'], env);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toContain(`SCHEMA_TOO_OLD: Schema "${schema}" is at migration 8`);
-    expect(r.stderr).toContain('Run `oncely migrate`');
+    // Once, in the worker's error line.
+    const said = stderrText(r.stderr);
+    expect(said).toContain(`error worker failed to start SCHEMA_TOO_OLD Schema "${schema}" is at migration 8`);
+    expect(said.split('is at migration 8').length - 1, said).toBe(1);
+    expect(said).toContain('Run `oncely migrate`');
     expect((await pgPool().query(`select count(*)::int as n from ${tables.records}`)).rows[0].n).toBe(0);
   });
 });

@@ -4,7 +4,7 @@ import { loadMigrations } from '@oncely/postgres-offsets';
 import { oncely } from '../support/cli.js';
 import { kafkaClient, pgPool } from '../support/fixtures.js';
 
-export { type CliResult, oncely, oncelyBounded, ROOT, startOncely } from '../support/cli.js';
+export { type CliResult, oncely, oncelyBounded, ROOT, startOncely, stderrText } from '../support/cli.js';
 export const FIXTURES = resolve(import.meta.dirname, 'fixtures');
 
 /** Runs `oncely <args> --json` and parses stdout; fails with the output when the exit code is not 0. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanup, stopOnCleanup } from '../support/cleanup.js';
-import { collect } from '../support/cli.js';
+import { collect, stderrText } from '../support/cli.js';
 import { brokers, createTopic, databaseUrl, freshSchema, randomName, requireBuild } from '../support/fixtures.js';
 import { until } from '../support/oncely.js';
 import { freePort } from '../support/ports.js';
@@ -160,10 +160,17 @@ describe('bad usage and configuration', () => {
   it('a missing topic is a configuration error: exit 2 naming the topic, the pool closed', async () => {
     const schema = freshSchema();
     const missing = randomName('no-such-topic');
-    const r = await oncelyBounded(['run', V1, '--schema', schema], { ...APP_ENV, APP_TOPIC: missing }, DEADLINE_MS);
+    const r = await oncelyBounded(
+      ['run', V1, '--schema', schema, '--log-format', 'json'],
+      { ...APP_ENV, APP_TOPIC: missing },
+      DEADLINE_MS,
+    );
     expect(r.hung).toBe(false);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toContain(`oncely: TOPIC_NOT_FOUND: Topic "${missing}" does not exist on the Kafka cluster`);
+    // Once, in the worker's error line (not again by the command).
+    const said = stderrText(r.stderr);
+    expect(said).toContain(`error worker failed to start TOPIC_NOT_FOUND Topic "${missing}" does not exist on the Kafka cluster`);
+    expect(said.split('does not exist on the Kafka cluster').length - 1, said).toBe(1);
   });
 });
 

@@ -175,6 +175,58 @@ describe('systemic errors stop loudly', () => {
     expect(last).toMatch(/offset 0/);
   });
 
+  it('`oncely run` says a systemic failure once: the error line with what to do, then lines that refer to it; exit code unchanged', async () => {
+    const topic = await createTopic(1);
+    const schema = freshSchema('once');
+    const table = `${schema}.not_there`;
+    await produce(topic, ['{"n":0}', '{"n":1}']);
+    const app = resolve(FIXTURES, 'table-app.ts');
+    const env = { ONCELY_SCHEMA: schema, APP_TOPIC: topic, APP_TABLE: table };
+    /** How often the output says the failure itself: its cause (the statement) and its remedy. */
+    const said = (r: { stdout: string; stderr: string }) => ({
+      cause: `${r.stdout}${r.stderr}`.split(`42P01: insert into ${table} `).length - 1,
+      todo: `${r.stdout}${r.stderr}`.split('To do:').length - 1,
+    });
+    // A bounded run (the worker fails while its bounded stop is under way), and a run until a signal.
+    for (const until of [['--until', 'caught-up'], []]) {
+      const run = await oncelyBounded(
+        ['run', app, ...until, '--no-progress', '--retry-attempts', '2'],
+        { ...env, APP_GROUP: `once-${until.length}-${topic}` },
+        60_000,
+      );
+      const output = `${run.stdout}\n${run.stderr}`;
+      expect(run.hung, output).toBe(false);
+      expect(run.code, output).toBe(1);
+      expect(said(run), output).toEqual({ cause: 1, todo: 1 });
+      const lines = run.stderr.split('\n').filter((l) => l.trim() !== '');
+      // The line operators alert on, in full.
+      const stopped = lines.filter((l) => l.includes('partition stopped: an error no retry fixes'));
+      expect(stopped, output).toHaveLength(1);
+      expect(stopped[0]).toContain(table);
+      expect(stopped[0]).toMatch(/To do: a table, column or schema does not exist: run the migration/);
+      // The last line is the worker's failure: which partition, where, why in one code, and where the rest is.
+      const last = lines.at(-1)!;
+      expect(last, output).toMatch(/^\S+ ERROR worker failed/);
+      expect(last).toMatch(new RegExp(`Partition ${topic}/0 stopped at offset 0 \\(42P01\\)`));
+      expect(last).toMatch(/partition stopped.* above says why and what to do/);
+      expect(last).toMatch(/code=PARTITION_STOPPED/);
+      expect(
+        lines.filter((l) => /ERROR worker failed/.test(l)),
+        output,
+      ).toHaveLength(1);
+    }
+    // A worker that cannot start (a binding missing): said once, by the worker, and exit 2 as before.
+    const unbound = await oncelyBounded(
+      ['run', resolve(FIXTURES, 'unbound-app.ts'), '--until', 'caught-up', '--no-progress'],
+      { ONCELY_SCHEMA: schema, APP_TOPIC: topic, APP_GROUP: `once-unbound-${topic}` },
+      60_000,
+    );
+    expect(unbound.hung, unbound.stderr).toBe(false);
+    expect(unbound.code, unbound.stderr).toBe(2);
+    expect(unbound.stderr.split('Bind what it injects').length - 1, unbound.stderr).toBe(1);
+    expect(unbound.stderr).toMatch(/ERROR worker failed to start .*OrderHandler.*code=CONFIG_INVALID/);
+  });
+
   it('a stored position past the end of the log stops loudly (not retried as "store unavailable") and is left as it is', async () => {
     const topic = await createTopic(1);
     const schema = freshSchema('past');

@@ -83,3 +83,18 @@ export async function oncelyBounded(
     clearTimeout(timer);
   }
 }
+
+/**
+ * What a command's stderr says, as a reader sees it: a JSON log line (`--log-format json`) as its
+ * level, message, code and error text unescaped; any other line as it is.
+ */
+export function stderrText(stderr: string): string {
+  return stderr
+    .split('\n')
+    .map((line) => {
+      if (!line.startsWith('{')) return line;
+      const event = JSON.parse(line) as { level?: string; msg?: string; code?: string; error?: string };
+      return [event.level, event.msg, event.code, event.error].filter((v) => v !== undefined).join(' ');
+    })
+    .join('\n');
+}

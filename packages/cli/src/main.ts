@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { OncelyError } from '@oncely/core';
+import { OncelyError, wasLogged } from '@oncely/core';
 import { Command } from 'commander';
 import { registerDlq } from './commands/dlq.js';
 import { registerExplain } from './commands/explain.js';
@@ -105,6 +105,8 @@ export async function main(argv: string[]): Promise<number> {
     if (typeof err.code === 'string' && err.code.startsWith('commander.')) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? ExitCode.OK : ExitCode.USAGE;
     }
+    // Said in full already, with what to do (`oncely run`: the worker's error line): not twice.
+    if (wasLogged(e)) return isConfigurationError(e) ? ExitCode.USAGE : ExitCode.FAILED;
     if (OncelyError.is(e, 'CONFIG_INVALID')) {
       console.error(`oncely: ${explainSource(e.message, ran())}`);
       return ExitCode.USAGE;

@@ -3,10 +3,12 @@ import {
   ConfigError,
   FencedError,
   isRetriable,
+  markLogged,
   OncelyError,
   RecordFailedError,
   StoreUnavailableError,
   toError,
+  wasLogged,
 } from './errors.js';
 
 describe('OncelyError.is', () => {
@@ -50,5 +52,21 @@ describe('toError', () => {
     expect(e).toBeInstanceOf(Error);
     expect([e.name, e.message]).toEqual(['TypeError', 'from a vm']);
     expect(toError({ no: 'message' }).message).toBe('Non-error thrown: {"no":"message"}');
+  });
+});
+
+describe('markLogged', () => {
+  it('marks an error as said in full, seen by any copy of the package, without changing what it prints', () => {
+    const e = new ConfigError('bad');
+    expect(wasLogged(e)).toBe(false);
+    expect(markLogged(e)).toBe(e);
+    expect(wasLogged(e)).toBe(true);
+    // The mark is a registered symbol: another copy of @oncely/core reads the same one.
+    expect((e as unknown as Record<symbol, unknown>)[Symbol.for('oncely.logged')]).toBe(true);
+    expect(Object.keys(e)).not.toContain('oncely.logged');
+    expect(JSON.stringify(e)).toBe(JSON.stringify(new ConfigError('bad')));
+    expect(wasLogged(new Error('other'))).toBe(false);
+    expect(wasLogged('a string')).toBe(false);
+    expect(wasLogged(Object.freeze(markLogged(Object.freeze(new Error('frozen')))))).toBe(false);
   });
 });

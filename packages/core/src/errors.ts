@@ -340,6 +340,28 @@ export class PartitionStoppedError extends OncelyError {
   }
 }
 
+/** Set on an error once a line at error level has said it in full (see {@link markLogged}). */
+const LOGGED: unique symbol = Symbol.for('oncely.logged') as never;
+
+/**
+ * Marks an error as logged in full: a line at error level has said it, with what to do. Whoever
+ * ends with it afterwards (the worker's failure line, `oncely run`) refers to that line instead of
+ * printing the message again. A registered symbol, as the brand: any copy of the package sees it.
+ */
+export function markLogged<E extends Error>(error: E): E {
+  try {
+    Object.defineProperty(error, LOGGED, { value: true, configurable: true });
+  } catch {
+    // A frozen error stays unmarked: it is printed again, never lost.
+  }
+  return error;
+}
+
+/** Whether {@link markLogged} marked this error. */
+export function wasLogged(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as { [LOGGED]?: unknown })[LOGGED] === true;
+}
+
 /** Turns anything thrown into an Error (strings and objects included). */
 export function toError(e: unknown): Error {
   if (e instanceof Error) return e;

@@ -47,6 +47,7 @@ export {
   IdleInTransactionError,
   isRetriable,
   KafkaUnavailableError,
+  markLogged,
   NonRetriableError,
   OffsetOutOfRangeError,
   OncelyError,
@@ -59,6 +60,7 @@ export {
   TransactionEndedError,
   toError,
   WorkerCrashedError,
+  wasLogged,
 } from './errors.js';
 export type { CompiledReaderOptions, IsolationLevel, KafkajsReaderOptions, ReaderState } from './kafkajs/index.js';
 export {

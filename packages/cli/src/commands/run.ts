@@ -15,6 +15,7 @@ import {
   serveObservability,
   stopOnProcessFailure,
   type WorkerOptions,
+  wasLogged,
   workerHealth,
   workerMetrics,
 } from '@oncely/core';
@@ -340,7 +341,8 @@ export async function runCommand(modulePath: string | undefined, flags: RunFlags
       stopProgress?.({ final: false });
       stopProgress = undefined;
       if (isConfigurationError(e)) throw e;
-      logger.error('worker failed', { error: (e as Error).message });
+      // The worker logged why it failed, with what to do (once): not again here.
+      if (!wasLogged(e)) logger.error('worker failed', { error: (e as Error).message });
       return ExitCode.FAILED;
     } finally {
       stopProgress?.();

@@ -1,6 +1,6 @@
 import type { App } from '../app/define-app.js';
 import type { DefaultTx } from '../app/types.js';
-import { OncelyError, StateError, toError } from '../errors.js';
+import { markLogged, OncelyError, PartitionStoppedError, StateError, toError, wasLogged } from '../errors.js';
 import { ElasticMembership } from '../membership/elastic.js';
 import { StaticMembership } from '../membership/static.js';
 import type { Membership, MembershipContext, MembershipHost, MembershipView } from '../membership/types.js';
@@ -213,7 +213,7 @@ export class Worker<Tx = DefaultTx> {
         return;
       }
       const error = toError(e);
-      logger.error('worker failed to start', { error: error.message, code: (error as { code?: string }).code });
+      this.#logFailure('worker failed to start', error);
       if (this.#stopping) {
         // A stop() is waiting for this start to settle: its shutdown ends the worker with this error.
         this.#startError = error;
@@ -352,17 +352,37 @@ export class Worker<Tx = DefaultTx> {
       if (OncelyError.is(error, 'ABORTED')) return; // cut short by the stop itself
       // A partition failed while the worker stops (a bounded run that ends on the stopped partition,
       // a drain): the stop goes on, and ends failed with the first such error, never as a clean stop.
-      if (!this.#runnerError)
-        this.options.logger.error('worker failed while stopping', {
-          error: error.message,
-          code: (error as { code?: string }).code,
-        });
+      if (!this.#runnerError) this.#logFailure('worker failed while stopping', error);
       this.#runnerError ??= error;
       return;
     }
-    this.options.logger.error('worker failed', { error: error.message, code: (error as { code?: string }).code });
+    this.#logFailure('worker failed', error);
     this.#stopping = this.#shutdown(error);
     await this.#stopping;
+  }
+
+  /**
+   * The line about the error the worker fails with. Each failure is said in full once: an error
+   * already logged (a PARTITION_STOPPED, which its partition's runner logged with what to do) is
+   * named here and referred to; any other is logged here in full. Either way it leaves marked as
+   * logged, so whoever ends with it (`oncely run`) does not print it a third time.
+   */
+  #logFailure(message: string, error: Error): void {
+    const code = (error as { code?: string }).code;
+    // PartitionRunner.#stopSystemic logs every PARTITION_STOPPED at error level before it throws it.
+    if (OncelyError.is(error, 'PARTITION_STOPPED')) markLogged(error);
+    if (!wasLogged(error)) {
+      this.options.logger.error(message, { error: error.message, code });
+      markLogged(error);
+      return;
+    }
+    const cause = (error.cause as { code?: unknown } | undefined)?.code;
+    const said =
+      error instanceof PartitionStoppedError
+        ? `Partition ${error.topic}/${error.partition} stopped at offset ${error.offset}${typeof cause === 'string' ? ` (${cause})` : ''}: ` +
+          'the line "partition stopped" above says why and what to do.'
+        : 'the error logged above says why and what to do.';
+    this.options.logger.error(message, { error: said, code });
   }
 
   /** Shutdown order: stop fetching → let in-flight transactions finish → release claims → close reader → close store. */
