@@ -16,6 +16,7 @@ export const SCENARIOS = [
   'oncely-batch-rows-unfenced',
   'platformatic-raw',
   'oncely-batch-ledger-platformatic',
+  'kafkajs-json',
 ] as const;
 
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -32,6 +33,7 @@ export const TITLES: Record<ScenarioName, string> = {
   'oncely-batch-rows-unfenced': '8. oncely batch, row per record, fence off',
   'platformatic-raw': '9. Kafka read ceiling: raw @platformatic/kafka consumer stream',
   'oncely-batch-ledger-platformatic': '10. oncely batch, ledger, platformatic reader (7 with the other reader)',
+  'kafkajs-json': '11. read and parse: 1 with every value decoded by json()',
 };
 
 /** The number the report gives a scenario (its place in {@link SCENARIOS}, from 1). */

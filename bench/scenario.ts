@@ -31,6 +31,8 @@ async function runScenario(input: ScenarioInput): Promise<Outcome> {
   switch (input.scenario) {
     case 'kafkajs-raw':
       return (await import('./scenarios/kafkajs-raw.js')).kafkajsRaw(input);
+    case 'kafkajs-json':
+      return (await import('./scenarios/kafkajs-raw.js')).kafkajsRaw(input, { parse: true });
     case 'platformatic-raw':
       return (await import('./scenarios/platformatic-raw.js')).platformaticRaw(input);
     case 'pg-copy':

@@ -47,8 +47,8 @@ function run(
 describe('runOrder', () => {
   it('runs 6 and 8 back to back, 6 first in odd runs and 8 first in even ones, the rest in order', () => {
     const numbers = (run: number) => runOrder(SCENARIOS, run).map((s) => SCENARIOS.indexOf(s) + 1);
-    expect(numbers(1)).toEqual([1, 2, 3, 4, 5, 6, 8, 7, 9, 10]);
-    expect(numbers(2)).toEqual([1, 2, 3, 4, 5, 8, 6, 7, 9, 10]);
+    expect(numbers(1)).toEqual([1, 2, 3, 4, 5, 6, 8, 7, 9, 10, 11]);
+    expect(numbers(2)).toEqual([1, 2, 3, 4, 5, 8, 6, 7, 9, 10, 11]);
     expect(numbers(3)).toEqual(numbers(1));
   });
 
@@ -96,6 +96,30 @@ describe('evaluateTargets', () => {
     expect(t.get('fence cost in worker CPU, %')!.value).toBeCloseTo(-18);
     expect(t.get('COPY ceiling vs psql')).toMatchObject({ status: 'info' });
     expect(t.get('COPY ceiling vs psql')!.value).toBeCloseTo(0.9);
+  });
+
+  it('sets the ledger against reading and parsing (11): the ratio, and the CPU it spends beyond', () => {
+    const results = [1, 2, 3].flatMap((n) => [
+      ...run(n, { kafka: 400, psql: 200, rows: 120, ledger: 240 + 10 * n, unfenced: 125, cpuRows: 3.9, cpuLedger: 3 + n / 10 }),
+      result('kafkajs-json', n, 300, { cpuUsPerRecord: 2.5 }),
+    ]);
+    const t = byName(evaluateTargets(results, 3));
+    // 250, 260, 270 ÷ 300 within each run; the median is the middle run's.
+    expect(t.get('batch ledger vs reading and parsing')).toMatchObject({ status: 'info' });
+    expect(t.get('batch ledger vs reading and parsing')!.value).toBeCloseTo(260 / 300);
+    // 3.1, 3.2, 3.3 − 2.5.
+    const beyond = t.get('worker CPU per record beyond reading and parsing')!;
+    expect(beyond.perRun.map((v) => Math.round(v! * 10) / 10)).toEqual([0.6, 0.7, 0.8]);
+    expect(beyond).toMatchObject({ status: 'info', digits: 2 });
+    expect(beyond.value).toBeCloseTo(0.7);
+    // Without 11 in the run: no figure, not a made-up one.
+    const without = byName(
+      evaluateTargets(
+        results.filter((r) => r.scenario !== 'kafkajs-json'),
+        3,
+      ),
+    );
+    expect(without.get('batch ledger vs reading and parsing')!.value).toBeUndefined();
   });
 
   it('gives n/a where a ceiling was skipped or a scenario failed', () => {
