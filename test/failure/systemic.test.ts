@@ -342,6 +342,10 @@ describe('systemic errors of the membership rounds', () => {
     expect(error!.message).toMatch(/grant it/);
     await expect(w.done).rejects.toBe(error);
     expect(log.lines.filter((l) => l.startsWith('error membership round failed: an error no retry fixes'))).toHaveLength(1);
+    // Said once, with what to do: the worker's failure line refers to it instead of repeating it.
+    expect(log.lines.filter((l) => l.includes('grant it'))).toHaveLength(1);
+    expect(log.lines.filter((l) => l.includes('permission denied for table workers'))).toHaveLength(1);
+    expect(log.lines.filter((l) => l.startsWith('error worker failed') && l.includes('logged above'))).toHaveLength(1);
     expect(log.lines.some((l) => l.startsWith('warn membership round failed; leases are renewed again'))).toBe(false);
     expect(await stored(schema, group)).toBe('2');
   });

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError, OncelyError, PartitionHeldError, toError } from '../errors.js';
+import { ConfigError, markLogged, OncelyError, PartitionHeldError, toError } from '../errors.js';
 import type { TopicPartition } from '../reader/types.js';
 import type { Claim, LiveWorker, TransactionalStore } from '../store/types.js';
 import { backoff, sleep } from '../time.js';
@@ -267,16 +267,16 @@ export class ClaimKeeper<Tx> implements Membership {
         // again, so the worker would keep fetching while its partitions expire and go to others.
         if (host.fail && storeSaysSystemic(e, this.#ctx.store)) {
           const remedy = this.#ctx.store.remedy?.(e) ?? 'fix the cause the error names';
-          logger.error('membership round failed: an error no retry fixes; the worker stops', { error: error.message });
-          host.fail(
-            new OncelyError(
-              'STORE_FAILED',
-              `The membership round (lease renewal, heartbeat, claims) failed with an error no retry fixes: ${error.message}. ` +
-                `To do: ${remedy} This worker's leases are not renewed without it, so it stops; once fixed, start it again ` +
-                'and it goes on from the stored positions.',
-              { cause: e },
-            ),
+          const failure = new OncelyError(
+            'STORE_FAILED',
+            `The membership round (lease renewal, heartbeat, claims) failed with an error no retry fixes: ${error.message}. ` +
+              `To do: ${remedy} This worker's leases are not renewed without it, so it stops; once fixed, start it again ` +
+              'and it goes on from the stored positions.',
+            { cause: e },
           );
+          // Said here in full, with what to do; the worker's failure line refers to it.
+          logger.error('membership round failed: an error no retry fixes; the worker stops', { error: failure.message });
+          host.fail(markLogged(failure));
           return;
         }
         // One line per kind of failure, not one per round, and once a minute while it lasts.
