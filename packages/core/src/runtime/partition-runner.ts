@@ -3,6 +3,7 @@ import type { HandlerContext, HandlerDefinition } from '../app/types.js';
 import {
   AbortedError,
   CircuitOpenError,
+  markLogged,
   OffsetOutOfRangeError,
   OncelyError,
   type PartitionReadError,
@@ -738,7 +739,8 @@ export class PartitionRunner<Tx> {
     this.stoppedOn = stop;
     this.#syncGate();
     this.events.emit('partition-stopped', { topic: this.topic, partition: this.partition, offset, error: stopped });
-    return stopped;
+    // Said in full above, with what to do: the worker's failure line refers to it.
+    return markLogged(stopped);
   }
 
   /**

@@ -369,8 +369,6 @@ export class Worker<Tx = DefaultTx> {
    */
   #logFailure(message: string, error: Error): void {
     const code = (error as { code?: string }).code;
-    // PartitionRunner.#stopSystemic logs every PARTITION_STOPPED at error level before it throws it.
-    if (OncelyError.is(error, 'PARTITION_STOPPED')) markLogged(error);
     if (!wasLogged(error)) {
       this.options.logger.error(message, { error: error.message, code });
       markLogged(error);
