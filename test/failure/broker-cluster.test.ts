@@ -46,9 +46,13 @@ async function leaderNow(topic: string, partition: number): Promise<number | und
 async function createTopic(replicas: number[][]): Promise<string> {
   const topic = randomName('cluster');
   await admin.createTopics({
-    waitForLeaders: true,
+    waitForLeaders: false,
     topics: [{ topic, replicaAssignment: replicas.map((r, partition) => ({ partition, replicas: r })) }],
   });
+  // kafkajs's own wait for the leaders gives up when a broker has not heard of the topic yet
+  // (UNKNOWN_TOPIC_OR_PARTITION, seen on a cluster just started): wait until every partition has one.
+  const led = async () => (await Promise.all(replicas.map((_r, p) => leaderNow(topic, p)))).every((l) => l !== undefined);
+  await until(() => led().catch(() => false), `the leaders of ${topic}`, 60_000);
   return topic;
 }
 
